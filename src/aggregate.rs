@@ -1,0 +1,579 @@
+//! Folding sessions into what the metrics show: counts per status and per
+//! agent, the oldest live session per status, the N oldest live sessions,
+//! and the transitions since the previous fetch.
+//!
+//! An [`Aggregator`] receives sessions one at a time from the parser and
+//! keeps only counters, per-status minima and a bounded heap: its memory
+//! grows with the number of distinct agents and statuses, not with the
+//! number of sessions. [`Aggregator::finish`] applies the cardinality guard
+//! and produces an immutable [`Snapshot`] that the metrics module renders.
+//!
+//! Transitions need the previous fetch's statuses; [`Transitions`] keeps
+//! them as a compact map from a hash of the session id to a status number.
+
+use std::borrow::Cow;
+use std::cmp::{Ordering, Reverse};
+use std::collections::hash_map::{Entry, RandomState};
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasher;
+
+use crate::api::parse::{Field, SessionRecord, SessionSink};
+use crate::api::timestamp::{UnixMillis, parse_timestamp};
+
+/// The documented statuses, always exported (0 when none).
+pub const DOCUMENTED_STATUSES: [&str; 7] = [
+    "initializing",
+    "ready",
+    "running",
+    "paused",
+    "completed",
+    "error",
+    "terminated",
+];
+
+/// Statuses that end a session; every other status is live.
+pub const TERMINAL_STATUSES: [&str; 3] = ["completed", "error", "terminated"];
+
+/// The label value for a missing status or agent name.
+pub const UNKNOWN: &str = "unknown";
+
+/// The label value that folded (over the cardinality limit) values become.
+pub const OTHER: &str = "other";
+
+/// At most this many undocumented status values per scrape.
+pub const MAX_UNDOCUMENTED_STATUSES: usize = 20;
+
+/// Label values longer than this are cut (at a character boundary), so a
+/// hostile or broken API cannot make one series name megabytes long.
+pub const MAX_LABEL_VALUE_BYTES: usize = 128;
+
+/// The fields whose problems are counted in `agi_invalid_session_fields_total`.
+pub const CHECKED_FIELDS: [&str; 3] = ["status", "agent_name", "created_at"];
+
+/// Limits that bound the snapshot's size.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Distinct agent names kept; the rest become `other`.
+    pub agents_max: usize,
+    /// How many oldest live sessions to keep individually.
+    pub top_oldest: usize,
+}
+
+/// Index of a status value within one aggregation; the documented statuses
+/// are 0 to 6 in the order of [`DOCUMENTED_STATUSES`].
+type StatusId = usize;
+
+/// Folds sessions as the parser reports them.
+#[derive(Debug)]
+pub struct Aggregator<'t> {
+    limits: Limits,
+    /// Status names by id; the first seven are the documented ones.
+    statuses: Vec<StatusStats>,
+    status_ids: HashMap<String, StatusId>,
+    agents: HashMap<String, Vec<u64>>,
+    oldest_sessions: BinaryHeap<TopSession>,
+    invalid_fields: [u64; 3],
+    sessions: u64,
+    transitions: TransitionsInProgress<'t>,
+}
+
+#[derive(Debug)]
+struct StatusStats {
+    name: String,
+    live: bool,
+    count: u64,
+    oldest: Option<UnixMillis>,
+}
+
+/// One of the oldest live sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopSession {
+    /// When it was created.
+    pub created_at: UnixMillis,
+    /// Its id (`unknown` when the API gave none).
+    pub session_id: String,
+    /// Its agent (folded by the cardinality guard in a [`Snapshot`]).
+    pub agent_name: String,
+    /// Its status (folded by the cardinality guard in a [`Snapshot`]).
+    pub status: String,
+}
+
+/// Oldest first, then by id so that the order is total and stable.
+impl Ord for TopSession {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.created_at, &self.session_id).cmp(&(other.created_at, &other.session_id))
+    }
+}
+
+impl PartialOrd for TopSession {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<'t> Aggregator<'t> {
+    /// Starts an aggregation that will record transitions against `transitions`.
+    pub fn new(limits: Limits, transitions: &'t Transitions) -> Self {
+        let statuses = DOCUMENTED_STATUSES
+            .iter()
+            .map(|name| StatusStats {
+                name: (*name).to_owned(),
+                live: !TERMINAL_STATUSES.contains(name),
+                count: 0,
+                oldest: None,
+            })
+            .collect();
+        Aggregator {
+            limits,
+            statuses,
+            status_ids: HashMap::new(),
+            agents: HashMap::new(),
+            oldest_sessions: BinaryHeap::with_capacity(limits.top_oldest + 1),
+            invalid_fields: [0; 3],
+            sessions: 0,
+            transitions: TransitionsInProgress::new(transitions),
+        }
+    }
+
+    fn status_id(&mut self, status: &str) -> StatusId {
+        if let Some(id) = DOCUMENTED_STATUSES.iter().position(|s| *s == status) {
+            return id;
+        }
+        if let Some(&id) = self.status_ids.get(status) {
+            return id;
+        }
+        let id = self.statuses.len();
+        self.statuses.push(StatusStats {
+            name: status.to_owned(),
+            live: true,
+            count: 0,
+            oldest: None,
+        });
+        self.status_ids.insert(status.to_owned(), id);
+        id
+    }
+
+    /// Applies the cardinality guard and returns the finished snapshot, with
+    /// the statuses seen, which become the next baseline once the caller
+    /// [commits](Transitions::commit) them.
+    pub fn finish(self) -> (Snapshot, TransitionsUpdate) {
+        let status_fold = fold_statuses(&self.statuses);
+        let agent_fold = fold_agents(&self.agents, self.limits.agents_max);
+
+        // Output statuses: the documented ones, the kept undocumented ones by
+        // name, then `other` if anything was folded.
+        let mut statuses: Vec<StatusCount> = Vec::new();
+        for (id, stats) in self.statuses.iter().enumerate() {
+            let label = status_fold.label(id, &self.statuses);
+            match statuses.iter_mut().find(|s| s.status == label) {
+                Some(existing) => {
+                    existing.count += stats.count;
+                    existing.oldest = min_option(existing.oldest, stats.oldest);
+                }
+                None => statuses.push(StatusCount {
+                    status: label.to_owned(),
+                    live: stats.live,
+                    count: stats.count,
+                    oldest: stats.oldest,
+                }),
+            }
+        }
+        sort_statuses(&mut statuses, |s| &s.status);
+
+        let mut agents: Vec<AgentCounts> = Vec::new();
+        let mut agent_names: Vec<&String> = self.agents.keys().collect();
+        agent_names.sort();
+        for name in agent_names {
+            let label = agent_fold.label(name);
+            let index = match agents.iter().position(|a| a.agent_name == label) {
+                Some(index) => index,
+                None => {
+                    agents.push(AgentCounts {
+                        agent_name: label.to_owned(),
+                        statuses: DOCUMENTED_STATUSES
+                            .iter()
+                            .map(|s| ((*s).to_owned(), 0))
+                            .collect(),
+                    });
+                    agents.len() - 1
+                }
+            };
+            let counts = &self.agents[name];
+            for (id, &count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+                let status = status_fold.label(id, &self.statuses);
+                let per_status = &mut agents[index].statuses;
+                match per_status.iter_mut().find(|(s, _)| s == status) {
+                    Some((_, existing)) => *existing += count,
+                    None => per_status.push((status.to_owned(), count)),
+                }
+            }
+        }
+        for agent in &mut agents {
+            sort_statuses(&mut agent.statuses, |(s, _)| s);
+        }
+        agents.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
+
+        let mut oldest_sessions = self.oldest_sessions.into_sorted_vec();
+        for session in &mut oldest_sessions {
+            session.agent_name = agent_fold.label(&session.agent_name).to_owned();
+            if let Some(id) = self.status_ids.get(&session.status) {
+                session.status = status_fold.label(*id, &self.statuses).to_owned();
+            }
+        }
+
+        let (transitions, update) = self
+            .transitions
+            .finish(|id| status_fold.label(id, &self.statuses));
+
+        let snapshot = Snapshot {
+            sessions: self.sessions,
+            statuses,
+            agents,
+            oldest_sessions,
+            invalid_fields: self.invalid_fields,
+            agents_truncated: agent_fold.truncated,
+            statuses_truncated: status_fold.truncated,
+            transitions,
+        };
+        (snapshot, update)
+    }
+}
+
+impl SessionSink for Aggregator<'_> {
+    fn session(&mut self, session: SessionRecord<'_>) {
+        self.sessions += 1;
+        let status = label_value(&session.status, &mut self.invalid_fields[0]);
+        let agent = label_value(&session.agent_name, &mut self.invalid_fields[1]);
+        let status_id = self.status_id(&status);
+
+        let counts = match self.agents.get_mut(agent.as_ref()) {
+            Some(counts) => counts,
+            None => self.agents.entry(agent.clone().into_owned()).or_default(),
+        };
+        if counts.len() <= status_id {
+            counts.resize(status_id + 1, 0);
+        }
+        counts[status_id] += 1;
+
+        let stats = &mut self.statuses[status_id];
+        stats.count += 1;
+        let created_at = session.created_at.as_str().and_then(parse_timestamp);
+        if created_at.is_none() {
+            self.invalid_fields[2] += 1;
+        }
+        if let (true, Some(created_at)) = (stats.live, created_at) {
+            stats.oldest = min_option(stats.oldest, Some(created_at));
+            let id = session.session_id.as_str().unwrap_or(UNKNOWN);
+            offer_oldest(
+                &mut self.oldest_sessions,
+                self.limits.top_oldest,
+                created_at,
+                id,
+                &agent,
+                &status,
+            );
+        }
+
+        if let Some(id) = session.session_id.as_str() {
+            self.transitions.record(id, status_id, &status);
+        }
+    }
+}
+
+/// Keeps the `limit` oldest sessions in a max-heap whose top is the youngest
+/// kept, so each new session costs one comparison unless it is older.
+fn offer_oldest(
+    heap: &mut BinaryHeap<TopSession>,
+    limit: usize,
+    created_at: UnixMillis,
+    session_id: &str,
+    agent_name: &str,
+    status: &str,
+) {
+    if limit == 0 {
+        return;
+    }
+    if heap.len() == limit {
+        let youngest = heap.peek().map(|s| (s.created_at, s.session_id.as_str()));
+        if youngest.is_some_and(|youngest| (created_at, session_id) >= youngest) {
+            return;
+        }
+        heap.pop();
+    }
+    heap.push(TopSession {
+        created_at,
+        session_id: truncate_label(session_id).to_owned(),
+        agent_name: agent_name.to_owned(),
+        status: status.to_owned(),
+    });
+}
+
+/// A status or agent label value: the string when there is one, else
+/// `unknown` (and the field is counted as invalid).
+fn label_value<'a>(field: &'a Field<'_>, invalid: &mut u64) -> Cow<'a, str> {
+    match field.as_str() {
+        Some(text) => Cow::Borrowed(truncate_label(text)),
+        None => {
+            *invalid += 1;
+            Cow::Borrowed(UNKNOWN)
+        }
+    }
+}
+
+fn truncate_label(text: &str) -> &str {
+    if text.len() <= MAX_LABEL_VALUE_BYTES {
+        return text;
+    }
+    let mut end = MAX_LABEL_VALUE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn min_option(a: Option<UnixMillis>, b: Option<UnixMillis>) -> Option<UnixMillis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Documented statuses first in their documented order, then the others by
+/// name, with `other` last.
+fn sort_statuses<T>(items: &mut [T], status: impl Fn(&T) -> &String) {
+    items.sort_by_key(|item| {
+        let name = status(item);
+        let rank = DOCUMENTED_STATUSES
+            .iter()
+            .position(|s| s == name)
+            .unwrap_or(if name == OTHER {
+                usize::MAX
+            } else {
+                DOCUMENTED_STATUSES.len()
+            });
+        (rank, name.clone())
+    });
+}
+
+/// Which undocumented status values keep their own label.
+struct StatusFold {
+    kept: Vec<bool>,
+    truncated: bool,
+}
+
+impl StatusFold {
+    fn label<'a>(&self, id: StatusId, statuses: &'a [StatusStats]) -> &'a str {
+        if self.kept.get(id).copied().unwrap_or(false) {
+            &statuses[id].name
+        } else {
+            OTHER
+        }
+    }
+}
+
+/// Keeps the documented statuses and the most common undocumented ones.
+fn fold_statuses(statuses: &[StatusStats]) -> StatusFold {
+    let mut kept = vec![true; statuses.len()];
+    let mut undocumented: Vec<StatusId> = (DOCUMENTED_STATUSES.len()..statuses.len()).collect();
+    let truncated = undocumented.len() > MAX_UNDOCUMENTED_STATUSES;
+    if truncated {
+        undocumented.sort_by_key(|&id| (Reverse(statuses[id].count), &statuses[id].name));
+        for &id in &undocumented[MAX_UNDOCUMENTED_STATUSES..] {
+            kept[id] = false;
+        }
+    }
+    StatusFold { kept, truncated }
+}
+
+/// Which agent names keep their own label: the `max` with most sessions.
+struct AgentFold<'a> {
+    folded: HashMap<&'a str, ()>,
+    truncated: bool,
+}
+
+impl AgentFold<'_> {
+    fn label<'n>(&self, name: &'n str) -> &'n str {
+        if self.folded.contains_key(name) {
+            OTHER
+        } else {
+            name
+        }
+    }
+}
+
+fn fold_agents(agents: &HashMap<String, Vec<u64>>, max: usize) -> AgentFold<'_> {
+    if agents.len() <= max {
+        return AgentFold {
+            folded: HashMap::new(),
+            truncated: false,
+        };
+    }
+    let mut by_size: Vec<(&str, u64)> = agents
+        .iter()
+        .map(|(name, counts)| (name.as_str(), counts.iter().sum()))
+        .collect();
+    by_size.sort_by_key(|&(name, total)| (Reverse(total), name));
+    AgentFold {
+        folded: by_size[max..].iter().map(|&(name, _)| (name, ())).collect(),
+        truncated: true,
+    }
+}
+
+/// Sessions per status, with the oldest live one's creation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    /// Status label value.
+    pub status: String,
+    /// Whether the status is live (not completed, error or terminated).
+    pub live: bool,
+    /// Sessions in this status.
+    pub count: u64,
+    /// Creation time of the oldest session with a readable timestamp.
+    pub oldest: Option<UnixMillis>,
+}
+
+/// Sessions of one agent per status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCounts {
+    /// Agent label value.
+    pub agent_name: String,
+    /// Status label value and count; every documented status is present.
+    pub statuses: Vec<(String, u64)>,
+}
+
+/// The result of one successful fetch, ready to render.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// Sessions listed.
+    pub sessions: u64,
+    /// Per status; the documented statuses are always present.
+    pub statuses: Vec<StatusCount>,
+    /// Per agent, sorted by name.
+    pub agents: Vec<AgentCounts>,
+    /// The oldest live sessions, oldest first.
+    pub oldest_sessions: Vec<TopSession>,
+    /// Sessions with a missing or unreadable field, in [`CHECKED_FIELDS`] order.
+    pub invalid_fields: [u64; 3],
+    /// Agent names were folded into `other`.
+    pub agents_truncated: bool,
+    /// Status values were folded into `other`.
+    pub statuses_truncated: bool,
+    /// Sessions that entered each status since the previous fetch (empty on
+    /// the first fetch, which only records the baseline).
+    pub transitions: Vec<(String, u64)>,
+}
+
+/// The statuses seen at the previous successful fetch, by session.
+#[derive(Debug, Default)]
+pub struct Transitions {
+    hasher: RandomState,
+    /// Hash of a session id -> number of its status in `status_names`.
+    previous: Option<HashMap<u64, u32>>,
+    status_names: Vec<String>,
+}
+
+impl Transitions {
+    /// Replaces the baseline with what the latest fetch saw.
+    pub fn commit(&mut self, update: TransitionsUpdate) {
+        self.previous = Some(update.seen);
+        self.status_names.extend(update.new_status_names);
+    }
+}
+
+/// What one fetch saw, to become the next baseline once the fetch succeeds.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TransitionsUpdate {
+    seen: HashMap<u64, u32>,
+    new_status_names: Vec<String>,
+}
+
+#[derive(Debug)]
+struct TransitionsInProgress<'t> {
+    base: &'t Transitions,
+    seen: HashMap<u64, u32>,
+    /// Per-scrape status id -> global status number, filled on first use.
+    global_ids: Vec<Option<u32>>,
+    new_status_names: Vec<String>,
+    /// Per-scrape status id -> sessions that entered it.
+    entered: Vec<u64>,
+}
+
+impl<'t> TransitionsInProgress<'t> {
+    fn new(base: &'t Transitions) -> Self {
+        let capacity = base.previous.as_ref().map_or(0, HashMap::len);
+        TransitionsInProgress {
+            base,
+            seen: HashMap::with_capacity(capacity),
+            global_ids: Vec::new(),
+            new_status_names: Vec::new(),
+            entered: Vec::new(),
+        }
+    }
+
+    fn global_id(&mut self, status_id: StatusId, status: &str) -> u32 {
+        if self.global_ids.len() <= status_id {
+            self.global_ids.resize(status_id + 1, None);
+        }
+        if let Some(id) = self.global_ids[status_id] {
+            return id;
+        }
+        let known = self.base.status_names.len() + self.new_status_names.len();
+        let position = self
+            .base
+            .status_names
+            .iter()
+            .chain(&self.new_status_names)
+            .position(|name| name == status);
+        let id = position.unwrap_or_else(|| {
+            self.new_status_names.push(status.to_owned());
+            known
+        });
+        let id = u32::try_from(id).unwrap_or(u32::MAX);
+        self.global_ids[status_id] = Some(id);
+        id
+    }
+
+    fn record(&mut self, session_id: &str, status_id: StatusId, status: &str) {
+        let global = self.global_id(status_id, status);
+        let key = self.base.hasher.hash_one(session_id);
+        let Some(previous) = &self.base.previous else {
+            self.seen.insert(key, global);
+            return;
+        };
+        let entered = match self.seen.entry(key) {
+            // The same id twice in one list: only its first entry counts.
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(global);
+                previous.get(&key) != Some(&global)
+            }
+        };
+        if entered {
+            if self.entered.len() <= status_id {
+                self.entered.resize(status_id + 1, 0);
+            }
+            self.entered[status_id] += 1;
+        }
+    }
+
+    fn finish<'a>(
+        self,
+        label: impl Fn(StatusId) -> &'a str,
+    ) -> (Vec<(String, u64)>, TransitionsUpdate) {
+        let mut counts: Vec<(String, u64)> = Vec::new();
+        for (id, &n) in self.entered.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let status = label(id);
+            match counts.iter_mut().find(|(s, _)| s == status) {
+                Some((_, existing)) => *existing += n,
+                None => counts.push((status.to_owned(), n)),
+            }
+        }
+        sort_statuses(&mut counts, |(s, _)| s);
+        let update = TransitionsUpdate {
+            seen: self.seen,
+            new_status_names: self.new_status_names,
+        };
+        (counts, update)
+    }
+}

@@ -1,0 +1,424 @@
+//! The HTTP client for `GET /v1/sessions`.
+//!
+//! It sends the bearer key to `--api.url` and nowhere else: redirects are
+//! never followed. It reads the body in chunks and gives up past
+//! `--api.max-response-bytes` (after decompression), whatever
+//! `Content-Length` claims. Every way a request can fail maps to one
+//! [`FailureReason`], the fixed label set of
+//! `agi_api_request_failures_total`.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{self, HeaderValue};
+use reqwest::{StatusCode, Url, redirect};
+
+use crate::config::{ApiKey, KeyFile};
+
+/// The fixed set of reasons a request can fail for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// No complete answer before the deadline.
+    Timeout,
+    /// No connection (DNS, refused, TLS handshake, reset).
+    Connect,
+    /// HTTP 401 or 403: the key was refused.
+    Unauthorized,
+    /// HTTP 429.
+    RateLimited,
+    /// Any other non-2xx status.
+    HttpStatus,
+    /// A 3xx answer, which is never followed.
+    Redirect,
+    /// The body exceeded `--api.max-response-bytes`.
+    TooLarge,
+    /// The body is not a session list.
+    InvalidResponse,
+}
+
+impl FailureReason {
+    /// Every reason, in the order they are documented.
+    pub const ALL: [FailureReason; 8] = [
+        FailureReason::Timeout,
+        FailureReason::Connect,
+        FailureReason::Unauthorized,
+        FailureReason::RateLimited,
+        FailureReason::HttpStatus,
+        FailureReason::Redirect,
+        FailureReason::TooLarge,
+        FailureReason::InvalidResponse,
+    ];
+
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Timeout => "timeout",
+            FailureReason::Connect => "connect",
+            FailureReason::Unauthorized => "unauthorized",
+            FailureReason::RateLimited => "rate_limited",
+            FailureReason::HttpStatus => "http_status",
+            FailureReason::Redirect => "redirect",
+            FailureReason::TooLarge => "too_large",
+            FailureReason::InvalidResponse => "invalid_response",
+        }
+    }
+}
+
+/// Why a fetch produced no session list. Messages never contain the key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// No complete answer before the deadline.
+    #[error("no complete answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be made or broke.
+    #[error("cannot reach the API: {0}")]
+    Connect(String),
+    /// 401/403.
+    #[error(
+        "the API refused the key (HTTP {status}: {message}); check AGI_API_KEY or --api.key-file"
+    )]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// The API's error message, if it gave one.
+        message: String,
+    },
+    /// 429, or still waiting for an earlier 429's `Retry-After`.
+    #[error("rate limited by the API; no request for {retry_after:?}")]
+    RateLimited {
+        /// How long until the next request may be sent.
+        retry_after: Duration,
+    },
+    /// Another non-2xx status.
+    #[error("HTTP {status}: {message}")]
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// The API's error message, if it gave one.
+        message: String,
+    },
+    /// A 3xx status; redirects are not followed so the key stays with `--api.url`.
+    #[error(
+        "HTTP {status} redirect to {location:?} not followed; set --api.url to the final address"
+    )]
+    Redirect {
+        /// The status code.
+        status: u16,
+        /// The `Location` header, if any.
+        location: String,
+    },
+    /// The body exceeded the size cap.
+    #[error("response larger than {limit} bytes (--api.max-response-bytes)")]
+    TooLarge {
+        /// The cap.
+        limit: u64,
+    },
+    /// The body is not a session list.
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+}
+
+impl FetchError {
+    /// The `reason` label this error is counted under.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            FetchError::Timeout(_) => FailureReason::Timeout,
+            FetchError::Connect(_) => FailureReason::Connect,
+            FetchError::Unauthorized { .. } => FailureReason::Unauthorized,
+            FetchError::RateLimited { .. } => FailureReason::RateLimited,
+            FetchError::HttpStatus { .. } => FailureReason::HttpStatus,
+            FetchError::Redirect { .. } => FailureReason::Redirect,
+            FetchError::TooLarge { .. } => FailureReason::TooLarge,
+            FetchError::InvalidResponse(_) => FailureReason::InvalidResponse,
+        }
+    }
+}
+
+/// The client could not be built (a TLS or system configuration problem).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+/// Where each request's key comes from.
+#[derive(Debug)]
+pub enum KeyProvider {
+    /// A key fixed for the process's life (`AGI_API_KEY`, or the demo key).
+    Fixed(ApiKey),
+    /// A key file, re-read when it changes.
+    File(KeyFile),
+}
+
+impl KeyProvider {
+    fn current(&self) -> ApiKey {
+        match self {
+            KeyProvider::Fixed(key) => key.clone(),
+            KeyProvider::File(file) => {
+                let (key, problem) = file.current();
+                if let Some(problem) = problem {
+                    tracing::warn!(
+                        path = %file.path().display(),
+                        problem,
+                        "cannot re-read the API key file; using the last key read"
+                    );
+                }
+                key
+            }
+        }
+    }
+}
+
+/// Fetches the session list.
+#[derive(Debug)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    sessions_url: Url,
+    key: KeyProvider,
+    max_response_bytes: u64,
+}
+
+/// Longest excerpt of an error body kept for the log line.
+const ERROR_MESSAGE_CHARS: usize = 200;
+
+impl ApiClient {
+    /// Builds a client for `{base_url}/v1/sessions`.
+    pub fn new(
+        base_url: &Url,
+        key: KeyProvider,
+        max_response_bytes: u64,
+    ) -> Result<Self, ClientError> {
+        // Installing fails only if a provider is already installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("agi_exporter/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirect::Policy::none())
+            .gzip(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        let mut sessions_url = base_url.clone();
+        let path = format!("{}/v1/sessions", base_url.path().trim_end_matches('/'));
+        sessions_url.set_path(&path);
+        Ok(ApiClient {
+            http,
+            sessions_url,
+            key,
+            max_response_bytes,
+        })
+    }
+
+    /// The URL every request goes to.
+    pub fn sessions_url(&self) -> &Url {
+        &self.sessions_url
+    }
+
+    /// Sends one `GET /v1/sessions` and returns the body. The caller bounds
+    /// it with its deadline.
+    pub async fn fetch_body(&self) -> Result<Vec<u8>, FetchError> {
+        let key = self.key.current();
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
+                FetchError::Connect("the API key cannot be sent in a header".to_owned())
+            })?;
+        authorization.set_sensitive(true);
+        let mut response = self
+            .http
+            .get(self.sessions_url.clone())
+            .header(header::AUTHORIZATION, authorization)
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, &key))?;
+
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(response, &key).await);
+        }
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.max_response_bytes)
+        {
+            return Err(FetchError::TooLarge {
+                limit: self.max_response_bytes,
+            });
+        }
+        let capacity = response
+            .content_length()
+            .unwrap_or(64 * 1024)
+            .min(self.max_response_bytes);
+        let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&e, &key))?
+        {
+            if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
+                return Err(FetchError::TooLarge {
+                    limit: self.max_response_bytes,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// Maps a non-2xx answer to its error, reading a short excerpt of the body
+/// for the log.
+async fn status_error(response: reqwest::Response, key: &ApiKey) -> FetchError {
+    let status = response.status();
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        return FetchError::Redirect {
+            status: status.as_u16(),
+            location,
+        };
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()))
+            .unwrap_or(DEFAULT_RETRY_AFTER);
+        return FetchError::RateLimited { retry_after };
+    }
+    let message = error_message(response, key).await;
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchError::Unauthorized {
+            status: status.as_u16(),
+            message,
+        },
+        _ => FetchError::HttpStatus {
+            status: status.as_u16(),
+            message,
+        },
+    }
+}
+
+/// Wait this long after a 429 that gives no usable `Retry-After`.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Parses `Retry-After` in its delta-seconds or HTTP-date form.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The API's error message: `message`, `error` or `detail` from a JSON body,
+/// else the start of a text body. The key is cut out in case the API echoes it.
+async fn error_message(response: reqwest::Response, key: &ApiKey) -> String {
+    // Read at most a few KiB: the message is for a log line.
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= 4096 {
+            break;
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        message: Option<serde_json::Value>,
+        error: Option<serde_json::Value>,
+        detail: Option<serde_json::Value>,
+    }
+    let from_json = serde_json::from_slice::<ErrorBody>(&body)
+        .ok()
+        .and_then(|e| {
+            [e.message, e.error, e.detail]
+                .into_iter()
+                .flatten()
+                .find(|v| !v.is_null())
+                .map(|v| match v {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                })
+        });
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = text.replace(key.expose(), "<redacted>");
+    let mut excerpt: String = text.chars().take(ERROR_MESSAGE_CHARS).collect();
+    if excerpt.len() < text.len() {
+        excerpt.push('…');
+    }
+    if excerpt.is_empty() {
+        excerpt.push_str("no message");
+    }
+    excerpt
+}
+
+/// Maps a reqwest error to a reason. The message is the error with its
+/// causes, which carry the URL but never the request headers.
+fn transport_error(error: &reqwest::Error, key: &ApiKey) -> FetchError {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let message = message.replace(key.expose(), "<redacted>");
+    if error.is_timeout() {
+        FetchError::Timeout(Duration::ZERO)
+    } else if error.is_decode() || error.is_body() && !error.is_connect() {
+        FetchError::InvalidResponse(message)
+    } else {
+        FetchError::Connect(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
+            Some(Duration::from_secs(2 * 3600 + 2 * 60))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn every_reason_has_a_distinct_label() {
+        let mut labels: Vec<_> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), 8);
+    }
+
+    #[test]
+    fn sessions_url_keeps_a_base_path() -> Result<(), Box<dyn std::error::Error>> {
+        let key =
+            || KeyProvider::Fixed(ApiKey::new("k".to_owned()).unwrap_or_else(|e| panic!("{e}")));
+        let client = ApiClient::new(&Url::parse("https://api.agi.tech")?, key(), 1)?;
+        assert_eq!(
+            client.sessions_url().as_str(),
+            "https://api.agi.tech/v1/sessions"
+        );
+        let client = ApiClient::new(&Url::parse("http://127.0.0.1:9/proxy/agi/")?, key(), 1)?;
+        assert_eq!(
+            client.sessions_url().as_str(),
+            "http://127.0.0.1:9/proxy/agi/v1/sessions"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! The AGI API: the HTTP client that fetches the session list, and the
+//! tolerant parser that reads it.
+//!
+//! The exporter is strictly read-only: the only request it ever sends is
+//! `GET {api.url}/v1/sessions`.
+
+mod client;
+pub mod parse;
+pub mod timestamp;
+
+pub use client::{ApiClient, ClientError, FailureReason, FetchError, KeyProvider};

@@ -1,0 +1,200 @@
+//! Parsing `created_at` timestamps as the API and its SDKs write them.
+//!
+//! Accepted: RFC 3339 / ISO 8601 date-times with `T` (or `t`, or a space)
+//! between date and time, 0 to 9 fractional digits, and an offset that is
+//! `Z`, `+HH:MM`, `-HH:MM`, `+HHMM` or absent (read as UTC). A hand-written
+//! parser rather than a date crate: it runs once per session on every scrape,
+//! allocates nothing and needs nothing but this one format.
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type UnixMillis = i64;
+
+/// Parses a timestamp, or returns `None` when it is not one of the accepted forms.
+pub fn parse_timestamp(text: &str) -> Option<UnixMillis> {
+    let b = text.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let year = digits(b, 0, 4)?;
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    let hour = digits(b, 11, 2)?;
+    let minute = digits(b, 14, 2)?;
+    let second = digits(b, 17, 2)?;
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    // 60 allows a leap second; it simply counts as the next minute's first.
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+
+    let mut pos = 19;
+    let mut millis = 0;
+    if b.get(pos) == Some(&b'.') {
+        pos += 1;
+        let start = pos;
+        while pos < b.len() && b[pos].is_ascii_digit() {
+            pos += 1;
+        }
+        let fraction = &b[start..pos];
+        if fraction.is_empty() || fraction.len() > 9 {
+            return None;
+        }
+        // Only milliseconds matter for ages; further digits are truncated.
+        for i in 0..3 {
+            millis = millis * 10 + fraction.get(i).map_or(0, |d| i64::from(d - b'0'));
+        }
+    }
+
+    let offset_seconds = match &b[pos..] {
+        [] | [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (hours, minutes) = match rest {
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
+                    (two_digits(*h1, *h2)?, two_digits(*m1, *m2)?)
+                }
+                _ => return None,
+            };
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            if *sign == b'+' { seconds } else { -seconds }
+        }
+        _ => return None,
+    };
+
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
+    Some(seconds * 1000 + millis)
+}
+
+fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
+    b.get(start..start + len)?.iter().try_fold(0i64, |acc, &d| {
+        d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+    })
+}
+
+fn two_digits(a: u8, b: u8) -> Option<i64> {
+    digits(&[a, b], 0, 2)
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: UnixMillis = 1_759_687_474_281;
+
+    #[test]
+    fn reads_the_documented_example() {
+        assert_eq!(
+            parse_timestamp("2025-10-05T18:04:34.281Z"),
+            Some(SPEC_EXAMPLE)
+        );
+    }
+
+    #[test]
+    fn reads_every_offset_form() {
+        for text in [
+            "2025-10-05T18:04:34.281Z",
+            "2025-10-05T18:04:34.281z",
+            "2025-10-05T18:04:34.281",
+            "2025-10-05T18:04:34.281+00:00",
+            "2025-10-05T20:04:34.281+02:00",
+            "2025-10-05T20:04:34.281+0200",
+            "2025-10-05T13:34:34.281-04:30",
+            "2025-10-05 18:04:34.281Z",
+        ] {
+            assert_eq!(parse_timestamp(text), Some(SPEC_EXAMPLE), "{text}");
+        }
+    }
+
+    #[test]
+    fn reads_zero_to_nine_fractional_digits() {
+        let whole = SPEC_EXAMPLE - 281;
+        assert_eq!(parse_timestamp("2025-10-05T18:04:34Z"), Some(whole));
+        assert_eq!(parse_timestamp("2025-10-05T18:04:34.2Z"), Some(whole + 200));
+        assert_eq!(
+            parse_timestamp("2025-10-05T18:04:34.28Z"),
+            Some(whole + 280)
+        );
+        assert_eq!(
+            parse_timestamp("2025-10-05T18:04:34.281999Z"),
+            Some(whole + 281)
+        );
+        assert_eq!(
+            parse_timestamp("2025-10-05T18:04:34.281999999Z"),
+            Some(whole + 281)
+        );
+        assert_eq!(parse_timestamp("2025-10-05T18:04:34.2819999999Z"), None);
+        assert_eq!(parse_timestamp("2025-10-05T18:04:34.Z"), None);
+    }
+
+    #[test]
+    fn knows_the_calendar() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_timestamp("2000-03-01T00:00:00Z"),
+            Some(951_868_800_000)
+        );
+        assert_eq!(
+            parse_timestamp("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        assert_eq!(parse_timestamp("2023-02-29T00:00:00Z"), None);
+        assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Some(-1000));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_timestamp() {
+        for text in [
+            "",
+            "yesterday",
+            "2025-10-05",
+            "2025-13-05T18:04:34Z",
+            "2025-10-32T18:04:34Z",
+            "2025-10-05T24:00:00Z",
+            "2025-10-05T18:60:00Z",
+            "2025-10-05T18:04:34+25:00",
+            "2025-10-05T18:04:34+02",
+            "2025-10-05T18:04:34 UTC",
+            "2025/10/05T18:04:34Z",
+            "１９７０-01-01T00:00:00Z",
+            "+2025-10-05T18:04:34Z",
+        ] {
+            assert_eq!(parse_timestamp(text), None, "{text:?}");
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! The validated configuration, built once from the raw flags.
+//!
+//! Every rule about what a flag may hold lives here: durations and sizes, the
+//! API URL (and the refusal to send a key over plain HTTP to another host),
+//! the listen address, and where the API key comes from. The rest of the
+//! program only ever sees a [`Config`] that already passed these checks.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use reqwest::Url;
+
+use crate::cli::Cli;
+
+/// Everything that can be wrong with the flags or the environment at start.
+///
+/// Messages name the flag and the offending value, but never the API key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag's value could not be parsed.
+    #[error("invalid value {value:?} for {flag}: {reason}")]
+    InvalidValue {
+        /// The flag, e.g. `--api.timeout`.
+        flag: &'static str,
+        /// What the user gave.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The API URL uses plain HTTP to a host that is not loopback.
+    #[error(
+        "refusing to send the API key over plain HTTP to {host:?}; use https:// or pass --api.allow-insecure-http"
+    )]
+    InsecureUrl {
+        /// The host named in `--api.url`.
+        host: String,
+    },
+    /// Neither `AGI_API_KEY` nor `--api.key-file` provided a key.
+    #[error("no API key: set AGI_API_KEY or --api.key-file (or run with --demo)")]
+    MissingKey,
+    /// The key file could not be read or holds no usable key.
+    #[error("cannot use API key file {path:?}: {reason}")]
+    KeyFile {
+        /// The file named by `--api.key-file`.
+        path: PathBuf,
+        /// Why it is unusable (never its contents).
+        reason: String,
+    },
+    /// The key from `AGI_API_KEY` cannot be sent in an HTTP header.
+    #[error("AGI_API_KEY is not usable: {0}")]
+    InvalidKey(&'static str),
+}
+
+/// Log verbosity, as `--log.level` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Per-scrape detail.
+    Debug,
+    /// Start-up and shutdown.
+    Info,
+    /// Failed API requests.
+    Warn,
+    /// Only what stops the exporter.
+    Error,
+}
+
+/// Log line format, as `--log.format` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `key=value` pairs, the Prometheus exporters' default.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// How to reach the AGI API.
+    pub api: ApiConfig,
+    /// The HTTP server.
+    pub web: WebConfig,
+    /// At most this many distinct agent names per scrape.
+    pub agents_max: usize,
+    /// How many oldest live sessions to export individually.
+    pub top_oldest: usize,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Serve and export the built-in simulated API.
+    pub demo: bool,
+    /// Fetch once, print, exit.
+    pub once: bool,
+}
+
+/// How to reach the AGI API.
+#[derive(Debug)]
+pub struct ApiConfig {
+    /// Base URL, without a trailing slash. `None` in demo mode, where the
+    /// simulator's address is only known once it is bound.
+    pub url: Option<Url>,
+    /// Where the bearer key comes from.
+    pub key: KeySource,
+    /// Upper bound for one request, body included.
+    pub timeout: Duration,
+    /// How long a successful result is reused.
+    pub cache_ttl: Duration,
+    /// Responses larger than this (decompressed) are abandoned.
+    pub max_response_bytes: u64,
+}
+
+/// The HTTP server's settings.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Where to listen.
+    pub listen_address: SocketAddr,
+    /// Path of the metrics endpoint, starting with `/`.
+    pub telemetry_path: String,
+    /// Exporter-toolkit web config file.
+    pub config_file: Option<PathBuf>,
+    /// Concurrent request limit; 0 means none.
+    pub max_requests: usize,
+    /// Subtracted from the scraper's timeout to get the fetch deadline.
+    pub timeout_offset: Duration,
+    /// Leave out `process_*`.
+    pub disable_exporter_metrics: bool,
+}
+
+impl Config {
+    /// Validates the raw flags. `api_key_env` is the value of `AGI_API_KEY`,
+    /// passed in rather than read here so that tests need not touch the
+    /// process environment.
+    pub fn from_cli(cli: &Cli, api_key_env: Option<String>) -> Result<Self, ConfigError> {
+        let key = if cli.demo {
+            KeySource::Demo
+        } else if let Some(path) = &cli.api_key_file {
+            KeySource::File(KeyFile::open(path)?)
+        } else {
+            match api_key_env {
+                Some(raw) => KeySource::Env(ApiKey::new(raw).map_err(ConfigError::InvalidKey)?),
+                None => return Err(ConfigError::MissingKey),
+            }
+        };
+        let url = if cli.demo {
+            None
+        } else {
+            Some(parse_api_url(&cli.api_url, cli.api_allow_insecure_http)?)
+        };
+        let telemetry_path = cli.web_telemetry_path.clone();
+        if !telemetry_path.starts_with('/')
+            || telemetry_path == "/"
+            || telemetry_path.starts_with("/-/")
+        {
+            return Err(invalid(
+                "--web.telemetry-path",
+                &telemetry_path,
+                "must start with / and not be / or /-/...",
+            ));
+        }
+        let timeout = parse_flag("--api.timeout", &cli.api_timeout, parse_duration)?;
+        if timeout.is_zero() {
+            return Err(invalid(
+                "--api.timeout",
+                &cli.api_timeout,
+                "must be greater than 0",
+            ));
+        }
+        Ok(Config {
+            api: ApiConfig {
+                url,
+                key,
+                timeout,
+                cache_ttl: parse_flag("--api.cache-ttl", &cli.api_cache_ttl, parse_duration)?,
+                max_response_bytes: parse_flag(
+                    "--api.max-response-bytes",
+                    &cli.api_max_response_bytes,
+                    parse_size,
+                )?,
+            },
+            web: WebConfig {
+                listen_address: parse_flag(
+                    "--web.listen-address",
+                    &cli.web_listen_address,
+                    parse_listen_address,
+                )?,
+                telemetry_path,
+                config_file: cli.web_config_file.clone(),
+                max_requests: parse_flag("--web.max-requests", &cli.web_max_requests, parse_count)?,
+                timeout_offset: parse_flag(
+                    "--web.timeout-offset",
+                    &cli.web_timeout_offset,
+                    parse_duration,
+                )?,
+                disable_exporter_metrics: cli.web_disable_exporter_metrics,
+            },
+            agents_max: parse_flag("--agents.max", &cli.agents_max, parse_count)?,
+            top_oldest: parse_flag(
+                "--sessions.top-oldest",
+                &cli.sessions_top_oldest,
+                parse_count,
+            )?,
+            log_level: parse_flag("--log.level", &cli.log_level, parse_log_level)?,
+            log_format: parse_flag("--log.format", &cli.log_format, parse_log_format)?,
+            demo: cli.demo,
+            once: cli.once,
+        })
+    }
+}
+
+fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue {
+        flag,
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_flag<T>(
+    flag: &'static str,
+    value: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    parse(value).map_err(|reason| invalid(flag, value, reason))
+}
+
+/// Parses a Prometheus-style duration: `500ms`, `10s`, `1m30s`, `2h`, `1d`;
+/// a plain number or a fraction (`0.5s`) is also accepted.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a duration such as 500ms, 10s, 5m or 1h";
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(EXPECTED.to_owned());
+    }
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit; {EXPECTED}"))?;
+        let (number, tail) = rest.split_at(number_len);
+        let value: f64 = number.parse().map_err(|_| EXPECTED.to_owned())?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            "w" => 604_800.0,
+            _ => return Err(format!("unknown unit {unit:?}; {EXPECTED}")),
+        };
+        total += value * seconds;
+        rest = tail;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| EXPECTED.to_owned())
+}
+
+/// Parses a byte size: `1048576`, `512KiB`, `64MiB`, `1GiB`, `10MB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    const EXPECTED: &str = "expected a size such as 512KiB, 64MiB or 1GiB";
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number.parse().map_err(|_| EXPECTED.to_owned())?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown unit {other:?}; {EXPECTED}")),
+    };
+    match value.checked_mul(multiplier) {
+        Some(0) | None => Err(format!("must be between 1 byte and 16EiB; {EXPECTED}")),
+        Some(bytes) => Ok(bytes),
+    }
+}
+
+fn parse_count(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected a whole number such as 0, 5 or 100".to_owned())
+}
+
+fn parse_log_level(text: &str) -> Result<LogLevel, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "debug" => Ok(LogLevel::Debug),
+        "info" => Ok(LogLevel::Info),
+        "warn" => Ok(LogLevel::Warn),
+        "error" => Ok(LogLevel::Error),
+        _ => Err("expected one of debug, info, warn, error".to_owned()),
+    }
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "logfmt" => Ok(LogFormat::Logfmt),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("expected logfmt or json".to_owned()),
+    }
+}
+
+/// Parses `:10027` (every interface), `127.0.0.1:10027`, `[::1]:10027` or
+/// `localhost:10027`.
+fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    const EXPECTED: &str = "expected [host]:port, e.g. :10027 or 127.0.0.1:10027";
+    let with_host = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    with_host
+        .to_socket_addrs()
+        .map_err(|_| EXPECTED.to_owned())?
+        .next()
+        .ok_or_else(|| EXPECTED.to_owned())
+}
+
+fn parse_api_url(text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| invalid("--api.url", text, e.to_string()))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Credentials in the URL would end up in logs and error messages.
+        return Err(invalid(
+            "--api.url",
+            "<redacted>",
+            "must not contain credentials; the key comes from AGI_API_KEY or --api.key-file",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "--api.url",
+            text,
+            "must not have a query or fragment",
+        ));
+    }
+    let host = url.host_str().unwrap_or_default().to_owned();
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http || is_loopback(&url) => {}
+        "http" => return Err(ConfigError::InsecureUrl { host }),
+        _ => {
+            return Err(invalid(
+                "--api.url",
+                text,
+                "must be an http:// or https:// URL",
+            ));
+        }
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The API key. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Trims surrounding whitespace and checks that the key can be sent in an
+    /// HTTP header.
+    pub fn new(raw: String) -> Result<Self, &'static str> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("the key is empty");
+        }
+        if trimmed.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+            return Err(
+                "the key contains spaces or characters that cannot be sent in an HTTP header",
+            );
+        }
+        Ok(ApiKey(trimmed.to_owned()))
+    }
+
+    /// The secret itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Where the API key comes from.
+#[derive(Debug)]
+pub enum KeySource {
+    /// `AGI_API_KEY`.
+    Env(ApiKey),
+    /// `--api.key-file`, re-read when it changes.
+    File(KeyFile),
+    /// `--demo`: the simulator's own key, known once it starts.
+    Demo,
+}
+
+/// A key file that is re-read whenever its modification time or size
+/// changes, so that a rotated key (e.g. a remounted Kubernetes Secret) is
+/// picked up without a restart.
+#[derive(Debug)]
+pub struct KeyFile {
+    path: PathBuf,
+    current: Mutex<(FileStamp, ApiKey)>,
+}
+
+type FileStamp = (Option<SystemTime>, u64);
+
+impl KeyFile {
+    /// Reads the key file once; a missing or empty file is a start-up error.
+    pub fn open(path: &Path) -> Result<Self, ConfigError> {
+        let (stamp, key) = read_key_file(path).map_err(|reason| ConfigError::KeyFile {
+            path: path.to_owned(),
+            reason,
+        })?;
+        Ok(KeyFile {
+            path: path.to_owned(),
+            current: Mutex::new((stamp, key)),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current key. When the file changed since the last read it is read
+    /// again; if that fails, the last good key is kept and the reason returned
+    /// beside it so the caller can log it.
+    pub fn current(&self) -> (ApiKey, Option<String>) {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let stamp = file_stamp(&self.path);
+        if stamp.as_ref().ok() == Some(&current.0) {
+            return (current.1.clone(), None);
+        }
+        match read_key_file(&self.path) {
+            Ok(fresh) => {
+                *current = fresh;
+                (current.1.clone(), None)
+            }
+            Err(reason) => (current.1.clone(), Some(reason)),
+        }
+    }
+}
+
+fn file_stamp(path: &Path) -> Result<FileStamp, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    Ok((meta.modified().ok(), meta.len()))
+}
+
+fn read_key_file(path: &Path) -> Result<(FileStamp, ApiKey), String> {
+    let stamp = file_stamp(path)?;
+    let raw = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let key = ApiKey::new(raw).map_err(str::to_owned)?;
+    Ok((stamp, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut argv = vec!["agi_exporter"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        Config::from_cli(&cli(args), Some("secret-key".to_owned()))
+    }
+
+    #[test]
+    fn durations_accept_prometheus_forms() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "10", "10x", "s", "-1s", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn sizes_accept_binary_and_decimal_units() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        for bad in ["", "0", "MiB", "1.5MiB", "64mib", "99999999999999999999GiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_spec() -> Result<(), ConfigError> {
+        let config = config(&[])?;
+        assert_eq!(
+            config.api.url.as_ref().map(Url::as_str),
+            Some("https://api.agi.tech/")
+        );
+        assert_eq!(config.api.timeout, Duration::from_secs(10));
+        assert_eq!(config.api.cache_ttl, Duration::ZERO);
+        assert_eq!(config.api.max_response_bytes, 64 << 20);
+        assert_eq!(
+            config.web.listen_address,
+            SocketAddr::from(([0, 0, 0, 0], 10027))
+        );
+        assert_eq!(config.web.telemetry_path, "/metrics");
+        assert_eq!(config.web.max_requests, 40);
+        assert_eq!(config.web.timeout_offset, Duration::from_millis(500));
+        assert_eq!(config.agents_max, 100);
+        assert_eq!(config.top_oldest, 5);
+        assert_eq!(config.log_level, LogLevel::Info);
+        assert_eq!(config.log_format, LogFormat::Logfmt);
+        Ok(())
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_loopback_or_allowed() {
+        let refused = config(&["--api.url", "http://api.example.com"]);
+        assert!(
+            matches!(refused, Err(ConfigError::InsecureUrl { .. })),
+            "{refused:?}"
+        );
+        for loopback in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            assert!(config(&["--api.url", loopback]).is_ok(), "{loopback}");
+        }
+        assert!(
+            config(&[
+                "--api.url",
+                "http://api.example.com",
+                "--api.allow-insecure-http"
+            ])
+            .is_ok()
+        );
+        assert!(config(&["--api.url", "ftp://api.example.com"]).is_err());
+        assert!(config(&["--api.url", "https://user:pw@api.example.com"]).is_err());
+    }
+
+    #[test]
+    fn a_missing_key_is_an_error_except_in_demo_mode() {
+        let missing = Config::from_cli(&cli(&[]), None);
+        assert!(
+            matches!(missing, Err(ConfigError::MissingKey)),
+            "{missing:?}"
+        );
+        assert!(Config::from_cli(&cli(&["--demo"]), None).is_ok());
+    }
+
+    #[test]
+    fn api_key_debug_never_shows_the_secret() {
+        let key = ApiKey::new("  sk-very-secret\n".to_owned());
+        assert_eq!(key.as_ref().map(ApiKey::expose), Ok("sk-very-secret"));
+        assert!(!format!("{key:?}").contains("very-secret"));
+        assert!(ApiKey::new(" \n".to_owned()).is_err());
+        assert!(ApiKey::new("two words".to_owned()).is_err());
+    }
+
+    #[test]
+    fn key_file_is_reread_when_it_changes() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("agi-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("key");
+        std::fs::write(&path, "first-key\n")?;
+        let file = KeyFile::open(&path)?;
+        assert_eq!(file.current().0.expose(), "first-key");
+        std::fs::write(&path, "second-key-longer\n")?;
+        assert_eq!(file.current().0.expose(), "second-key-longer");
+        std::fs::write(&path, "")?;
+        let (kept, problem) = file.current();
+        assert_eq!(kept.expose(), "second-key-longer");
+        assert!(problem.is_some());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = config(&["--api.timeout", "soon"])
+            .map(|_| ())
+            .unwrap_err_string();
+        assert!(
+            err.contains("--api.timeout") && err.contains("soon"),
+            "{err}"
+        );
+        let err = config(&["--log.level", "loud"])
+            .map(|_| ())
+            .unwrap_err_string();
+        assert!(err.contains("--log.level"), "{err}");
+        let err = config(&["--web.listen-address", "nowhere"])
+            .map(|_| ())
+            .unwrap_err_string();
+        assert!(err.contains("--web.listen-address"), "{err}");
+    }
+
+    trait ErrString {
+        fn unwrap_err_string(self) -> String;
+    }
+    impl ErrString for Result<(), ConfigError> {
+        fn unwrap_err_string(self) -> String {
+            match self {
+                Ok(()) => String::from("<no error>"),
+                Err(e) => e.to_string(),
+            }
+        }
+    }
+}

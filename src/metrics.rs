@@ -1,0 +1,309 @@
+//! The metric families and the text exposition.
+//!
+//! Two kinds of families live here. The exporter's own counters and
+//! histograms (API requests, failures, transitions...) accumulate across
+//! scrapes in a private [`Registry`] owned by [`Metrics`]. The session
+//! families (`agi_sessions`, ages, ...) describe one fetch only, so they are
+//! built from a [`Snapshot`] at render time: a series that disappears from
+//! the API disappears from the exposition, and a failed fetch shows none of
+//! them instead of stale numbers.
+
+use std::time::Duration;
+
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::aggregate::{CHECKED_FIELDS, DOCUMENTED_STATUSES, Snapshot};
+use crate::api::FailureReason;
+use crate::api::timestamp::UnixMillis;
+
+/// Histogram buckets for API latency, in seconds: from a fast cached answer
+/// to the default 10 s timeout and beyond.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+];
+
+/// What [`Metrics`] needs to know about the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsOptions {
+    /// Include `process_*`.
+    pub process_metrics: bool,
+    /// Reuse time of a successful fetch; mentioned in `agi_up`'s HELP.
+    pub cache_ttl: Duration,
+}
+
+/// The exporter's own metrics, and the renderer for everything.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    api_requests: IntCounter,
+    api_failures: IntCounterVec,
+    api_duration: Histogram,
+    api_last_success: Gauge,
+    invalid_fields: IntCounterVec,
+    transitions: IntCounterVec,
+    up_help: String,
+}
+
+/// What one scrape found, for rendering.
+#[derive(Debug, Clone, Copy)]
+pub struct ScrapeReport<'a> {
+    /// The fetched snapshot, or `None` when the fetch failed.
+    pub snapshot: Option<&'a Snapshot>,
+    /// Time this scrape spent fetching and parsing (or waiting for a shared fetch).
+    pub duration: Duration,
+    /// Now, to turn creation times into ages.
+    pub now: UnixMillis,
+}
+
+impl Metrics {
+    /// Creates and registers the exporter's own families.
+    pub fn new(options: MetricsOptions) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let api_requests = IntCounter::new(
+            "agi_api_requests_total",
+            "Requests sent to the AGI API (GET /v1/sessions), in requests.",
+        )?;
+        let api_failures = IntCounterVec::new(
+            Opts::new(
+                "agi_api_request_failures_total",
+                "Failed requests to the AGI API by reason, in requests.",
+            ),
+            &["reason"],
+        )?;
+        for reason in FailureReason::ALL {
+            api_failures.with_label_values(&[reason.as_str()]);
+        }
+        let api_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "agi_api_request_duration_seconds",
+                "Latency of requests to the AGI API, body included, in seconds.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let api_last_success = Gauge::new(
+            "agi_api_last_success_timestamp_seconds",
+            "Unix time of the last successful fetch of the session list, in seconds.",
+        )?;
+        let invalid_fields = IntCounterVec::new(
+            Opts::new(
+                "agi_invalid_session_fields_total",
+                "Sessions seen with a missing or unparseable field, in sessions (counted at every fetch).",
+            ),
+            &["field"],
+        )?;
+        for field in CHECKED_FIELDS {
+            invalid_fields.with_label_values(&[field]);
+        }
+        let transitions = IntCounterVec::new(
+            Opts::new(
+                "agi_session_transitions_total",
+                "Sessions seen entering a status since the exporter started, in sessions.",
+            ),
+            &["status"],
+        )?;
+        for status in DOCUMENTED_STATUSES {
+            transitions.with_label_values(&[status]);
+        }
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "agi_exporter_build_info",
+                "A metric with a constant value of 1, labelled with the exporter's version, git revision and the rustc that built it.",
+            ),
+            &["version", "revision", "rustc_version"],
+        )?;
+        build_info
+            .with_label_values(&[crate::VERSION, crate::REVISION, crate::RUSTC_VERSION])
+            .set(1.0);
+
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_failures.clone()))?;
+        registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(api_last_success.clone()))?;
+        registry.register(Box::new(invalid_fields.clone()))?;
+        registry.register(Box::new(transitions.clone()))?;
+        registry.register(Box::new(build_info))?;
+        if options.process_metrics {
+            registry.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))?;
+        }
+
+        let up_help = if options.cache_ttl.is_zero() {
+            "1 if this scrape's session list was fetched and parsed, else 0.".to_owned()
+        } else {
+            format!(
+                "1 if the session list was fetched and parsed, else 0. A successful result is reused for up to {:.3}s (--api.cache-ttl).",
+                options.cache_ttl.as_secs_f64()
+            )
+        };
+        Ok(Metrics {
+            registry,
+            api_requests,
+            api_failures,
+            api_duration,
+            api_last_success,
+            invalid_fields,
+            transitions,
+            up_help,
+        })
+    }
+
+    /// Records one request sent to the API and how it ended.
+    pub fn observe_request(&self, duration: Duration, failure: Option<FailureReason>) {
+        self.api_requests.inc();
+        self.api_duration.observe(duration.as_secs_f64());
+        if let Some(reason) = failure {
+            self.api_failures
+                .with_label_values(&[reason.as_str()])
+                .inc();
+        }
+    }
+
+    /// Records what a successful fetch contained: the invalid fields it had
+    /// and the transitions since the previous one.
+    pub fn observe_snapshot(&self, snapshot: &Snapshot, fetched_at: UnixMillis) {
+        self.api_last_success.set(fetched_at as f64 / 1000.0);
+        for (field, count) in CHECKED_FIELDS.iter().zip(snapshot.invalid_fields) {
+            self.invalid_fields
+                .with_label_values(&[field])
+                .inc_by(count);
+        }
+        for (status, count) in &snapshot.transitions {
+            self.transitions.with_label_values(&[status]).inc_by(*count);
+        }
+    }
+
+    /// Renders the whole exposition in the Prometheus text format.
+    pub fn render(&self, report: ScrapeReport<'_>) -> Vec<u8> {
+        let mut families = self.registry.gather();
+        families.push(gauge_family(
+            "agi_up",
+            &self.up_help,
+            [(vec![], if report.snapshot.is_some() { 1.0 } else { 0.0 })],
+        ));
+        families.push(gauge_family(
+            "agi_scrape_duration_seconds",
+            "Time this scrape spent fetching and parsing the session list, in seconds.",
+            [(vec![], report.duration.as_secs_f64())],
+        ));
+        if let Some(snapshot) = report.snapshot {
+            families.extend(session_families(snapshot, report.now));
+        }
+        families.sort_by(|a, b| a.name().cmp(b.name()));
+
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding to a Vec cannot fail on I/O, and our families are well formed.
+        if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::error!(%error, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// The families that describe one snapshot.
+fn session_families(snapshot: &Snapshot, now: UnixMillis) -> Vec<MetricFamily> {
+    let age = |created_at: Option<UnixMillis>| {
+        created_at.map_or(0.0, |created| (now - created).max(0) as f64 / 1000.0)
+    };
+    vec![
+        gauge_family(
+            "agi_sessions",
+            "Sessions listed by the API per status, in sessions.",
+            snapshot
+                .statuses
+                .iter()
+                .map(|s| (vec![("status", s.status.as_str())], s.count as f64)),
+        ),
+        gauge_family(
+            "agi_agent_sessions",
+            "Sessions listed by the API per agent and status, in sessions.",
+            snapshot.agents.iter().flat_map(|agent| {
+                agent.statuses.iter().map(|(status, count)| {
+                    (
+                        vec![
+                            ("agent_name", agent.agent_name.as_str()),
+                            ("status", status.as_str()),
+                        ],
+                        *count as f64,
+                    )
+                })
+            }),
+        ),
+        gauge_family(
+            "agi_oldest_session_age_seconds",
+            "Age of the oldest session in each live status (now - created_at), in seconds; 0 when there is none.",
+            snapshot
+                .statuses
+                .iter()
+                .filter(|s| s.live)
+                .map(|s| (vec![("status", s.status.as_str())], age(s.oldest))),
+        ),
+        gauge_family(
+            "agi_session_age_seconds",
+            "Age of each of the oldest live sessions (now - created_at), in seconds; bounded by --sessions.top-oldest.",
+            snapshot.oldest_sessions.iter().map(|s| {
+                (
+                    vec![
+                        ("session_id", s.session_id.as_str()),
+                        ("agent_name", s.agent_name.as_str()),
+                        ("status", s.status.as_str()),
+                    ],
+                    age(Some(s.created_at)),
+                )
+            }),
+        ),
+        gauge_family(
+            "agi_label_values_truncated",
+            "1 when this scrape folded label values into \"other\" because of the cardinality guard, else 0.",
+            [
+                (
+                    vec![("label", "agent_name")],
+                    f64::from(u8::from(snapshot.agents_truncated)),
+                ),
+                (
+                    vec![("label", "status")],
+                    f64::from(u8::from(snapshot.statuses_truncated)),
+                ),
+            ],
+        ),
+    ]
+}
+
+/// A gauge family built directly, without a registry: these series live for
+/// one scrape only.
+fn gauge_family<'a>(
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Vec<(&'a str, &'a str)>, f64)>,
+) -> MetricFamily {
+    let metrics = samples
+        .into_iter()
+        .map(|(labels, value)| {
+            let mut gauge = proto::Gauge::default();
+            gauge.set_value(value);
+            let mut metric = proto::Metric::from_gauge(gauge);
+            metric.set_label(
+                labels
+                    .into_iter()
+                    .map(|(name, value)| {
+                        let mut pair = proto::LabelPair::default();
+                        pair.set_name(name.to_owned());
+                        pair.set_value(value.to_owned());
+                        pair
+                    })
+                    .collect(),
+            );
+            metric
+        })
+        .collect();
+    let mut family = MetricFamily::default();
+    family.set_name(name.to_owned());
+    family.set_help(help.to_owned());
+    family.set_field_type(MetricType::GAUGE);
+    family.set_metric(metrics);
+    family
+}
