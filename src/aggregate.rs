@@ -577,3 +577,331 @@ impl<'t> TransitionsInProgress<'t> {
         (counts, update)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::parse::parse_sessions;
+
+    const LIMITS: Limits = Limits {
+        agents_max: 100,
+        top_oldest: 5,
+    };
+
+    fn session(id: &str, agent: &str, status: &str, created_at: &str) -> String {
+        format!(
+            r#"{{"session_id":"{id}","agent_name":"{agent}","status":"{status}","created_at":"{created_at}"}}"#
+        )
+    }
+
+    fn body(sessions: &[String]) -> Vec<u8> {
+        format!("[{}]", sessions.join(",")).into_bytes()
+    }
+
+    fn fold_with(limits: Limits, transitions: &mut Transitions, body: &[u8]) -> Snapshot {
+        let mut aggregator = Aggregator::new(limits, transitions);
+        parse_sessions(body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
+        let (snapshot, update) = aggregator.finish();
+        transitions.commit(update);
+        snapshot
+    }
+
+    fn fold(body: &[u8]) -> Snapshot {
+        fold_with(LIMITS, &mut Transitions::default(), body)
+    }
+
+    fn count(snapshot: &Snapshot, status: &str) -> Option<u64> {
+        snapshot
+            .statuses
+            .iter()
+            .find(|s| s.status == status)
+            .map(|s| s.count)
+    }
+
+    fn agent_count(snapshot: &Snapshot, agent: &str, status: &str) -> Option<u64> {
+        let agent = snapshot.agents.iter().find(|a| a.agent_name == agent)?;
+        agent
+            .statuses
+            .iter()
+            .find(|(s, _)| s == status)
+            .map(|(_, n)| *n)
+    }
+
+    const T0: &str = "2025-10-05T18:00:00Z";
+    const T1: &str = "2025-10-05T19:00:00Z";
+    const T2: &str = "2025-10-05T20:00:00Z";
+
+    #[test]
+    fn an_empty_list_still_has_every_documented_status_at_zero() {
+        let snapshot = fold(b"[]");
+        let statuses: Vec<_> = snapshot
+            .statuses
+            .iter()
+            .map(|s| s.status.as_str())
+            .collect();
+        assert_eq!(statuses, DOCUMENTED_STATUSES);
+        assert!(
+            snapshot
+                .statuses
+                .iter()
+                .all(|s| s.count == 0 && s.oldest.is_none())
+        );
+        assert!(snapshot.agents.is_empty());
+        assert!(snapshot.oldest_sessions.is_empty());
+    }
+
+    #[test]
+    fn counts_sessions_per_status_and_per_agent() {
+        let snapshot = fold(&body(&[
+            session("a", "agi-0", "running", T0),
+            session("b", "agi-0", "running", T1),
+            session("c", "agi-1", "completed", T1),
+            session("d", "agi-1", "error", T2),
+        ]));
+        assert_eq!(snapshot.sessions, 4);
+        assert_eq!(count(&snapshot, "running"), Some(2));
+        assert_eq!(count(&snapshot, "completed"), Some(1));
+        assert_eq!(count(&snapshot, "paused"), Some(0));
+        assert_eq!(agent_count(&snapshot, "agi-0", "running"), Some(2));
+        assert_eq!(agent_count(&snapshot, "agi-1", "error"), Some(1));
+        // Every documented status is present for every agent.
+        assert_eq!(agent_count(&snapshot, "agi-0", "terminated"), Some(0));
+        assert_eq!(snapshot.agents[1].statuses.len(), 7);
+    }
+
+    #[test]
+    fn unknown_statuses_are_counted_under_their_own_value() {
+        let snapshot = fold(&body(&[
+            session("a", "agi-0", "waiting_for_input", T0),
+            session("b", "agi-0", "finished", T1),
+        ]));
+        assert_eq!(count(&snapshot, "waiting_for_input"), Some(1));
+        assert_eq!(count(&snapshot, "finished"), Some(1));
+        assert_eq!(agent_count(&snapshot, "agi-0", "finished"), Some(1));
+        let order: Vec<_> = snapshot
+            .statuses
+            .iter()
+            .map(|s| s.status.as_str())
+            .collect();
+        assert_eq!(&order[7..], ["finished", "waiting_for_input"]);
+    }
+
+    #[test]
+    fn missing_fields_count_under_unknown_and_as_invalid() {
+        let snapshot = fold(
+            br#"[{"session_id":"a","created_at":"2025-10-05T18:00:00Z"},
+                {"session_id":"b","agent_name":"agi-0","status":"running","created_at":"last week"},
+                {"session_id":"c","agent_name":"agi-0","status":"running"}]"#,
+        );
+        assert_eq!(count(&snapshot, "unknown"), Some(1));
+        assert_eq!(agent_count(&snapshot, "unknown", "unknown"), Some(1));
+        assert_eq!(snapshot.invalid_fields, [1, 1, 2]);
+        // Sessions without a usable created_at are counted but have no age.
+        assert_eq!(count(&snapshot, "running"), Some(2));
+        let running = snapshot.statuses.iter().find(|s| s.status == "running");
+        assert_eq!(running.and_then(|s| s.oldest), None);
+    }
+
+    #[test]
+    fn oldest_age_is_tracked_per_live_status_only() {
+        let snapshot = fold(&body(&[
+            session("a", "agi-0", "running", T1),
+            session("b", "agi-0", "running", T0),
+            session("c", "agi-0", "completed", "2020-01-01T00:00:00Z"),
+            session("d", "agi-0", "paused", T2),
+        ]));
+        let oldest = |status: &str| {
+            snapshot
+                .statuses
+                .iter()
+                .find(|s| s.status == status)
+                .and_then(|s| s.live.then_some(s.oldest))
+        };
+        assert_eq!(oldest("running"), Some(parse_timestamp(T0)));
+        assert_eq!(oldest("paused"), Some(parse_timestamp(T2)));
+        assert_eq!(oldest("initializing"), Some(None));
+        assert_eq!(oldest("completed"), None, "completed is not live");
+    }
+
+    #[test]
+    fn keeps_the_n_oldest_live_sessions_oldest_first() {
+        let sessions: Vec<String> = (0..20)
+            .map(|i| {
+                let status = if i % 2 == 0 { "running" } else { "completed" };
+                session(
+                    &format!("s{i:02}"),
+                    "agi-0",
+                    status,
+                    &format!("2025-10-05T18:{i:02}:00Z"),
+                )
+            })
+            .collect();
+        let snapshot = fold_with(
+            Limits {
+                agents_max: 100,
+                top_oldest: 3,
+            },
+            &mut Transitions::default(),
+            &body(&sessions),
+        );
+        let ids: Vec<_> = snapshot
+            .oldest_sessions
+            .iter()
+            .map(|s| s.session_id.as_str())
+            .collect();
+        assert_eq!(ids, ["s00", "s02", "s04"]);
+        let none = fold_with(
+            Limits {
+                agents_max: 100,
+                top_oldest: 0,
+            },
+            &mut Transitions::default(),
+            &body(&sessions),
+        );
+        assert!(none.oldest_sessions.is_empty());
+    }
+
+    #[test]
+    fn folds_agents_beyond_the_limit_into_other_keeping_the_biggest() {
+        let mut sessions = Vec::new();
+        for (agent, n) in [("big", 5), ("medium", 3), ("small", 1), ("tiny", 1)] {
+            for i in 0..n {
+                sessions.push(session(&format!("{agent}{i}"), agent, "running", T0));
+            }
+        }
+        let snapshot = fold_with(
+            Limits {
+                agents_max: 2,
+                top_oldest: 20,
+            },
+            &mut Transitions::default(),
+            &body(&sessions),
+        );
+        let agents: Vec<_> = snapshot
+            .agents
+            .iter()
+            .map(|a| a.agent_name.as_str())
+            .collect();
+        assert_eq!(agents, ["big", "medium", "other"]);
+        assert_eq!(agent_count(&snapshot, "other", "running"), Some(2));
+        assert!(snapshot.agents_truncated);
+        assert!(!snapshot.statuses_truncated);
+        assert!(
+            snapshot
+                .oldest_sessions
+                .iter()
+                .any(|s| s.agent_name == "other")
+        );
+        assert!(
+            !snapshot
+                .oldest_sessions
+                .iter()
+                .any(|s| s.agent_name == "tiny")
+        );
+    }
+
+    #[test]
+    fn folds_undocumented_statuses_beyond_twenty_into_other() {
+        let sessions: Vec<String> = (0..25)
+            .map(|i| session(&format!("s{i}"), "agi-0", &format!("custom{i:02}"), T0))
+            .chain([session("x", "agi-0", "custom00", T0)])
+            .collect();
+        let snapshot = fold(&body(&sessions));
+        assert!(snapshot.statuses_truncated);
+        assert_eq!(snapshot.statuses.len(), 7 + MAX_UNDOCUMENTED_STATUSES + 1);
+        assert_eq!(
+            count(&snapshot, "custom00"),
+            Some(2),
+            "the most common is kept"
+        );
+        assert_eq!(count(&snapshot, OTHER), Some(5));
+        assert_eq!(
+            snapshot.statuses.last().map(|s| s.status.as_str()),
+            Some(OTHER)
+        );
+        assert_eq!(agent_count(&snapshot, "agi-0", OTHER), Some(5));
+    }
+
+    #[test]
+    fn huge_label_values_are_cut() {
+        let long = "é".repeat(200);
+        let snapshot = fold(&body(&[session("a", &long, "running", T0)]));
+        let agent = &snapshot.agents[0].agent_name;
+        assert!(agent.len() <= MAX_LABEL_VALUE_BYTES && agent.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn the_first_fetch_is_only_a_baseline_for_transitions() {
+        let mut transitions = Transitions::default();
+        let first = fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[session("a", "agi-0", "running", T0)]),
+        );
+        assert!(first.transitions.is_empty());
+    }
+
+    #[test]
+    fn transitions_count_new_sessions_and_status_changes() {
+        let mut transitions = Transitions::default();
+        fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[
+                session("a", "agi-0", "running", T0),
+                session("b", "agi-0", "running", T0),
+                session("gone", "agi-0", "error", T0),
+            ]),
+        );
+        let second = fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[
+                session("a", "agi-0", "running", T0),
+                session("b", "agi-0", "error", T0),
+                session("c", "agi-0", "initializing", T1),
+                session("d", "agi-0", "waiting_for_input", T1),
+            ]),
+        );
+        assert_eq!(
+            second.transitions,
+            [
+                ("initializing".to_owned(), 1),
+                ("error".to_owned(), 1),
+                ("waiting_for_input".to_owned(), 1)
+            ]
+        );
+        // Nothing changed: nothing is counted.
+        let third = fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[
+                session("a", "agi-0", "running", T0),
+                session("b", "agi-0", "error", T0),
+                session("c", "agi-0", "initializing", T1),
+                session("d", "agi-0", "waiting_for_input", T1),
+            ]),
+        );
+        assert!(third.transitions.is_empty(), "{:?}", third.transitions);
+    }
+
+    #[test]
+    fn a_failed_parse_leaves_the_baseline_untouched() {
+        let mut transitions = Transitions::default();
+        fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[session("a", "agi-0", "running", T0)]),
+        );
+        let mut aggregator = Aggregator::new(LIMITS, &transitions);
+        let truncated = br#"[{"session_id":"a","status":"error"},{"sess"#;
+        assert!(parse_sessions(truncated, &mut aggregator).is_err());
+        drop(aggregator);
+        let next = fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[session("a", "agi-0", "error", T0)]),
+        );
+        assert_eq!(next.transitions, [("error".to_owned(), 1)]);
+    }
+}

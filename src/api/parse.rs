@@ -420,13 +420,18 @@ mod tests {
     }
 
     #[test]
-    fn survives_deep_nesting_in_extra_fields() {
-        let deep = format!(
-            r#"[{{"extra":{}{}}}]"#,
-            "[".repeat(100_000),
-            "]".repeat(100_000)
-        );
-        assert!(parse(&deep).is_err());
+    fn survives_deep_nesting_anywhere() -> Result<(), String> {
+        let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        // Skipped values are walked without recursion: valid, and ignored.
+        let in_extra = format!(r#"[{{"status":"ready","extra":{nested}}}]"#);
+        assert_eq!(parse(&in_extra)?.0.len(), 1);
+        let in_field = format!(r#"[{{"status":{nested}}}]"#);
+        assert_eq!(parse(&in_field)?.1, vec![[false, false, true, false]]);
+        // Where values are read, serde_json's recursion limit refuses it.
+        assert!(parse(&nested).is_err());
+        let in_list = format!("[{nested}]");
+        assert!(parse(&in_list).is_err());
+        Ok(())
     }
 
     #[test]
