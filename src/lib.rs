@@ -18,6 +18,7 @@ pub mod demo;
 pub mod metrics;
 pub mod scrape;
 pub mod server;
+pub mod web_config;
 
 use std::sync::Arc;
 
@@ -56,6 +57,9 @@ pub enum RunError {
     /// The server stopped with an error.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// `--web.config.file` is not usable.
+    #[error(transparent)]
+    WebConfig(#[from] web_config::WebConfigError),
     /// The demo's key was refused by the key check (a bug).
     #[error("invalid demo key: {0}")]
     DemoKey(&'static str),
@@ -89,6 +93,7 @@ pub async fn run(mut config: Config) -> Result<Outcome, RunError> {
         return Ok(Outcome::Once { up: exposition.up });
     }
 
+    let web = web_config::WebConfigWatcher::new(config.web.config_file.as_deref())?;
     let listener = server::bind(config.web.listen_address)
         .await
         .map_err(RunError::Bind)?;
@@ -100,6 +105,7 @@ pub async fn run(mut config: Config) -> Result<Outcome, RunError> {
         request_slots: (config.web.max_requests > 0)
             .then(|| Semaphore::new(config.web.max_requests)),
         demo: config.demo,
+        web,
     });
     tracing::info!(
         %address,

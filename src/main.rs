@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use agi_exporter::cli::Cli;
 use agi_exporter::config::{Config, LogFormat, LogLevel};
-use agi_exporter::{Outcome, run};
+use agi_exporter::{Outcome, RunError, run};
 use clap::Parser;
 use clap::error::ErrorKind;
 use tracing_subscriber::filter::LevelFilter;
@@ -46,6 +46,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(config)) {
         Ok(Outcome::Stopped | Outcome::Once { up: true }) => ExitCode::SUCCESS,
         Ok(Outcome::Once { up: false }) => ExitCode::FAILURE,
+        // A bad web config file is a configuration error like a bad flag.
+        Err(error @ RunError::WebConfig(_)) => usage_error(&error.to_string()),
         Err(error) => {
             tracing::error!(%error, "exiting");
             eprintln!("agi_exporter: {error}");

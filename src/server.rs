@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::scrape::Scraper;
+use crate::web_config::{Auth, WebConfigWatcher, WebSettings};
 
 /// A client must send its request headers within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,6 +49,8 @@ pub struct App {
     pub request_slots: Option<Semaphore>,
     /// Shows the DEMO banner on the landing page.
     pub demo: bool,
+    /// TLS, basic auth and headers from `--web.config.file`.
+    pub web: WebConfigWatcher,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests
@@ -72,18 +75,27 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Settings are taken per connection, so a changed web config file
+        // (a rotated certificate) applies from the next connection on.
+        let settings = app.web.current();
+        let watcher = graceful.watcher();
         let app = Arc::clone(&app);
-        let service = service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(handle(&app, request).await) }
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let result = match &settings.tls {
+                None => serve_connection(stream, app, Arc::clone(&settings), watcher).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            serve_connection(tls, app, Arc::clone(&settings), watcher).await
+                        }
+                        Ok(Err(error)) => {
+                            Err(Box::new(error) as Box<dyn std::error::Error + Send + Sync>)
+                        }
+                        Err(_) => Err("TLS handshake timed out".into()),
+                    }
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });
@@ -97,6 +109,65 @@ pub async fn serve(
         tracing::warn!("requests still under way after {SHUTDOWN_GRACE:?}; closing anyway");
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one accepted connection (plain or TLS).
+async fn serve_connection<IO>(
+    io: IO,
+    app: Arc<App>,
+    settings: Arc<WebSettings>,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let app = Arc::clone(&app);
+        let settings = Arc::clone(&settings);
+        async move {
+            let mut response = authorize_then_handle(&app, &settings, request).await;
+            for (name, value) in &settings.headers {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service);
+    watcher.watch(connection).await?;
+    Ok(())
+}
+
+/// Checks basic auth (when configured) before routing. Health endpoints
+/// stay open so that liveness probes need no credentials.
+async fn authorize_then_handle(
+    app: &App,
+    settings: &Arc<WebSettings>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let open = matches!(request.uri().path(), "/-/healthy" | "/-/ready");
+    if settings.requires_auth() && !open {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec());
+        let settings = Arc::clone(settings);
+        // bcrypt is slow by design; keep it off the async workers.
+        let auth = tokio::task::spawn_blocking(move || settings.check(authorization.as_deref()))
+            .await
+            .unwrap_or(Auth::Denied);
+        if auth == Auth::Denied {
+            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"agi_exporter\""),
+            );
+            return response;
+        }
+    }
+    handle(app, request).await
 }
 
 /// Routes one request.
