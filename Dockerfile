@@ -12,11 +12,14 @@ FROM rust:1.95-slim-bookworm AS build
 
 WORKDIR /src
 
+# Recorded in agi_exporter_build_info (build.rs reads it; .git is not copied).
+ARG REVISION=unknown
+
 # Dependency cache layer: build every dependency against stub sources, so
 # that editing src/ only recompiles this crate. Cargo refuses to load a
 # manifest whose [[bench]] or [[test]] targets have no file, so those get
 # stubs too (named after each target's `name`).
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir -p src benches tests \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
@@ -32,7 +35,7 @@ RUN mkdir -p src benches tests \
 # be older than the stub build's outputs: touch them so cargo rebuilds.
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked
+    && AGI_EXPORTER_REVISION="${REVISION}" cargo build --release --locked
 
 # --- run -----------------------------------------------------------------
 # distroless/cc: glibc, libgcc and CA certificates, nothing else. The binary
