@@ -80,6 +80,8 @@ pub enum Outcome {
 /// Runs the exporter until SIGTERM or SIGINT (or, with `--once`, for one
 /// scrape whose exposition goes to stdout).
 pub async fn run(mut config: Config) -> Result<Outcome, RunError> {
+    // Checked first: a bad web config file is refused before anything starts.
+    let web = web_config::WebConfigWatcher::new(config.web.config_file.as_deref())?;
     // In demo mode the simulator must outlive the scraper that calls it.
     let (scraper, _simulator) = build_scraper(&mut config).await?;
     if config.once {
@@ -93,7 +95,6 @@ pub async fn run(mut config: Config) -> Result<Outcome, RunError> {
         return Ok(Outcome::Once { up: exposition.up });
     }
 
-    let web = web_config::WebConfigWatcher::new(config.web.config_file.as_deref())?;
     let listener = server::bind(config.web.listen_address)
         .await
         .map_err(RunError::Bind)?;
