@@ -193,6 +193,9 @@ impl Metrics {
         if let Some(snapshot) = report.snapshot {
             families.extend(session_families(snapshot, report.now));
         }
+        // The text encoder refuses a family without series (and writes
+        // nothing after it), e.g. agi_session_age_seconds with no live session.
+        families.retain(|family| !family.get_metric().is_empty());
         families.sort_by(|a, b| a.name().cmp(b.name()));
 
         let mut out = Vec::with_capacity(16 * 1024);

@@ -96,7 +96,7 @@ impl Scraper {
     /// Returns a fresh snapshot: cached, shared with a request under way, or
     /// from a new request.
     async fn snapshot(self: &Arc<Self>, deadline: Duration) -> FetchOutcome {
-        let mut receiver = {
+        let (mut receiver, started_here) = {
             let mut state = lock(&self.flight);
             if let Some((fetched, snapshot)) = &state.cached {
                 if fetched.elapsed() < self.cache_ttl {
@@ -114,16 +114,26 @@ impl Scraper {
                 }
             }
             match &state.in_flight {
-                Some(receiver) => receiver.clone(),
+                Some(receiver) => (receiver.clone(), false),
                 None => {
                     let (sender, receiver) = watch::channel(None);
                     state.in_flight = Some(receiver.clone());
                     tokio::spawn(Arc::clone(self).fetch(deadline, sender));
-                    receiver
+                    (receiver, true)
                 }
             }
         };
-        match tokio::time::timeout(deadline, receiver.wait_for(Option::is_some)).await {
+        let outcome = receiver.wait_for(Option::is_some);
+        let outcome = if started_here {
+            // The request enforces this scrape's deadline itself; waiting for
+            // it (rather than racing it) means this scrape reports its own
+            // request, counted and with its own reason.
+            Ok(outcome.await)
+        } else {
+            // A scrape that joined another's request keeps its own deadline.
+            tokio::time::timeout(deadline, outcome).await
+        };
+        match outcome {
             Ok(Ok(outcome)) => outcome.clone().unwrap_or_else(|| {
                 Err(FetchError::Connect(
                     "the shared request was lost".to_owned(),
