@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::Url;
 
@@ -414,27 +414,26 @@ pub enum KeySource {
     Demo,
 }
 
-/// A key file that is re-read whenever its modification time or size
-/// changes, so that a rotated key (e.g. a remounted Kubernetes Secret) is
-/// picked up without a restart.
+/// A key file that is read again before every request, so that a rotated
+/// key (a remounted Kubernetes Secret, a file replaced by rename or copied
+/// over with its old timestamp) is used from the next request on. The file
+/// is a few bytes; reading it costs nothing next to the request.
 #[derive(Debug)]
 pub struct KeyFile {
     path: PathBuf,
-    current: Mutex<(FileStamp, ApiKey)>,
+    last_good: Mutex<ApiKey>,
 }
-
-type FileStamp = (Option<SystemTime>, u64);
 
 impl KeyFile {
     /// Reads the key file once; a missing or empty file is a start-up error.
     pub fn open(path: &Path) -> Result<Self, ConfigError> {
-        let (stamp, key) = read_key_file(path).map_err(|reason| ConfigError::KeyFile {
+        let key = read_key_file(path).map_err(|reason| ConfigError::KeyFile {
             path: path.to_owned(),
             reason,
         })?;
         Ok(KeyFile {
             path: path.to_owned(),
-            current: Mutex::new((stamp, key)),
+            last_good: Mutex::new(key),
         })
     }
 
@@ -443,38 +442,27 @@ impl KeyFile {
         &self.path
     }
 
-    /// The current key. When the file changed since the last read it is read
-    /// again; if that fails, the last good key is kept and the reason returned
-    /// beside it so the caller can log it.
+    /// The key the file holds now. If it cannot be read (being rewritten,
+    /// deleted), the last good key is kept and the reason returned beside it
+    /// so the caller can log it.
     pub fn current(&self) -> (ApiKey, Option<String>) {
-        let mut current = self
-            .current
+        let mut last_good = self
+            .last_good
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let stamp = file_stamp(&self.path);
-        if stamp.as_ref().ok() == Some(&current.0) {
-            return (current.1.clone(), None);
-        }
         match read_key_file(&self.path) {
-            Ok(fresh) => {
-                *current = fresh;
-                (current.1.clone(), None)
+            Ok(key) => {
+                *last_good = key;
+                (last_good.clone(), None)
             }
-            Err(reason) => (current.1.clone(), Some(reason)),
+            Err(reason) => (last_good.clone(), Some(reason)),
         }
     }
 }
 
-fn file_stamp(path: &Path) -> Result<FileStamp, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    Ok((meta.modified().ok(), meta.len()))
-}
-
-fn read_key_file(path: &Path) -> Result<(FileStamp, ApiKey), String> {
-    let stamp = file_stamp(path)?;
+fn read_key_file(path: &Path) -> Result<ApiKey, String> {
     let raw = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let key = ApiKey::new(raw).map_err(str::to_owned)?;
-    Ok((stamp, key))
+    ApiKey::new(raw).map_err(str::to_owned)
 }
 
 #[cfg(test)]

@@ -185,7 +185,8 @@ impl Scraper {
                     state.cached = Some((Instant::now(), Arc::clone(snapshot)));
                 }
                 Err(FetchError::RateLimited { retry_after }) => {
-                    state.not_before = Some(Instant::now() + *retry_after);
+                    let now = Instant::now();
+                    state.not_before = Some(now.checked_add(*retry_after).unwrap_or(now));
                 }
                 _ => {}
             }

@@ -21,9 +21,9 @@
 //! good settings in force and logs why.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
 
 use base64::Engine;
 use hyper::header::{HeaderName, HeaderValue};
@@ -463,7 +463,7 @@ pub struct WebConfigWatcher {
 
 #[derive(Debug)]
 struct Watched {
-    stamps: Vec<Option<SystemTime>>,
+    fingerprint: u64,
     settings: Arc<WebSettings>,
 }
 
@@ -474,11 +474,11 @@ impl WebConfigWatcher {
             Some(path) => load(path)?,
             None => WebSettings::plain(),
         };
-        let stamps = path.map(watched_stamps).unwrap_or_default();
+        let fingerprint = path.map(fingerprint).unwrap_or_default();
         Ok(WebConfigWatcher {
             path: path.map(Path::to_owned),
             state: Mutex::new(Watched {
-                stamps,
+                fingerprint,
                 settings: Arc::new(settings),
             }),
         })
@@ -490,10 +490,19 @@ impl WebConfigWatcher {
         let Some(path) = &self.path else {
             return Arc::clone(&state.settings);
         };
-        let stamps = watched_stamps(path);
-        if stamps != state.stamps {
-            state.stamps = stamps;
+        let fingerprint = fingerprint(path);
+        if fingerprint != state.fingerprint {
+            state.fingerprint = fingerprint;
             match load(path) {
+                // A file caught half-written (empty, say) must not open the
+                // endpoint: TLS and basic auth can be changed, not removed,
+                // without a restart.
+                Ok(settings) if state.settings.tls.is_some() && settings.tls.is_none() => {
+                    tracing::warn!(path = %path.display(), "the web config file no longer enables TLS; keeping TLS on (restart to turn it off)");
+                }
+                Ok(settings) if state.settings.requires_auth() && !settings.requires_auth() => {
+                    tracing::warn!(path = %path.display(), "the web config file no longer has basic_auth_users; keeping basic auth on (restart to turn it off)");
+                }
                 Ok(settings) => {
                     tracing::info!(path = %path.display(), "reloaded the web config file");
                     state.settings = Arc::new(settings);
@@ -507,21 +516,27 @@ impl WebConfigWatcher {
     }
 }
 
-/// Modification times of the config file and the files it names.
-fn watched_stamps(path: &Path) -> Vec<Option<SystemTime>> {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut stamps = vec![modified(path)];
+/// A fingerprint of the contents of the config file and the files it names.
+///
+/// Contents, not modification times: a copy that keeps times (`cp -p`,
+/// rsync) or two writes within one tick of the file clock must still count
+/// as a change. The files are small, and this runs once per connection.
+fn fingerprint(path: &Path) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    let read = |p: &Path| std::fs::read(p).ok();
+    let config = read(path);
+    config.hash(&mut hasher);
     let base = path.parent().unwrap_or(Path::new("."));
-    let named = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_yaml_ng::from_str::<RawWebConfig>(&text).ok())
+    let named = config
+        .as_deref()
+        .and_then(|text| serde_yaml_ng::from_slice::<RawWebConfig>(text).ok())
         .and_then(|raw| raw.tls_server_config)
         .map(|tls| [tls.cert_file, tls.key_file, tls.client_ca_file])
         .unwrap_or_default();
     for file in named.into_iter().flatten() {
-        stamps.push(modified(&base.join(file)));
+        read(&base.join(file)).hash(&mut hasher);
     }
-    stamps
+    hasher.finish()
 }
 
 #[cfg(test)]
