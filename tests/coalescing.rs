@@ -1,0 +1,131 @@
+//! Coalescing and the result cache (SPEC sections 5 and 8): concurrent
+//! scrapes share one in-flight API request, and with `--api.cache-ttl` a
+//! successful result is reused for that long. The API sees the difference;
+//! the scrapers do not.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod faults_support;
+
+use std::time::{Duration, Instant};
+
+use agi_exporter::demo::{Behaviour, Population};
+use common::*;
+use faults_support::*;
+
+const CONCURRENT_SCRAPES: usize = 200;
+
+#[tokio::test]
+async fn two_hundred_concurrent_scrapes_cause_one_api_request() {
+    let api = simulator(Population::Generated(20)).await;
+    // Long enough for all 200 scrapes to arrive while the first request is
+    // still under way, even on a busy 2-core machine.
+    api.set_behaviour(Behaviour::Delay(Duration::from_secs(2)));
+    let mut exporter = Exporter::for_api(&api.url(), &["--web.max-requests", "0"]).await;
+
+    let started = Instant::now();
+    let scrapes: Vec<_> = (0..CONCURRENT_SCRAPES)
+        .map(|_| {
+            let client = exporter.client().clone();
+            let url = format!("{}/metrics", exporter.url());
+            tokio::spawn(async move {
+                let response = client
+                    .get(url)
+                    .send()
+                    .await
+                    .expect("the scrape is answered");
+                let status = response.status().as_u16();
+                (status, response.text().await.expect("the body is read"))
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for scrape in scrapes {
+        answers.push(scrape.await.expect("the scrape task finishes"));
+    }
+    let elapsed = started.elapsed();
+
+    for (i, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "scrape {i} answered {status}: {body}");
+        assert_eq!(up(body), 1.0, "scrape {i}:\n{body}");
+        assert_eq!(
+            expect_value(body, "agi_sessions", &[("status", "running")]),
+            expect_value(&answers[0].1, "agi_sessions", &[("status", "running")]),
+            "every scrape sees the same shared result"
+        );
+    }
+    assert_eq!(
+        api.requests(),
+        1,
+        "{CONCURRENT_SCRAPES} concurrent scrapes (answered within {elapsed:?}) must share one API request"
+    );
+    assert_healthy(&mut exporter).await;
+}
+
+#[tokio::test]
+async fn a_scrape_after_the_shared_request_finished_sends_a_new_one() {
+    let api = simulator(Population::Generated(5)).await;
+    let exporter = Exporter::for_api(&api.url(), &[]).await;
+    assert_eq!(up(&scrape(&exporter).await), 1.0);
+    assert_eq!(up(&scrape(&exporter).await), 1.0);
+    assert_eq!(
+        api.requests(),
+        2,
+        "without --api.cache-ttl each scrape that is not concurrent fetches"
+    );
+}
+
+#[tokio::test]
+async fn a_result_is_reused_within_the_cache_ttl_and_refetched_after_it() {
+    let api = simulator(Population::Generated(5)).await;
+    let exporter = Exporter::for_api(&api.url(), &["--api.cache-ttl", "2s"]).await;
+
+    let first_scrape = Instant::now();
+    let first = scrape(&exporter).await;
+    let second = scrape(&exporter).await;
+    assert!(
+        first_scrape.elapsed() < Duration::from_millis(1500),
+        "the two scrapes took too long to prove anything about a 2 s TTL"
+    );
+    assert_eq!(up(&first), 1.0, "{first}");
+    assert_eq!(up(&second), 1.0, "a cached result is up:\n{second}");
+    assert_eq!(api.requests(), 1, "the second scrape is within the 2 s TTL");
+    assert_eq!(api_requests(&second), 1.0, "{second}");
+
+    // Let the TTL run out: this sleep sets up the next step, it decides nothing.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let third = scrape(&exporter).await;
+    assert_eq!(up(&third), 1.0, "{third}");
+    assert_eq!(api.requests(), 2, "the TTL has passed: a new request");
+}
+
+#[tokio::test]
+async fn a_failure_is_not_cached() {
+    let api = simulator(Population::Generated(5)).await;
+    api.set_behaviour(Behaviour::status(500, "oops"));
+    let exporter = Exporter::for_api(&api.url(), &["--api.cache-ttl", "30s"]).await;
+    assert_eq!(up(&scrape(&exporter).await), 0.0);
+    api.set_behaviour(Behaviour::Serve);
+    assert_eq!(
+        up(&scrape(&exporter).await),
+        1.0,
+        "a failed fetch must not be reused"
+    );
+    assert_eq!(api.requests(), 2);
+}
+
+#[tokio::test]
+async fn the_help_of_agi_up_mentions_the_cache_ttl() {
+    let api = simulator(Population::Generated(5)).await;
+    let exporter = Exporter::for_api(&api.url(), &["--api.cache-ttl", "2s"]).await;
+    let body = scrape(&exporter).await;
+    let help = body
+        .lines()
+        .find(|line| line.starts_with("# HELP agi_up "))
+        .unwrap_or_else(|| panic!("no HELP line for agi_up in:\n{body}"));
+    assert!(
+        help.contains("--api.cache-ttl") && help.contains('2'),
+        "the HELP of agi_up must say a result may be up to 2 s old (--api.cache-ttl): {help}"
+    );
+}

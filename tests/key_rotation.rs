@@ -1,0 +1,189 @@
+//! Key rotation through `--api.key-file` (SPEC sections 4 and 6): the file
+//! is read with its trailing newline trimmed, re-read when it changes so the
+//! next request carries the new key, and a file that disappears or empties
+//! keeps the last good key in use. Neither key ever shows in the log (even
+//! at debug level), in `/metrics`, on the landing page or in `--help`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod faults_support;
+
+use std::time::Duration;
+
+use agi_exporter::demo::{Behaviour, Population, Simulator};
+use common::*;
+use faults_support::*;
+
+const KEY_A: &str = "sk-rotation-AAAA-1111";
+const KEY_B: &str = "sk-rotation-BBBB-2222";
+const KEY_C: &str = "sk-rotation-CCCC-3333-longer";
+
+/// An API that accepts any key (a scripted answer) and records the headers.
+async fn any_key_api() -> Simulator {
+    let api = simulator(Population::Empty).await;
+    api.set_behaviour(Behaviour::json(format!("[{SPEC_SESSION}]")));
+    api
+}
+
+fn bearer_seen_by(api: &Simulator) -> String {
+    api.last_headers()
+        .expect("the API was called")
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .expect("an Authorization header")
+        .to_owned()
+}
+
+async fn exporter_with_key_file(api: &Simulator, key_file: &TempFile) -> Exporter {
+    Exporter::start(
+        &[
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--api.url",
+            &api.url(),
+            "--api.key-file",
+            key_file.path(),
+            "--log.level",
+            "debug",
+        ],
+        &[],
+    )
+    .await
+}
+
+/// Scrapes once (up 1 required) and returns the bearer the API saw.
+async fn scrape_and_read_bearer(exporter: &Exporter, api: &Simulator) -> String {
+    let body = scrape(exporter).await;
+    assert_eq!(up(&body), 1.0, "{body}\n{}", stderr_tail(exporter, 10));
+    bearer_seen_by(api)
+}
+
+fn assert_no_key_in(what: &str, text: &str) {
+    for key in [KEY_A, KEY_B, KEY_C] {
+        if let Some(line) = text.lines().find(|line| line.contains(key)) {
+            panic!("a key leaked into {what}: {line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rewritten_key_file_is_used_from_the_next_scrape_on() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let mut exporter = exporter_with_key_file(&api, &key_file).await;
+
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}"),
+        "the trailing newline is trimmed"
+    );
+
+    std::fs::write(key_file.path(), format!("  {KEY_B}\r\n")).expect("rotate the key");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_B}"),
+        "the rotated key (same length, new mtime) must be used at once"
+    );
+
+    // The Kubernetes way: a new file renamed over the old one.
+    let staged = TempFile::with_contents("key-staged", &format!("{KEY_C}\n"));
+    std::fs::rename(staged.path(), key_file.path()).expect("rename over the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_C}"),
+        "a key file replaced by rename must be picked up"
+    );
+    assert_healthy(&mut exporter).await;
+}
+
+#[tokio::test]
+async fn a_key_file_that_disappears_or_empties_keeps_the_last_key() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let mut exporter = exporter_with_key_file(&api, &key_file).await;
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}")
+    );
+
+    std::fs::write(key_file.path(), "\n").expect("empty the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}"),
+        "an emptied key file must not blank the key"
+    );
+
+    std::fs::remove_file(key_file.path()).expect("remove the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}"),
+        "a removed key file must not lose the key"
+    );
+    let warning = exporter
+        .wait_for_log_line(&["level=warn", key_file.path()], Duration::from_secs(5))
+        .await;
+    assert_no_key_in("the warning", &warning);
+
+    std::fs::write(key_file.path(), format!("{KEY_B}\n")).expect("restore the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_B}"),
+        "once the file is back, its key is used"
+    );
+    assert_healthy(&mut exporter).await;
+}
+
+#[tokio::test]
+async fn rotated_keys_never_show_in_logs_metrics_or_pages_even_at_debug_level() {
+    // The simulator's own key check: KEY_A is refused, KEY_B accepted, and
+    // its 401 body is the kind an API might echo a key into.
+    let api = simulator_with_key(Population::Generated(5), KEY_B).await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+
+    let refused = scrape(&exporter).await;
+    assert_eq!(failures(&refused, "unauthorized"), 1.0, "{refused}");
+    assert_eq!(bearer_seen_by(&api), format!("Bearer {KEY_A}"));
+
+    std::fs::write(key_file.path(), format!("{KEY_B}\n")).expect("rotate the key");
+    let accepted = scrape(&exporter).await;
+    assert_eq!(up(&accepted), 1.0, "{accepted}");
+    assert_eq!(bearer_seen_by(&api), format!("Bearer {KEY_B}"));
+
+    api.set_behaviour(Behaviour::status(
+        500,
+        format!("{{\"detail\":\"bad key {KEY_B}\"}}"),
+    ));
+    let failed = scrape(&exporter).await;
+    let landing = exporter.get("/").await.text();
+
+    assert!(
+        exporter.stderr_text().contains("level=debug"),
+        "the test needs debug logging to prove anything"
+    );
+    assert_no_key_in("stderr", &exporter.stderr_text());
+    assert_no_key_in("stdout", &exporter.stdout_text());
+    assert_no_key_in("/metrics", &format!("{refused}{accepted}{failed}"));
+    assert_no_key_in("the landing page", &landing);
+}
+
+#[tokio::test]
+async fn help_never_shows_a_key_even_when_one_is_set() {
+    let key_file = TempFile::with_contents("key", &format!("{KEY_B}\n"));
+    let finished = run(
+        &["--help"],
+        &[
+            ("AGI_API_KEY", KEY_A),
+            ("AGI_API_KEY_FILE", key_file.path()),
+        ],
+    )
+    .await;
+    assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
+    assert!(
+        finished.stdout.contains("--api.key-file"),
+        "{}",
+        finished.stdout
+    );
+    assert_no_key_in("--help", &format!("{}{}", finished.stdout, finished.stderr));
+}
