@@ -10,12 +10,18 @@
 //!
 //! Transitions need the previous fetch's statuses; [`Transitions`] keeps
 //! them as a compact map from a hash of the session id to a status number.
+//!
+//! Every session costs a few hash lookups, so the maps use foldhash rather
+//! than std's SipHash: several times faster on short keys, and still seeded
+//! at random per map, so a hostile API cannot choose colliding ids.
 
 use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};
-use std::collections::hash_map::{Entry, RandomState};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::api::parse::{Field, SessionRecord, SessionSink};
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
@@ -221,9 +227,10 @@ impl<'t> Aggregator<'t> {
             }
         }
 
-        let (transitions, update) = self
-            .transitions
-            .finish(|id| status_fold.label(id, &self.statuses));
+        let (transitions, update) = self.transitions.finish(
+            |id| self.statuses[id].name.as_str(),
+            |id| status_fold.label(id, &self.statuses),
+        );
 
         let snapshot = Snapshot {
             sessions: self.sessions,
@@ -275,7 +282,7 @@ impl SessionSink for Aggregator<'_> {
         }
 
         if let Some(id) = session.session_id.as_str() {
-            self.transitions.record(id, status_id, &status);
+            self.transitions.record(id, status_id);
         }
     }
 }
@@ -467,7 +474,9 @@ pub struct Snapshot {
 /// The statuses seen at the previous successful fetch, by session.
 #[derive(Debug, Default)]
 pub struct Transitions {
-    hasher: RandomState,
+    /// Hashes session ids; the quality variant, because two ids that
+    /// collide would share a status.
+    hasher: foldhash::quality::RandomState,
     /// Hash of a session id -> number of its status in `status_names`.
     previous: Option<HashMap<u64, u32>>,
     status_names: Vec<String>,
@@ -491,12 +500,15 @@ pub struct TransitionsUpdate {
 #[derive(Debug)]
 struct TransitionsInProgress<'t> {
     base: &'t Transitions,
-    seen: HashMap<u64, u32>,
+    /// Hash of the id and status of every session listed, in body order.
+    /// They are compared with the baseline only in [`Self::finish`]: one
+    /// tight loop of independent lookups lets the CPU overlap the cache
+    /// misses that a big baseline costs, where a lookup per session while
+    /// parsing waits for each one in turn.
+    listed: Vec<(u64, StatusId)>,
     /// Per-scrape status id -> global status number, filled on first use.
     global_ids: Vec<Option<u32>>,
     new_status_names: Vec<String>,
-    /// Per-scrape status id -> sessions that entered it.
-    entered: Vec<u64>,
 }
 
 impl<'t> TransitionsInProgress<'t> {
@@ -504,10 +516,9 @@ impl<'t> TransitionsInProgress<'t> {
         let capacity = base.previous.as_ref().map_or(0, HashMap::len);
         TransitionsInProgress {
             base,
-            seen: HashMap::with_capacity(capacity),
+            listed: Vec::with_capacity(capacity),
             global_ids: Vec::new(),
             new_status_names: Vec::new(),
-            entered: Vec::new(),
         }
     }
 
@@ -534,35 +545,42 @@ impl<'t> TransitionsInProgress<'t> {
         id
     }
 
-    fn record(&mut self, session_id: &str, status_id: StatusId, status: &str) {
-        let global = self.global_id(status_id, status);
+    fn record(&mut self, session_id: &str, status_id: StatusId) {
         let key = self.base.hasher.hash_one(session_id);
-        let Some(previous) = &self.base.previous else {
-            self.seen.insert(key, global);
-            return;
-        };
-        let entered = match self.seen.entry(key) {
-            // The same id twice in one list: only its first entry counts.
-            Entry::Occupied(_) => false,
-            Entry::Vacant(slot) => {
-                slot.insert(global);
-                previous.get(&key) != Some(&global)
-            }
-        };
-        if entered {
-            if self.entered.len() <= status_id {
-                self.entered.resize(status_id + 1, 0);
-            }
-            self.entered[status_id] += 1;
-        }
+        self.listed.push((key, status_id));
     }
 
+    /// Counts the sessions whose status differs from the baseline's; `name`
+    /// gives a status id's value and `label` its (possibly folded) label.
     fn finish<'a>(
-        self,
+        mut self,
+        name: impl Fn(StatusId) -> &'a str,
         label: impl Fn(StatusId) -> &'a str,
     ) -> (Vec<(String, u64)>, TransitionsUpdate) {
+        let listed = std::mem::take(&mut self.listed);
+        let mut seen: HashMap<u64, u32> = HashMap::with_capacity(listed.len());
+        // Per-scrape status id -> sessions that entered it.
+        let mut entered: Vec<u64> = Vec::new();
+        for (key, status_id) in listed {
+            let global = self.global_id(status_id, name(status_id));
+            let Entry::Vacant(slot) = seen.entry(key) else {
+                // The same id twice in one list: only its first entry counts.
+                continue;
+            };
+            slot.insert(global);
+            let Some(previous) = &self.base.previous else {
+                continue;
+            };
+            if previous.get(&key) != Some(&global) {
+                if entered.len() <= status_id {
+                    entered.resize(status_id + 1, 0);
+                }
+                entered[status_id] += 1;
+            }
+        }
+
         let mut counts: Vec<(String, u64)> = Vec::new();
-        for (id, &n) in self.entered.iter().enumerate().filter(|(_, n)| **n > 0) {
+        for (id, &n) in entered.iter().enumerate().filter(|(_, n)| **n > 0) {
             let status = label(id);
             match counts.iter_mut().find(|(s, _)| s == status) {
                 Some((_, existing)) => *existing += n,
@@ -571,7 +589,7 @@ impl<'t> TransitionsInProgress<'t> {
         }
         sort_statuses(&mut counts, |(s, _)| s);
         let update = TransitionsUpdate {
-            seen: self.seen,
+            seen,
             new_status_names: self.new_status_names,
         };
         (counts, update)

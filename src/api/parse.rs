@@ -11,6 +11,12 @@
 //! being deserialized (a serde `DeserializeSeed`), so no `Vec` of sessions and
 //! no `serde_json::Value` tree is ever built. Strings are borrowed from the
 //! body whenever they contain no escapes.
+//!
+//! The body's UTF-8 is checked once, up front, so that serde_json can read it
+//! as a `&str` and skip the check it would otherwise make on every string
+//! it hands over: that check cost as much as the rest of the parsing. A body
+//! that is not valid UTF-8 is read as bytes instead, where only the strings
+//! actually used need to be valid, as before.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -68,7 +74,20 @@ pub struct ParseError(serde_json::Error);
 ///
 /// On error the sink may already have seen some sessions; callers discard it.
 pub fn parse_sessions<S: SessionSink>(body: &[u8], sink: &mut S) -> Result<usize, ParseError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match std::str::from_utf8(body) {
+        Ok(text) => parse_with(serde_json::Deserializer::from_str(text), sink),
+        Err(_) => parse_with(serde_json::Deserializer::from_slice(body), sink),
+    }
+}
+
+fn parse_with<'de, R, S>(
+    mut deserializer: serde_json::Deserializer<R>,
+    sink: &mut S,
+) -> Result<usize, ParseError>
+where
+    R: serde_json::de::Read<'de>,
+    S: SessionSink,
+{
     let count = BodySeed { sink }
         .deserialize(&mut deserializer)
         .and_then(|count| deserializer.end().map(|()| count))
@@ -245,11 +264,19 @@ impl<'de> Visitor<'de> for FieldVisitor {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(non_empty(Cow::Borrowed(text)))
+        Ok(if is_blank(text) {
+            Field::Missing
+        } else {
+            Field::Value(Cow::Borrowed(text))
+        })
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(non_empty(Cow::Owned(text.to_owned())))
+        Ok(if is_blank(text) {
+            Field::Missing
+        } else {
+            Field::Value(Cow::Owned(text.to_owned()))
+        })
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -287,11 +314,15 @@ impl<'de> Visitor<'de> for FieldVisitor {
     }
 }
 
-fn non_empty(text: Cow<'_, str>) -> Field<'_> {
-    if text.trim().is_empty() {
-        Field::Missing
-    } else {
-        Field::Value(text)
+/// Whether a string value counts as missing: empty or only whitespace.
+#[inline]
+fn is_blank(text: &str) -> bool {
+    // Nearly every value starts with a visible ASCII character, which settles
+    // it without the (much slower) Unicode-aware trim.
+    match text.as_bytes().first() {
+        None => true,
+        Some(first) if first.is_ascii_graphic() => false,
+        Some(_) => text.trim().is_empty(),
     }
 }
 
@@ -432,6 +463,19 @@ mod tests {
         let in_list = format!("[{nested}]");
         assert!(parse(&in_list).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_only_in_the_fields_read() {
+        let mut in_extra = br#"[{"status":"ready","note":"caf"#.to_vec();
+        in_extra.extend_from_slice(b"\xe9\"}]");
+        let mut sink = Collect::default();
+        assert!(parse_sessions(&in_extra, &mut sink).is_ok());
+        assert_eq!(sink.0, vec![[None, None, Some("ready".to_owned()), None]]);
+
+        let mut in_status = br#"[{"status":"caf"#.to_vec();
+        in_status.extend_from_slice(b"\xe9\"}]");
+        assert!(parse_sessions(&in_status, &mut Collect::default()).is_err());
     }
 
     #[test]

@@ -1,0 +1,144 @@
+//! Parse and fold throughput, side by side with the serde_json floor.
+//!
+//! SPEC section 8 asks that parsing and folding a 100,000-session body take at
+//! most twice as long as `serde_json::from_slice::<IgnoredAny>` on the same
+//! bytes: that is the least any serde_json-based parser must do. Machines
+//! are noisy, so only the ratio of timings taken in the same run means
+//! anything. Criterion reports each timing per body size; after it, this
+//! bench times them again, interleaved, and prints one `ratio` line per size.
+//!
+//! Bodies come from the simulator's population generator
+//! (`SimOptions::generated(n)`): 1,000, 10,000 and 100,000 sessions with a
+//! realistic mix of statuses, five agents and millisecond timestamps.
+//!
+//! `cargo bench --bench parse` measures; `cargo test --benches` runs every
+//! routine once as a smoke test.
+
+// Shared with the scrape bench, which uses other parts of it.
+#[allow(dead_code)]
+mod support;
+
+use std::hint::black_box;
+
+use agi_exporter::aggregate::{Aggregator, Snapshot, Transitions, TransitionsUpdate};
+use agi_exporter::api::parse::{SessionRecord, SessionSink, parse_sessions};
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use serde::de::IgnoredAny;
+
+use support::{LIMITS, fail, ms};
+
+/// Body sizes, in sessions.
+const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+
+fn main() {
+    let bodies: Vec<(usize, Bytes)> = {
+        let runtime = support::runtime();
+        SIZES
+            .iter()
+            .map(|&n| (n, support::generated_body(&runtime, n)))
+            .collect()
+    };
+
+    let mut criterion = Criterion::default().configure_from_args();
+    for (n, body) in &bodies {
+        let mut group = criterion.benchmark_group("parse_and_fold");
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        if *n >= 100_000 {
+            group.sample_size(20);
+        }
+        group.bench_with_input(BenchmarkId::new("ignored_any", n), body, |b, body| {
+            b.iter(|| ignored_any(body));
+        });
+        group.bench_with_input(BenchmarkId::new("parse_only", n), body, |b, body| {
+            b.iter(|| parse_only(body));
+        });
+        let baseline = Baseline::of(body);
+        group.bench_with_input(BenchmarkId::new("fold", n), body, |b, body| {
+            b.iter(|| baseline.fold(body));
+        });
+        group.finish();
+    }
+    criterion.final_summary();
+
+    if support::listing() {
+        return;
+    }
+    for (n, body) in &bodies {
+        let baseline = Baseline::of(body);
+        let [floor, parse, fold] = support::interleaved(
+            21,
+            [
+                &mut || {
+                    black_box(ignored_any(body));
+                },
+                &mut || {
+                    black_box(parse_only(body));
+                },
+                &mut || {
+                    black_box(baseline.fold(body));
+                },
+            ],
+        );
+        println!(
+            "ratio parse_and_fold/{n}: fold {:.3} ms / ignored_any {:.3} ms = {:.2}x \
+             (parse only {:.2}x; {} bytes, {:.0} MB/s folded){}",
+            ms(fold),
+            ms(floor),
+            fold.as_secs_f64() / floor.as_secs_f64(),
+            parse.as_secs_f64() / floor.as_secs_f64(),
+            body.len(),
+            body.len() as f64 / fold.as_secs_f64() / 1e6,
+            support::caveat(),
+        );
+    }
+}
+
+/// The floor: what serde_json must do to read the body at all.
+fn ignored_any(body: &[u8]) -> IgnoredAny {
+    serde_json::from_slice::<IgnoredAny>(black_box(body))
+        .unwrap_or_else(|error| fail(&format!("the generated body is not JSON: {error}")))
+}
+
+/// The parser alone, with a sink that only counts: how much of the fold's
+/// time is parsing.
+fn parse_only(body: &[u8]) -> usize {
+    struct Count(usize);
+    impl SessionSink for Count {
+        fn session(&mut self, session: SessionRecord<'_>) {
+            self.0 += usize::from(session.status.as_str().is_some());
+        }
+    }
+    let mut sink = Count(0);
+    if let Err(error) = parse_sessions(black_box(body), &mut sink) {
+        fail(&format!("the generated body does not parse: {error}"));
+    }
+    sink.0
+}
+
+/// The state of a running exporter: the previous scrape saw the same body,
+/// so every session is looked up in the transitions baseline, as in steady
+/// state. The update is dropped, not committed, so each iteration does the
+/// same work.
+struct Baseline(Transitions);
+
+impl Baseline {
+    fn of(body: &[u8]) -> Self {
+        let mut transitions = Transitions::default();
+        let (_, update) = fold_once(&transitions, body);
+        transitions.commit(update);
+        Baseline(transitions)
+    }
+
+    fn fold(&self, body: &[u8]) -> (Snapshot, TransitionsUpdate) {
+        fold_once(&self.0, black_box(body))
+    }
+}
+
+fn fold_once(transitions: &Transitions, body: &[u8]) -> (Snapshot, TransitionsUpdate) {
+    let mut aggregator = Aggregator::new(LIMITS, transitions);
+    if let Err(error) = parse_sessions(body, &mut aggregator) {
+        fail(&format!("the generated body does not parse: {error}"));
+    }
+    aggregator.finish()
+}
