@@ -18,10 +18,9 @@
 use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::api::parse::{Field, SessionRecord, SessionSink};
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
@@ -227,10 +226,10 @@ impl<'t> Aggregator<'t> {
             }
         }
 
-        let (transitions, update) = self.transitions.finish(
-            |id| self.statuses[id].name.as_str(),
-            |id| status_fold.label(id, &self.statuses),
-        );
+        let names: Vec<&str> = self.statuses.iter().map(|s| s.name.as_str()).collect();
+        let (transitions, update) = self
+            .transitions
+            .finish(&names, |id| status_fold.label(id, &self.statuses));
 
         let snapshot = Snapshot {
             sessions: self.sessions,
@@ -477,15 +476,16 @@ pub struct Transitions {
     /// Hashes session ids; the quality variant, because two ids that
     /// collide would share a status.
     hasher: foldhash::quality::RandomState,
-    /// Hash of a session id -> number of its status in `status_names`.
-    previous: Option<HashMap<u64, u32>>,
+    /// The previous fetch's sessions in list order: (hash of the id, number
+    /// of its status in `status_names`). `None` before the first fetch.
+    previous: Option<Vec<(u64, u32)>>,
     status_names: Vec<String>,
 }
 
 impl Transitions {
     /// Replaces the baseline with what the latest fetch saw.
     pub fn commit(&mut self, update: TransitionsUpdate) {
-        self.previous = Some(update.seen);
+        self.previous = Some(update.listed);
         self.status_names.extend(update.new_status_names);
     }
 }
@@ -493,42 +493,38 @@ impl Transitions {
 /// What one fetch saw, to become the next baseline once the fetch succeeds.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TransitionsUpdate {
-    seen: HashMap<u64, u32>,
+    listed: Vec<(u64, u32)>,
     new_status_names: Vec<String>,
 }
+
+/// How far ahead in the baseline a session is looked for before it counts as
+/// out of step: covers a few sessions deleted between two fetches.
+const LOOKAHEAD: usize = 8;
+
+/// Out-of-step sessions tolerated before the baseline gets a hash index (a
+/// list reordered or with a large gap, rather than a few new sessions).
+const PENDING_BEFORE_INDEX: usize = 64;
 
 #[derive(Debug)]
 struct TransitionsInProgress<'t> {
     base: &'t Transitions,
     /// Hash of the id and status of every session listed, in body order.
-    /// They are compared with the baseline only in [`Self::finish`]: one
-    /// tight loop of independent lookups lets the CPU overlap the cache
-    /// misses that a big baseline costs, where a lookup per session while
-    /// parsing waits for each one in turn.
     listed: Vec<(u64, StatusId)>,
-    /// Per-scrape status id -> global status number, filled on first use.
-    global_ids: Vec<Option<u32>>,
     new_status_names: Vec<String>,
 }
 
 impl<'t> TransitionsInProgress<'t> {
     fn new(base: &'t Transitions) -> Self {
-        let capacity = base.previous.as_ref().map_or(0, HashMap::len);
+        let capacity = base.previous.as_ref().map_or(0, Vec::len);
         TransitionsInProgress {
             base,
             listed: Vec::with_capacity(capacity),
-            global_ids: Vec::new(),
             new_status_names: Vec::new(),
         }
     }
 
-    fn global_id(&mut self, status_id: StatusId, status: &str) -> u32 {
-        if self.global_ids.len() <= status_id {
-            self.global_ids.resize(status_id + 1, None);
-        }
-        if let Some(id) = self.global_ids[status_id] {
-            return id;
-        }
+    /// The number of a status across fetches, adding it when new.
+    fn global_id(&mut self, status: &str) -> u32 {
         let known = self.base.status_names.len() + self.new_status_names.len();
         let position = self
             .base
@@ -540,9 +536,7 @@ impl<'t> TransitionsInProgress<'t> {
             self.new_status_names.push(status.to_owned());
             known
         });
-        let id = u32::try_from(id).unwrap_or(u32::MAX);
-        self.global_ids[status_id] = Some(id);
-        id
+        u32::try_from(id).unwrap_or(u32::MAX)
     }
 
     fn record(&mut self, session_id: &str, status_id: StatusId) {
@@ -550,34 +544,23 @@ impl<'t> TransitionsInProgress<'t> {
         self.listed.push((key, status_id));
     }
 
-    /// Counts the sessions whose status differs from the baseline's; `name`
-    /// gives a status id's value and `label` its (possibly folded) label.
+    /// Counts the sessions whose status differs from the baseline's. `names`
+    /// gives every status id's value and `label` its (possibly folded) label.
     fn finish<'a>(
         mut self,
-        name: impl Fn(StatusId) -> &'a str,
+        names: &[&str],
         label: impl Fn(StatusId) -> &'a str,
     ) -> (Vec<(String, u64)>, TransitionsUpdate) {
-        let listed = std::mem::take(&mut self.listed);
-        let mut seen: HashMap<u64, u32> = HashMap::with_capacity(listed.len());
-        // Per-scrape status id -> sessions that entered it.
-        let mut entered: Vec<u64> = Vec::new();
-        for (key, status_id) in listed {
-            let global = self.global_id(status_id, name(status_id));
-            let Entry::Vacant(slot) = seen.entry(key) else {
-                // The same id twice in one list: only its first entry counts.
-                continue;
-            };
-            slot.insert(global);
-            let Some(previous) = &self.base.previous else {
-                continue;
-            };
-            if previous.get(&key) != Some(&global) {
-                if entered.len() <= status_id {
-                    entered.resize(status_id + 1, 0);
-                }
-                entered[status_id] += 1;
-            }
-        }
+        let globals: Vec<u32> = names.iter().map(|name| self.global_id(name)).collect();
+        let listed: Vec<(u64, u32)> = self
+            .listed
+            .iter()
+            .map(|&(key, id)| (key, globals[id]))
+            .collect();
+        let entered = match &self.base.previous {
+            Some(previous) => entered_by_status(previous, &listed, &self.listed, names.len()),
+            None => Vec::new(),
+        };
 
         let mut counts: Vec<(String, u64)> = Vec::new();
         for (id, &n) in entered.iter().enumerate().filter(|(_, n)| **n > 0) {
@@ -589,11 +572,105 @@ impl<'t> TransitionsInProgress<'t> {
         }
         sort_statuses(&mut counts, |(s, _)| s);
         let update = TransitionsUpdate {
-            seen,
+            listed,
             new_status_names: self.new_status_names,
         };
         (counts, update)
     }
+}
+
+/// Per status id, the sessions of `current` that are new or whose status
+/// differs from `previous`. Each baseline entry answers for one session at
+/// most, so an id listed twice counts once.
+///
+/// Lists come back in much the same order from one fetch to the next, so
+/// the two are walked in step: in the steady state each session costs one
+/// comparison with the next baseline entry, where a hash lookup per session
+/// would miss the CPU caches on every one of them for a large account.
+/// Sessions out of step (new ones, or moved) are resolved at the end with
+/// one pass over the baseline; when there are many (a reordered list), a
+/// hash index of the baseline is built once instead.
+fn entered_by_status(
+    previous: &[(u64, u32)],
+    current: &[(u64, u32)],
+    status_ids: &[(u64, StatusId)],
+    statuses: usize,
+) -> Vec<u64> {
+    let mut entered = vec![0u64; statuses];
+    let mut used = vec![false; previous.len()];
+    let mut index: Option<HashMap<u64, usize>> = None;
+    let mut pending: Vec<usize> = Vec::new();
+    // Ids not in the baseline, so that a new session listed twice counts once.
+    let mut new_ids: HashSet<u64> = HashSet::new();
+    let mut cursor = 0;
+    for (i, &(key, status)) in current.iter().enumerate() {
+        let in_step = previous
+            .get(cursor..(cursor + 1 + LOOKAHEAD).min(previous.len()))
+            .and_then(|window| window.iter().position(|p| p.0 == key))
+            .map(|offset| cursor + offset)
+            .filter(|&j| !used[j]);
+        let found = in_step.or_else(|| {
+            if index.is_none() && pending.len() < PENDING_BEFORE_INDEX {
+                return None;
+            }
+            let index = index.get_or_insert_with(|| index_of(previous));
+            index.get(&key).copied().filter(|&j| !used[j])
+        });
+        match found {
+            Some(j) => {
+                used[j] = true;
+                cursor = j + 1;
+                if previous[j].1 != status {
+                    entered[status_ids[i].1] += 1;
+                }
+            }
+            None if index.is_some() => {
+                // Not in the baseline (or its entry already answered).
+                let known = index.as_ref().is_some_and(|index| index.contains_key(&key));
+                if !known && new_ids.insert(key) {
+                    entered[status_ids[i].1] += 1;
+                }
+            }
+            None => pending.push(i),
+        }
+    }
+    if pending.is_empty() {
+        return entered;
+    }
+    // Where each pending session stands in the baseline, in one pass.
+    let mut wanted: HashMap<u64, Option<usize>> =
+        pending.iter().map(|&i| (current[i].0, None)).collect();
+    for (j, entry) in previous.iter().enumerate() {
+        if let Some(slot) = wanted.get_mut(&entry.0) {
+            slot.get_or_insert(j);
+        }
+    }
+    for i in pending {
+        let (key, status) = current[i];
+        match wanted.get(&key).copied().flatten() {
+            None => {
+                if new_ids.insert(key) {
+                    entered[status_ids[i].1] += 1;
+                }
+            }
+            Some(j) if used[j] => {} // listed twice: already answered for
+            Some(j) => {
+                used[j] = true;
+                if previous[j].1 != status {
+                    entered[status_ids[i].1] += 1;
+                }
+            }
+        }
+    }
+    entered
+}
+
+fn index_of(previous: &[(u64, u32)]) -> HashMap<u64, usize> {
+    let mut index = HashMap::with_capacity(previous.len());
+    for (j, entry) in previous.iter().enumerate() {
+        index.entry(entry.0).or_insert(j);
+    }
+    index
 }
 
 #[cfg(test)]
@@ -901,6 +978,61 @@ mod tests {
             ]),
         );
         assert!(third.transitions.is_empty(), "{:?}", third.transitions);
+    }
+
+    /// Sessions `ids` all running, in this order.
+    fn running(ids: &[String]) -> Vec<u8> {
+        let sessions: Vec<String> = ids
+            .iter()
+            .map(|id| session(id, "agi-0", "running", T0))
+            .collect();
+        body(&sessions)
+    }
+
+    fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("s{i}")).collect()
+    }
+
+    fn entered(transitions: &mut Transitions, body: &[u8]) -> u64 {
+        let snapshot = fold_with(LIMITS, transitions, body);
+        snapshot.transitions.iter().map(|(_, n)| n).sum()
+    }
+
+    #[test]
+    fn transitions_follow_sessions_whatever_the_order_of_the_list() {
+        let base = ids(0..300);
+        let mut prepended = ids(1000..1003);
+        prepended.extend(base.iter().cloned());
+        let mut big_gap = base.clone();
+        big_gap.drain(100..200);
+        big_gap.extend(ids(2000..2002));
+        let mut reversed = base.clone();
+        reversed.reverse();
+        let mut shuffled = base.clone();
+        shuffled.rotate_left(150);
+        shuffled.swap(3, 250);
+        for (name, next, new) in [
+            ("unchanged", base.clone(), 0),
+            ("new sessions first", prepended, 3),
+            ("a hundred deleted, two new at the end", big_gap, 2),
+            ("reversed", reversed, 0),
+            ("rotated and swapped", shuffled, 0),
+        ] {
+            let mut transitions = Transitions::default();
+            assert_eq!(entered(&mut transitions, &running(&base)), 0, "baseline");
+            assert_eq!(entered(&mut transitions, &running(&next)), new, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_session_listed_twice_counts_once() {
+        let mut transitions = Transitions::default();
+        entered(&mut transitions, &running(&ids(0..3)));
+        let mut twice = ids(0..3);
+        twice.extend(ids(5..6));
+        twice.extend(ids(5..6));
+        twice.extend(ids(1..2));
+        assert_eq!(entered(&mut transitions, &running(&twice)), 1);
     }
 
     #[test]
