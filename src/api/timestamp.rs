@@ -76,6 +76,22 @@ pub fn parse_timestamp(text: &str) -> Option<UnixMillis> {
     Some(seconds * 1000 + millis)
 }
 
+/// Whether `text` has the shape of an accepted timestamp (digits and
+/// separators in the right places, a plausible length) without computing
+/// it: for sessions whose age is never shown, this catches `"yesterday"` or
+/// a number for a fraction of a full parse.
+pub fn looks_like_timestamp(text: &str) -> bool {
+    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    let b = text.as_bytes();
+    (19..=35).contains(&b.len())
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':'
+        && b[16] == b':'
+        && DIGITS.iter().all(|&i| b[i].is_ascii_digit())
+}
+
 fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
     b.get(start..start + len)?.iter().try_fold(0i64, |acc, &d| {
         d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
@@ -175,6 +191,26 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2023-02-29T00:00:00Z"), None);
         assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Some(-1000));
+    }
+
+    #[test]
+    fn the_shape_check_agrees_on_common_forms() {
+        for text in [
+            "2025-10-05T18:04:34.281Z",
+            "2025-10-05T18:04:34",
+            "2025-10-05 18:04:34.123456789+02:00",
+        ] {
+            assert!(looks_like_timestamp(text), "{text}");
+        }
+        for text in [
+            "",
+            "yesterday",
+            "1759687474",
+            "2025-10-05",
+            "2025/10/05T18:04:34Z",
+        ] {
+            assert!(!looks_like_timestamp(text), "{text}");
+        }
     }
 
     #[test]
