@@ -158,7 +158,13 @@ impl Scraper {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(deadline)),
         };
-        let outcome = body.and_then(|body| self.fold(&body)).map(Arc::new);
+        let outcome = body
+            .and_then(|body| {
+                let folded = self.fold(&body);
+                self.client.recycle(body);
+                folded
+            })
+            .map(Arc::new);
         let elapsed = started.elapsed();
         self.metrics
             .observe_request(elapsed, outcome.as_ref().err().map(FetchError::reason));

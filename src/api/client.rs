@@ -7,6 +7,7 @@
 //! [`FailureReason`], the fixed label set of
 //! `agi_api_request_failures_total`.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderValue};
@@ -173,6 +174,11 @@ pub struct ApiClient {
     sessions_url: Url,
     key: KeyProvider,
     max_response_bytes: u64,
+    /// The buffer the previous body was read into, reused by the next fetch:
+    /// a large account's body is then allocated (and faulted in) once rather
+    /// than at every scrape, and does not leave a body-sized hole in the
+    /// allocator of whichever worker thread ran each scrape.
+    spare_buffer: Mutex<Vec<u8>>,
 }
 
 /// Longest excerpt of an error body kept for the log line.
@@ -201,6 +207,7 @@ impl ApiClient {
             sessions_url,
             key,
             max_response_bytes,
+            spare_buffer: Mutex::new(Vec::new()),
         })
     }
 
@@ -210,7 +217,8 @@ impl ApiClient {
     }
 
     /// Sends one `GET /v1/sessions` and returns the body. The caller bounds
-    /// it with its deadline.
+    /// it with its deadline, and hands the body back with [`Self::recycle`]
+    /// once it is done with it.
     pub async fn fetch_body(&self) -> Result<Vec<u8>, FetchError> {
         let key = self.key.current();
         let mut authorization =
@@ -243,7 +251,9 @@ impl ApiClient {
             .content_length()
             .unwrap_or(64 * 1024)
             .min(self.max_response_bytes);
-        let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let mut body = std::mem::take(&mut *lock(&self.spare_buffer));
+        body.clear();
+        body.reserve(usize::try_from(capacity).unwrap_or(0));
         while let Some(chunk) = response
             .chunk()
             .await
@@ -258,6 +268,20 @@ impl ApiClient {
         }
         Ok(body)
     }
+}
+
+impl ApiClient {
+    /// Takes a body back for the next fetch to read into.
+    pub fn recycle(&self, mut body: Vec<u8>) {
+        body.clear();
+        *lock(&self.spare_buffer) = body;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Maps a non-2xx answer to its error, reading a short excerpt of the body
