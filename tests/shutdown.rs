@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use agi_exporter::demo::{Behaviour, Population};
 use common::*;
 
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
