@@ -189,7 +189,11 @@ impl Config {
                 )?,
                 telemetry_path,
                 config_file: cli.web_config_file.clone(),
-                max_requests: parse_flag("--web.max-requests", &cli.web_max_requests, parse_count)?,
+                max_requests: parse_flag(
+                    "--web.max-requests",
+                    &cli.web_max_requests,
+                    parse_count::<100_000>,
+                )?,
                 timeout_offset: parse_flag(
                     "--web.timeout-offset",
                     &cli.web_timeout_offset,
@@ -197,11 +201,11 @@ impl Config {
                 )?,
                 disable_exporter_metrics: cli.web_disable_exporter_metrics,
             },
-            agents_max: parse_flag("--agents.max", &cli.agents_max, parse_count)?,
+            agents_max: parse_flag("--agents.max", &cli.agents_max, parse_count::<1_000_000>)?,
             top_oldest: parse_flag(
                 "--sessions.top-oldest",
                 &cli.sessions_top_oldest,
-                parse_count,
+                parse_count::<1_000>,
             )?,
             log_level: parse_flag("--log.level", &cli.log_level, parse_log_level)?,
             log_format: parse_flag("--log.format", &cli.log_format, parse_log_format)?,
@@ -290,10 +294,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
-fn parse_count(text: &str) -> Result<usize, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| "expected a whole number such as 0, 5 or 100".to_owned())
+/// A whole number up to `MAX`: the bound keeps an absurd value from turning
+/// into an absurd allocation (`--sessions.top-oldest`) or a panic (a
+/// semaphore has a maximum number of permits).
+fn parse_count<const MAX: usize>(text: &str) -> Result<usize, String> {
+    match text.trim().parse() {
+        Ok(n) if n <= MAX => Ok(n),
+        _ => Err(format!("expected a whole number from 0 to {MAX}")),
+    }
 }
 
 fn parse_log_level(text: &str) -> Result<LogLevel, String> {
@@ -605,6 +613,17 @@ mod tests {
             .map(|_| ())
             .unwrap_err_string();
         assert!(err.contains("--log.level"), "{err}");
+        let err = config(&["--sessions.top-oldest", "1000000000000"])
+            .map(|_| ())
+            .unwrap_err_string();
+        assert!(
+            err.contains("--sessions.top-oldest") && err.contains("1000"),
+            "{err}"
+        );
+        let err = config(&["--web.max-requests", "18446744073709551615"])
+            .map(|_| ())
+            .unwrap_err_string();
+        assert!(err.contains("--web.max-requests"), "{err}");
         let err = config(&["--web.listen-address", "nowhere"])
             .map(|_| ())
             .unwrap_err_string();
