@@ -181,6 +181,10 @@ pub struct ApiClient {
     spare_buffer: Mutex<Vec<u8>>,
 }
 
+/// The most memory reserved up front for a body; a larger one grows as it
+/// arrives.
+const MAX_PREALLOCATION: u64 = 64 << 20;
+
 /// Longest excerpt of an error body kept for the log line.
 const ERROR_MESSAGE_CHARS: usize = 200;
 
@@ -247,10 +251,13 @@ impl ApiClient {
                 limit: self.max_response_bytes,
             });
         }
+        // Content-Length is only a hint: never reserve more than the body
+        // could legitimately need, nor more than a sane first allocation.
         let capacity = response
             .content_length()
             .unwrap_or(64 * 1024)
-            .min(self.max_response_bytes);
+            .min(self.max_response_bytes)
+            .min(MAX_PREALLOCATION);
         let mut body = std::mem::take(&mut *lock(&self.spare_buffer));
         body.clear();
         body.reserve(usize::try_from(capacity).unwrap_or(0));
