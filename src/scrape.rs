@@ -123,25 +123,36 @@ impl Scraper {
                 }
             }
         };
-        let outcome = receiver.wait_for(Option::is_some);
-        let outcome = if started_here {
+        let answer = async {
+            let answer = receiver.wait_for(Option::is_some).await;
+            answer.map(|outcome| outcome.clone()).ok().flatten()
+        };
+        let answer = if started_here {
             // The request enforces this scrape's deadline itself; waiting for
             // it (rather than racing it) means this scrape reports its own
             // request, counted and with its own reason.
-            Ok(outcome.await)
+            Ok(answer.await)
         } else {
             // A scrape that joined another's request keeps its own deadline.
-            tokio::time::timeout(deadline, outcome).await
+            tokio::time::timeout(deadline, answer).await
         };
-        match outcome {
-            Ok(Ok(outcome)) => outcome.clone().unwrap_or_else(|| {
+        match answer {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => {
+                // The request's task ended without an answer (it cannot,
+                // short of a bug): forget it so the next scrape starts anew.
+                let mut state = lock(&self.flight);
+                if state
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|current| current.same_channel(&receiver))
+                {
+                    state.in_flight = None;
+                }
                 Err(FetchError::Connect(
-                    "the shared request was lost".to_owned(),
+                    "the shared request was abandoned".to_owned(),
                 ))
-            }),
-            Ok(Err(_)) => Err(FetchError::Connect(
-                "the shared request was abandoned".to_owned(),
-            )),
+            }
             Err(_) => Err(FetchError::Timeout(deadline)),
         }
     }
