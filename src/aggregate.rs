@@ -199,31 +199,22 @@ impl<'t> Aggregator<'t> {
         sort_statuses(&mut statuses, |s| &s.status);
 
         let mut agents: Vec<AgentCounts> = Vec::new();
-        let mut agent_names: Vec<&String> = self.agents.keys().collect();
-        agent_names.sort();
-        for name in agent_names {
+        let mut agent_index: HashMap<&str, usize> = HashMap::new();
+        for (name, counts) in &self.agents {
             let label = agent_fold.label(name);
-            let index = match agents.iter().position(|a| a.agent_name == label) {
-                Some(index) => index,
-                None => {
-                    agents.push(AgentCounts {
-                        agent_name: label.to_owned(),
-                        statuses: DOCUMENTED_STATUSES
-                            .iter()
-                            .map(|s| ((*s).to_owned(), 0))
-                            .collect(),
-                    });
-                    agents.len() - 1
-                }
-            };
-            let counts = &self.agents[name];
+            let index = *agent_index.entry(label).or_insert_with(|| {
+                agents.push(AgentCounts {
+                    agent_name: label.to_owned(),
+                    statuses: DOCUMENTED_STATUSES
+                        .iter()
+                        .map(|s| ((*s).to_owned(), 0))
+                        .collect(),
+                });
+                agents.len() - 1
+            });
             for (id, &count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
                 let status = status_fold.label(id, &self.statuses);
-                let per_status = &mut agents[index].statuses;
-                match per_status.iter_mut().find(|(s, _)| s == status) {
-                    Some((_, existing)) => *existing += count,
-                    None => per_status.push((status.to_owned(), count)),
-                }
+                add_count(&mut agents[index].statuses, status, count);
             }
         }
         for agent in &mut agents {
@@ -495,28 +486,26 @@ pub struct Snapshot {
 /// The statuses seen at the previous successful fetch, by session.
 #[derive(Debug, Default)]
 pub struct Transitions {
-    /// Hashes session ids; the quality variant, because two ids that
-    /// collide would share a status.
+    /// Hashes session ids and status values; the quality variant, because
+    /// two ids that collide would share a status.
     hasher: foldhash::quality::RandomState,
-    /// The previous fetch's sessions in list order: (hash of the id, number
-    /// of its status in `status_names`). `None` before the first fetch.
-    previous: Option<Vec<(u64, u32)>>,
-    status_names: Vec<String>,
+    /// The previous fetch's sessions in list order: (hash of the id, hash of
+    /// its status). Hashes rather than names, so the baseline does not grow
+    /// with every status value an API ever sent. `None` before the first fetch.
+    previous: Option<Vec<(u64, u64)>>,
 }
 
 impl Transitions {
     /// Replaces the baseline with what the latest fetch saw.
     pub fn commit(&mut self, update: TransitionsUpdate) {
         self.previous = Some(update.listed);
-        self.status_names.extend(update.new_status_names);
     }
 }
 
 /// What one fetch saw, to become the next baseline once the fetch succeeds.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TransitionsUpdate {
-    listed: Vec<(u64, u32)>,
-    new_status_names: Vec<String>,
+    listed: Vec<(u64, u64)>,
 }
 
 /// How far ahead in the baseline a session is looked for before it counts as
@@ -532,7 +521,6 @@ struct TransitionsInProgress<'t> {
     base: &'t Transitions,
     /// Hash of the id and status of every session listed, in body order.
     listed: Vec<(u64, StatusId)>,
-    new_status_names: Vec<String>,
 }
 
 impl<'t> TransitionsInProgress<'t> {
@@ -541,24 +529,7 @@ impl<'t> TransitionsInProgress<'t> {
         TransitionsInProgress {
             base,
             listed: Vec::with_capacity(capacity),
-            new_status_names: Vec::new(),
         }
-    }
-
-    /// The number of a status across fetches, adding it when new.
-    fn global_id(&mut self, status: &str) -> u32 {
-        let known = self.base.status_names.len() + self.new_status_names.len();
-        let position = self
-            .base
-            .status_names
-            .iter()
-            .chain(&self.new_status_names)
-            .position(|name| name == status);
-        let id = position.unwrap_or_else(|| {
-            self.new_status_names.push(status.to_owned());
-            known
-        });
-        u32::try_from(id).unwrap_or(u32::MAX)
     }
 
     fn record(&mut self, session_id: &str, status_id: StatusId) {
@@ -569,15 +540,18 @@ impl<'t> TransitionsInProgress<'t> {
     /// Counts the sessions whose status differs from the baseline's. `names`
     /// gives every status id's value and `label` its (possibly folded) label.
     fn finish<'a>(
-        mut self,
+        self,
         names: &[&str],
         label: impl Fn(StatusId) -> &'a str,
     ) -> (Vec<(String, u64)>, TransitionsUpdate) {
-        let globals: Vec<u32> = names.iter().map(|name| self.global_id(name)).collect();
-        let listed: Vec<(u64, u32)> = self
+        let status_hashes: Vec<u64> = names
+            .iter()
+            .map(|name| self.base.hasher.hash_one(name))
+            .collect();
+        let listed: Vec<(u64, u64)> = self
             .listed
             .iter()
-            .map(|&(key, id)| (key, globals[id]))
+            .map(|&(key, id)| (key, status_hashes[id]))
             .collect();
         let entered = match &self.base.previous {
             Some(previous) => entered_by_status(previous, &listed, &self.listed, names.len()),
@@ -586,18 +560,19 @@ impl<'t> TransitionsInProgress<'t> {
 
         let mut counts: Vec<(String, u64)> = Vec::new();
         for (id, &n) in entered.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let status = label(id);
-            match counts.iter_mut().find(|(s, _)| s == status) {
-                Some((_, existing)) => *existing += n,
-                None => counts.push((status.to_owned(), n)),
-            }
+            add_count(&mut counts, label(id), n);
         }
         sort_statuses(&mut counts, |(s, _)| s);
-        let update = TransitionsUpdate {
-            listed,
-            new_status_names: self.new_status_names,
-        };
-        (counts, update)
+        (counts, TransitionsUpdate { listed })
+    }
+}
+
+/// Adds `n` under `label`, merging with an entry already there (folded
+/// values share the `other` label).
+fn add_count(counts: &mut Vec<(String, u64)>, label: &str, n: u64) {
+    match counts.iter_mut().find(|(existing, _)| existing == label) {
+        Some((_, count)) => *count += n,
+        None => counts.push((label.to_owned(), n)),
     }
 }
 
@@ -613,8 +588,8 @@ impl<'t> TransitionsInProgress<'t> {
 /// one pass over the baseline; when there are many (a reordered list), a
 /// hash index of the baseline is built once instead.
 fn entered_by_status(
-    previous: &[(u64, u32)],
-    current: &[(u64, u32)],
+    previous: &[(u64, u64)],
+    current: &[(u64, u64)],
     status_ids: &[(u64, StatusId)],
     statuses: usize,
 ) -> Vec<u64> {
@@ -687,7 +662,7 @@ fn entered_by_status(
     entered
 }
 
-fn index_of(previous: &[(u64, u32)]) -> HashMap<u64, usize> {
+fn index_of(previous: &[(u64, u64)]) -> HashMap<u64, usize> {
     let mut index = HashMap::with_capacity(previous.len());
     for (j, entry) in previous.iter().enumerate() {
         index.entry(entry.0).or_insert(j);
