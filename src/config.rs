@@ -454,10 +454,7 @@ impl KeyFile {
     /// deleted), the last good key is kept and the reason returned beside it
     /// so the caller can log it.
     pub fn current(&self) -> (ApiKey, Option<String>) {
-        let mut last_good = self
-            .last_good
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last_good = crate::lock(&self.last_good);
         match read_key_file(&self.path) {
             Ok(key) => {
                 *last_good = key;

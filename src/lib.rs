@@ -65,6 +65,15 @@ pub enum RunError {
     DemoKey(&'static str),
 }
 
+/// Locks a mutex, recovering the data if a panicking thread poisoned it.
+/// Every mutex here guards state that is consistent between statements
+/// (a cache, a buffer, a key), so it stays safe to use.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

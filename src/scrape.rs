@@ -7,7 +7,7 @@
 //! scraper that gives up (its own deadline passed, or it hung up) does not
 //! cancel the request the others are waiting for.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
@@ -16,6 +16,7 @@ use crate::aggregate::{Aggregator, Limits, Snapshot, Transitions};
 use crate::api::parse::parse_sessions;
 use crate::api::timestamp::UnixMillis;
 use crate::api::{ApiClient, FetchError};
+use crate::lock;
 use crate::metrics::{Metrics, ScrapeReport};
 
 /// The result of one fetch, shared by every scrape that waited for it.
@@ -222,14 +223,6 @@ impl Scraper {
         transitions.commit(update);
         Ok(snapshot)
     }
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it: the
-/// state here stays consistent at every step, so it is safe to keep using.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Milliseconds since the Unix epoch (negative before it, which never happens

@@ -7,13 +7,14 @@
 //! [`FailureReason`], the fixed label set of
 //! `agi_api_request_failures_total`.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderValue};
 use reqwest::{StatusCode, Url, redirect};
 
 use crate::config::{ApiKey, KeyFile};
+use crate::lock;
 
 /// The fixed set of reasons a request can fail for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -283,12 +284,6 @@ impl ApiClient {
         body.clear();
         *lock(&self.spare_buffer) = body;
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Maps a non-2xx answer to its error, reading a short excerpt of the body
