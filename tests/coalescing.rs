@@ -26,19 +26,7 @@ async fn two_hundred_concurrent_scrapes_cause_one_api_request() {
 
     let started = Instant::now();
     let scrapes: Vec<_> = (0..CONCURRENT_SCRAPES)
-        .map(|_| {
-            let client = exporter.client().clone();
-            let url = format!("{}/metrics", exporter.url());
-            tokio::spawn(async move {
-                let response = client
-                    .get(url)
-                    .send()
-                    .await
-                    .expect("the scrape is answered");
-                let status = response.status().as_u16();
-                (status, response.text().await.expect("the body is read"))
-            })
-        })
+        .map(|_| exporter.spawn_scrape())
         .collect();
     let mut answers = Vec::new();
     for scrape in scrapes {

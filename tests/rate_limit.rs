@@ -165,19 +165,7 @@ async fn concurrent_scrapes_during_the_back_off_send_nothing() {
     first_scrape_is_rate_limited(&exporter, &api).await;
     api.set_behaviour(Behaviour::Serve);
 
-    let scrapes: Vec<_> = (0..50)
-        .map(|_| {
-            let client = exporter.client().clone();
-            let url = format!("{}/metrics", exporter.url());
-            tokio::spawn(async move {
-                let response = client.get(url).send().await.expect("answered");
-                (
-                    response.status().as_u16(),
-                    response.text().await.expect("body"),
-                )
-            })
-        })
-        .collect();
+    let scrapes: Vec<_> = (0..50).map(|_| exporter.spawn_scrape()).collect();
     for scrape in scrapes {
         let (status, body) = scrape.await.expect("the scrape task finishes");
         assert_eq!(status, 200, "{body}");

@@ -189,17 +189,7 @@ async fn sigterm_lets_a_scrape_under_way_finish_refuses_new_connections_and_exit
     let mut exporter = Exporter::for_api(&api.url(), &[]).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(2)));
 
-    let client = exporter.client().clone();
-    let url = format!("{}/metrics", exporter.url());
-    let in_flight = tokio::spawn(async move {
-        let response = client
-            .get(url)
-            .send()
-            .await
-            .expect("the scrape is answered");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("the body is read"))
-    });
+    let in_flight = exporter.spawn_scrape();
     wait_until(
         &exporter,
         Duration::from_secs(5),

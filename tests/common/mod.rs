@@ -409,6 +409,17 @@ impl Exporter {
         &self.client
     }
 
+    /// Starts a scrape of `/metrics` in the background; it yields the
+    /// status and the body. For scrapes that must overlap.
+    pub fn spawn_scrape(&self) -> tokio::task::JoinHandle<(u16, String)> {
+        let request = self.client.get(format!("{}/metrics", self.url()));
+        tokio::spawn(async move {
+            let response = request.send().await.expect("the scrape is answered");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("the body is read"))
+        })
+    }
+
     /// Sends a request built from `request` and reads the whole answer.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("the exporter answers");
