@@ -184,6 +184,17 @@ fn write_server_files(dir: &TempDir, ca: &Ca) {
 
 const TLS_CONFIG: &str = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
 
+/// An exporter serving TLS with a certificate signed by `ca`, its upstream,
+/// and the directory holding its files (for rotating them).
+async fn tls_exporter(name: &str, ca: &Ca) -> (Simulator, TempDir, Exporter) {
+    let api = spec_example_api().await;
+    let dir = TempDir::new(name);
+    write_server_files(&dir, ca);
+    let config = dir.write("web.yml", TLS_CONFIG);
+    let exporter = exporter_with_web_config(&api, &config).await;
+    (api, dir, exporter)
+}
+
 fn basic_auth_config(user: &str, password: &str) -> String {
     let hash = bcrypt::hash(password, 4).expect("bcrypt");
     format!("basic_auth_users:\n  {user}: '{hash}'\n")
@@ -201,12 +212,8 @@ async fn status_of(request: reqwest::RequestBuilder) -> Result<u16, String> {
 
 #[tokio::test]
 async fn tls_serves_metrics_to_a_client_that_trusts_the_ca() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("tls");
     let ca = Ca::new("test CA");
-    write_server_files(&dir, &ca);
-    let config = dir.write("web.yml", TLS_CONFIG);
-    let mut exporter = exporter_with_web_config(&api, &config).await;
+    let (_api, _dir, mut exporter) = tls_exporter("tls", &ca).await;
 
     let response = tls_client(&ca.pem(), None)
         .get(https_url(&exporter, "/metrics"))
@@ -230,12 +237,8 @@ async fn tls_serves_metrics_to_a_client_that_trusts_the_ca() {
 
 #[tokio::test]
 async fn tls_is_refused_by_a_client_that_does_not_trust_the_ca() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("untrusted");
     let ca = Ca::new("test CA");
-    write_server_files(&dir, &ca);
-    let config = dir.write("web.yml", TLS_CONFIG);
-    let exporter = exporter_with_web_config(&api, &config).await;
+    let (_api, _dir, exporter) = tls_exporter("untrusted", &ca).await;
 
     let other_ca = Ca::new("someone else's CA");
     let result =
@@ -619,12 +622,8 @@ async fn a_broken_rewrite_keeps_the_last_good_settings_in_force() {
 
 #[tokio::test]
 async fn a_rotated_certificate_from_a_new_ca_serves_new_connections() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("rotate");
     let old_ca = Ca::new("old CA");
-    write_server_files(&dir, &old_ca);
-    let config = dir.write("web.yml", TLS_CONFIG);
-    let exporter = exporter_with_web_config(&api, &config).await;
+    let (_api, dir, exporter) = tls_exporter("rotate", &old_ca).await;
     let url = https_url(&exporter, "/metrics");
     assert_eq!(
         status_of(tls_client(&old_ca.pem(), None).get(&url)).await,
