@@ -945,16 +945,13 @@ mod tests {
                 session("gone", "agi-0", "error", T0),
             ]),
         );
-        let second = fold_with(
-            LIMITS,
-            &mut transitions,
-            &body(&[
-                session("a", "agi-0", "running", T0),
-                session("b", "agi-0", "error", T0),
-                session("c", "agi-0", "initializing", T1),
-                session("d", "agi-0", "waiting_for_input", T1),
-            ]),
-        );
+        let changed = body(&[
+            session("a", "agi-0", "running", T0),
+            session("b", "agi-0", "error", T0),
+            session("c", "agi-0", "initializing", T1),
+            session("d", "agi-0", "waiting_for_input", T1),
+        ]);
+        let second = fold_with(LIMITS, &mut transitions, &changed);
         assert_eq!(
             second.transitions,
             [
@@ -964,16 +961,7 @@ mod tests {
             ]
         );
         // Nothing changed: nothing is counted.
-        let third = fold_with(
-            LIMITS,
-            &mut transitions,
-            &body(&[
-                session("a", "agi-0", "running", T0),
-                session("b", "agi-0", "error", T0),
-                session("c", "agi-0", "initializing", T1),
-                session("d", "agi-0", "waiting_for_input", T1),
-            ]),
-        );
+        let third = fold_with(LIMITS, &mut transitions, &changed);
         assert!(third.transitions.is_empty(), "{:?}", third.transitions);
     }
 
