@@ -103,10 +103,22 @@ pub struct TopSession {
     pub status: String,
 }
 
-/// Oldest first, then by id so that the order is total and stable.
+/// Oldest first, then by id (then the labels, so that the order agrees with
+/// the derived equality).
 impl Ord for TopSession {
     fn cmp(&self, other: &Self) -> Ordering {
-        (self.created_at, &self.session_id).cmp(&(other.created_at, &other.session_id))
+        (
+            self.created_at,
+            &self.session_id,
+            &self.agent_name,
+            &self.status,
+        )
+            .cmp(&(
+                other.created_at,
+                &other.session_id,
+                &other.agent_name,
+                &other.status,
+            ))
     }
 }
 
