@@ -331,6 +331,11 @@ pub fn http_client() -> reqwest::Client {
         .no_proxy()
         .no_gzip()
         .timeout(Duration::from_secs(20))
+        // The exporter closes a connection that sends no request for 10 s
+        // (its header read timeout). Go's client, which Prometheus uses,
+        // retries a GET that races such a close; reqwest does not, so drop
+        // idle connections well before that instead.
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .expect("the test HTTP client builds")
 }
