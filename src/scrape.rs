@@ -99,10 +99,10 @@ impl Scraper {
     async fn snapshot(self: &Arc<Self>, deadline: Duration) -> FetchOutcome {
         let (mut receiver, started_here) = {
             let mut state = lock(&self.flight);
-            if let Some((fetched, snapshot)) = &state.cached {
-                if fetched.elapsed() < self.cache_ttl {
-                    return Ok(Arc::clone(snapshot));
-                }
+            if let Some((fetched, snapshot)) = &state.cached
+                && fetched.elapsed() < self.cache_ttl
+            {
+                return Ok(Arc::clone(snapshot));
             }
             if let Some(not_before) = state.not_before {
                 let now = Instant::now();

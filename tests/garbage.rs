@@ -1,13 +1,20 @@
-//! Property tests: no input makes the parser or the aggregation panic, and
-//! whatever they accept adds up.
+//! Property tests: no input makes the parser or the aggregation panic,
+//! whatever they accept adds up, and the parser reads a body exactly as
+//! serde_json does.
 //!
 //! Arbitrary bytes, arbitrary JSON values, and arbitrary session lists (with
 //! fields of every type, in both key spellings, wrapped or bare) go through
-//! the same parse-and-fold path a scrape uses.
+//! the same parse-and-fold path a scrape uses. The parser's own JSON reader
+//! is held to serde_json's verdict on the same bodies, damaged in a few
+//! places so that most of them are not JSON any more.
 
 use agi_exporter::aggregate::{Aggregator, DOCUMENTED_STATUSES, Limits, Snapshot, Transitions};
-use agi_exporter::api::parse::parse_sessions;
+use std::borrow::Cow;
+
+use agi_exporter::api::parse::{Field, SessionRecord, SessionSink, parse_sessions};
 use proptest::prelude::*;
+use proptest::sample::Index;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
 const LIMITS: Limits = Limits {
@@ -65,6 +72,8 @@ fn any_json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         any::<f64>().prop_map(|f| json!(f)),
         ".{0,12}".prop_map(Value::String),
+        // Strings that serialize with escapes of every kind.
+        "[a\"\\\\/\n\t\u{1}\u{1f}é😀]{0,8}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
@@ -188,6 +197,169 @@ proptest! {
         if end < body.len() {
             prop_assert!(fold(&body[..end], &mut Transitions::default()).is_err());
         }
+    }
+}
+
+/// The fields of the sessions of a body, owned.
+type Sessions = Vec<[Field<'static>; 4]>;
+
+/// Collects what the parser reports.
+#[derive(Default)]
+struct Collect(Sessions);
+
+impl SessionSink for Collect {
+    fn session(&mut self, session: SessionRecord<'_>) {
+        let owned = |field: &Field<'_>| match field {
+            Field::Value(text) => Field::Value(Cow::Owned(text.to_string())),
+            Field::Missing => Field::Missing,
+            Field::Invalid => Field::Invalid,
+        };
+        self.0.push(
+            [
+                &session.session_id,
+                &session.agent_name,
+                &session.status,
+                &session.created_at,
+            ]
+            .map(owned),
+        );
+    }
+}
+
+/// What the parser makes of a body: the sessions, or `None` if it refuses it.
+fn parsed(body: &[u8]) -> Option<Sessions> {
+    let mut sink = Collect::default();
+    parse_sessions(body, &mut sink).ok().map(|_| sink.0)
+}
+
+/// What the parser must make of a body serde_json reads as `value`, by the
+/// rules of SPEC section 2, stated apart from the parser: `Some(None)` when it
+/// must refuse it, `None` when a `Value` cannot tell (it does not keep the
+/// order of keys, which decides between two spellings of a field or two
+/// wrapped lists).
+fn expected(value: &Value) -> Option<Option<Sessions>> {
+    let list = match value {
+        Value::Array(list) => Some(list),
+        Value::Object(object) => {
+            let mut wrapped = ["sessions", "data", "items"]
+                .into_iter()
+                .filter_map(|key| object.get(key));
+            match (wrapped.next(), wrapped.next()) {
+                (Some(_), Some(_)) => return None,
+                (Some(Value::Array(list)), None) => Some(list),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some(list) = list else {
+        return Some(None);
+    };
+    let mut sessions = Vec::new();
+    for session in list {
+        let Value::Object(session) = session else {
+            return Some(None);
+        };
+        let mut fields = [const { Field::Missing }; 4];
+        for (field, names) in fields.iter_mut().zip([
+            &["session_id", "sessionId"][..],
+            &["agent_name", "agentName"],
+            &["status"],
+            &["created_at", "createdAt"],
+        ]) {
+            let mut values = names.iter().filter_map(|name| session.get(*name));
+            *field = match (values.next(), values.next()) {
+                (_, Some(_)) => return None,
+                (None | Some(Value::Null), None) => Field::Missing,
+                (Some(Value::String(text)), None) if text.trim().is_empty() => Field::Missing,
+                (Some(Value::String(text)), None) => Field::Value(Cow::Owned(text.clone())),
+                (Some(_), None) => Field::Invalid,
+            };
+        }
+        sessions.push(fields);
+    }
+    Some(Some(sessions))
+}
+
+/// Holds the parser to serde_json's verdict on `body`.
+fn agrees_with_serde_json(body: &[u8]) -> Result<(), TestCaseError> {
+    let ours = parsed(body);
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => {
+            if let Some(expected) = expected(&value) {
+                prop_assert_eq!(ours, expected, "{}", String::from_utf8_lossy(body));
+            }
+        }
+        // Not JSON at all: refused.
+        Err(_) if serde_json::from_slice::<IgnoredAny>(body).is_err() => {
+            prop_assert!(ours.is_none(), "{}", String::from_utf8_lossy(body));
+        }
+        // JSON, but serde_json cannot build a `Value` of it (a string that
+        // is not UTF-8 or a lone surrogate, a number out of range): the
+        // parser reads it as long as the field it reads are text, which
+        // the unit tests check.
+        Err(_) => {}
+    }
+    Ok(())
+}
+
+/// Up to three changes to a body: punctuation swapped for other punctuation
+/// (where a change matters most), bytes removed, replaced or inserted, with
+/// the bytes that matter to JSON (and two that are not UTF-8).
+fn damage() -> impl Strategy<Value = Vec<(u8, Index, Index)>> {
+    prop::collection::vec((0..4u8, any::<Index>(), any::<Index>()), 0..4)
+}
+
+fn damaged(mut body: Vec<u8>, damage: &[(u8, Index, Index)]) -> Vec<u8> {
+    const BYTES: &[u8] = b"\"\\{}[],:0-+.eEtrufn/ \t\n\x00\x1f\xe9\xff";
+    const PUNCTUATION: &[u8] = b"\"\\{}[],:";
+    for (kind, at, byte) in damage {
+        let punctuation: Vec<usize> = (0..body.len())
+            .filter(|&i| PUNCTUATION.contains(&body[i]))
+            .collect();
+        let anywhere = at.index(body.len().max(1));
+        match kind {
+            0 if !punctuation.is_empty() => {
+                body[*at.get(&punctuation)] = *byte.get(PUNCTUATION);
+            }
+            1 if !body.is_empty() => drop(body.remove(anywhere)),
+            2 if !body.is_empty() => body[anywhere] = *byte.get(BYTES),
+            _ => body.insert(anywhere.min(body.len()), *byte.get(BYTES)),
+        }
+    }
+    body
+}
+
+fn serialized(value: &Value, pretty: bool) -> Result<Vec<u8>, TestCaseError> {
+    let body = if pretty {
+        serde_json::to_vec_pretty(value)
+    } else {
+        serde_json::to_vec(value)
+    };
+    body.map_err(|error| TestCaseError::fail(error.to_string()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn damaged_session_lists_are_read_as_serde_json_reads_them(
+        value in any_body(),
+        pretty in any::<bool>(),
+        damage in damage(),
+    ) {
+        agrees_with_serde_json(&damaged(serialized(&value, pretty)?, &damage))?;
+    }
+
+    #[test]
+    fn damaged_extra_fields_are_skipped_as_serde_json_skips_them(
+        value in any_json(),
+        pretty in any::<bool>(),
+        damage in damage(),
+    ) {
+        let extra = damaged(serialized(&value, pretty)?, &damage);
+        let body = [&br#"[{"status":"ready","extra":"#[..], &extra, b"}]"].concat();
+        agrees_with_serde_json(&body)?;
     }
 }
 

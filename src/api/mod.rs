@@ -5,6 +5,7 @@
 //! `GET {api.url}/v1/sessions`.
 
 mod client;
+mod json;
 pub mod parse;
 pub mod timestamp;
 

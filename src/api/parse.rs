@@ -7,21 +7,21 @@
 //! field: such a field is reported as [`Field::Missing`] or
 //! [`Field::Invalid`] and the aggregate decides what to do with it.
 //!
-//! Sessions are handed to a [`SessionSink`] one by one while the body is
-//! being deserialized (a serde `DeserializeSeed`), so no `Vec` of sessions and
-//! no `serde_json::Value` tree is ever built. Strings are borrowed from the
-//! body whenever they contain no escapes.
+//! Sessions are handed to a [`SessionSink`] one by one as they are read, so
+//! no `Vec` of sessions and no `serde_json::Value` tree is ever built.
+//! Strings are borrowed from the body whenever they contain no escapes.
 //!
-//! The body's UTF-8 is checked once, up front, so that serde_json can read it
-//! as a `&str` and skip the check it would otherwise make on every string
-//! it hands over: that check cost as much as the rest of the parsing. A body
-//! that is not valid UTF-8 is read as bytes instead, where only the strings
-//! actually used need to be valid, as before.
+//! The JSON itself is read by [`super::json`], a reader that refuses exactly
+//! what serde_json refuses (`tests/garbage.rs` holds the two to the same
+//! verdicts and the same fields) but reads a session list in about the time
+//! serde_json takes to skip it with `IgnoredAny`. serde's visitors cost more
+//! than that: the parser was a serde `DeserializeSeed` until the benchmarks
+//! of SPEC section 8 showed its four fields per session costing 1.6x the
+//! skim.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use super::json::{self, Fault, Key, Reader, Text};
 
 /// One field of one session, as found in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,254 +63,133 @@ pub trait SessionSink {
     fn session(&mut self, session: SessionRecord<'_>);
 }
 
-/// Why a body is not a session list. The message says where (line and
-/// column) and what was expected; it never contains more than a short
-/// excerpt of the body.
+/// Why a body is not a session list. The message says what was expected and
+/// where (line and column); it never quotes the body.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ParseError(serde_json::Error);
+pub struct ParseError(json::Error);
 
 /// Parses a whole body, folding every session into `sink`.
 ///
 /// On error the sink may already have seen some sessions; callers discard it.
 pub fn parse_sessions<S: SessionSink>(body: &[u8], sink: &mut S) -> Result<usize, ParseError> {
-    match std::str::from_utf8(body) {
-        Ok(text) => parse_with(serde_json::Deserializer::from_str(text), sink),
-        Err(_) => parse_with(serde_json::Deserializer::from_slice(body), sink),
-    }
+    let mut reader = Reader::new(body);
+    let count = body_sessions(&mut reader, sink).and_then(|count| {
+        reader.end()?;
+        Ok(count)
+    });
+    count.map_err(|fault| ParseError(reader.locate(fault)))
 }
-
-fn parse_with<'de, R, S>(
-    mut deserializer: serde_json::Deserializer<R>,
-    sink: &mut S,
-) -> Result<usize, ParseError>
-where
-    R: serde_json::de::Read<'de>,
-    S: SessionSink,
-{
-    let count = BodySeed { sink }
-        .deserialize(&mut deserializer)
-        .and_then(|count| deserializer.end().map(|()| count))
-        .map_err(ParseError)?;
-    Ok(count)
-}
-
-const EXPECTED_BODY: &str = "a list of sessions, or an object with a sessions, data or items list";
 
 /// The whole body: a bare list, or an object wrapping one.
-struct BodySeed<'s, S> {
-    sink: &'s mut S,
-}
-
-impl<'de, S: SessionSink> DeserializeSeed<'de> for BodySeed<'_, S> {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de, S: SessionSink> Visitor<'de> for BodySeed<'_, S> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(EXPECTED_BODY)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<usize, A::Error> {
-        ListSeed { sink: self.sink }.visit_seq(seq)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        let mut found = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let is_list_key = matches!(key.as_ref(), "sessions" | "data" | "items");
-            if is_list_key && found.is_none() {
-                found = Some(map.next_value_seed(ListSeed {
-                    sink: &mut *self.sink,
-                })?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
+fn body_sessions<S: SessionSink>(reader: &mut Reader<'_>, sink: &mut S) -> Result<usize, Fault> {
+    const EXPECTED_BODY: &str =
+        "expected a list of sessions, or an object with a sessions, data or items list";
+    match reader.next_token()? {
+        b'[' => list(reader, sink),
+        b'{' => {
+            reader.open();
+            let mut found = None;
+            let mut first = true;
+            let list_keys: [(&[u8], ()); 3] = [(b"sessions", ()), (b"data", ()), (b"items", ())];
+            while let Some(key) = reader.next_key(first, &list_keys)? {
+                first = false;
+                if key != Key::Other && found.is_none() {
+                    found = Some(list(reader, sink)?);
+                } else {
+                    reader.skip_value()?;
+                }
             }
+            found.ok_or_else(|| reader.fault(EXPECTED_BODY))
         }
-        found.ok_or_else(|| de::Error::custom(format_args!("expected {EXPECTED_BODY}")))
+        _ => Err(reader.fault(EXPECTED_BODY)),
     }
 }
 
 /// The list of sessions itself.
-struct ListSeed<'s, S> {
-    sink: &'s mut S,
+fn list<S: SessionSink>(reader: &mut Reader<'_>, sink: &mut S) -> Result<usize, Fault> {
+    if reader.next_token()? != b'[' {
+        return Err(reader.fault("expected a list of sessions"));
+    }
+    reader.open();
+    let mut count = 0;
+    while reader.next_item(count == 0)? {
+        sink.session(session(reader)?);
+        count += 1;
+    }
+    Ok(count)
 }
 
-impl<'de, S: SessionSink> DeserializeSeed<'de> for ListSeed<'_, S> {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de, S: SessionSink> Visitor<'de> for ListSeed<'_, S> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of sessions")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut count = 0;
-        while let Some(session) = seq.next_element::<SessionFields<'de>>()? {
-            self.sink.session(session.0);
-            count += 1;
-        }
-        Ok(count)
-    }
-}
-
-/// A session object; its fields are borrowed from the body where possible.
-struct SessionFields<'a>(SessionRecord<'a>);
-
-impl<'de> de::Deserialize<'de> for SessionFields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(SessionVisitor)
-    }
-}
-
-struct SessionVisitor;
-
-impl<'de> Visitor<'de> for SessionVisitor {
-    type Value = SessionFields<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a session object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut session = SessionRecord {
-            session_id: Field::Missing,
-            agent_name: Field::Missing,
-            status: Field::Missing,
-            created_at: Field::Missing,
-        };
-        while let Some(key) = map.next_key::<Key>()? {
-            let slot = match key {
-                Key::SessionId => &mut session.session_id,
-                Key::AgentName => &mut session.agent_name,
-                Key::Status => &mut session.status,
-                Key::CreatedAt => &mut session.created_at,
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *slot = map.next_value::<FieldValue<'de>>()?.0;
-        }
-        Ok(SessionFields(session))
-    }
-}
-
-/// A session's key, matched without allocating.
-enum Key {
+/// A session's fields, by key.
+#[derive(Clone, Copy)]
+enum SessionKey {
     SessionId,
     AgentName,
     Status,
     CreatedAt,
-    Other,
 }
 
-impl<'de> de::Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_identifier(KeyVisitor)
+/// The keys of a session's fields in both spellings, in the order they
+/// usually come (the reader tries them in this order).
+const SESSION_KEYS: [(&[u8], SessionKey); 7] = [
+    (b"session_id", SessionKey::SessionId),
+    (b"agent_name", SessionKey::AgentName),
+    (b"status", SessionKey::Status),
+    (b"created_at", SessionKey::CreatedAt),
+    (b"sessionId", SessionKey::SessionId),
+    (b"agentName", SessionKey::AgentName),
+    (b"createdAt", SessionKey::CreatedAt),
+];
+
+/// A session object; its fields are borrowed from the body where possible.
+fn session<'de>(reader: &mut Reader<'de>) -> Result<SessionRecord<'de>, Fault> {
+    if reader.next_token()? != b'{' {
+        return Err(reader.fault("expected a session object"));
     }
+    reader.open();
+    let mut session = SessionRecord {
+        session_id: Field::Missing,
+        agent_name: Field::Missing,
+        status: Field::Missing,
+        created_at: Field::Missing,
+    };
+    let mut first = true;
+    while let Some(key) = reader.next_key(first, &SESSION_KEYS)? {
+        first = false;
+        let slot = match key {
+            Key::Known(SessionKey::SessionId) => &mut session.session_id,
+            Key::Known(SessionKey::AgentName) => &mut session.agent_name,
+            Key::Known(SessionKey::Status) => &mut session.status,
+            Key::Known(SessionKey::CreatedAt) => &mut session.created_at,
+            Key::Other => {
+                reader.skip_value()?;
+                continue;
+            }
+        };
+        *slot = field(reader)?;
+    }
+    Ok(session)
 }
 
-struct KeyVisitor;
-
-impl Visitor<'_> for KeyVisitor {
-    type Value = Key;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-        Ok(match key {
-            "session_id" | "sessionId" => Key::SessionId,
-            "agent_name" | "agentName" => Key::AgentName,
-            "status" => Key::Status,
-            "created_at" | "createdAt" => Key::CreatedAt,
-            _ => Key::Other,
-        })
-    }
-}
-
-/// A field's value: a string, `null`, or anything else (which is consumed
+/// A field's value: a string, `null`, or anything else (which is skipped
 /// and reported as invalid rather than failing the whole body).
-struct FieldValue<'a>(Field<'a>);
-
-impl<'de> de::Deserialize<'de> for FieldValue<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FieldVisitor).map(FieldValue)
-    }
-}
-
-struct FieldVisitor;
-
-impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = Field<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or null")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(if is_blank(text) {
-            Field::Missing
-        } else {
-            Field::Value(Cow::Borrowed(text))
-        })
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(if is_blank(text) {
-            Field::Missing
-        } else {
-            Field::Value(Cow::Owned(text.to_owned()))
-        })
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Field::Missing)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Field::Missing)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Field::Invalid)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::Invalid)
+fn field<'de>(reader: &mut Reader<'de>) -> Result<Field<'de>, Fault> {
+    match reader.next_token()? {
+        b'"' => Ok(match reader.string()? {
+            Text::Borrowed(text) if is_blank(text) => Field::Missing,
+            Text::Borrowed(text) => Field::Value(Cow::Borrowed(text)),
+            Text::Copied(text) if is_blank(text) => Field::Missing,
+            Text::Copied(text) => Field::Value(Cow::Owned(text.to_owned())),
+        }),
+        // The only value that starts with `n` is `null`.
+        byte => {
+            reader.skip_value()?;
+            Ok(if byte == b'n' {
+                Field::Missing
+            } else {
+                Field::Invalid
+            })
+        }
     }
 }
 
@@ -458,7 +337,7 @@ mod tests {
         assert_eq!(parse(&in_extra)?.0.len(), 1);
         let in_field = format!(r#"[{{"status":{nested}}}]"#);
         assert_eq!(parse(&in_field)?.1, vec![[false, false, true, false]]);
-        // Where values are read, serde_json's recursion limit refuses it.
+        // Where a session must be, a list is refused at once.
         assert!(parse(&nested).is_err());
         let in_list = format!("[{nested}]");
         assert!(parse(&in_list).is_err());

@@ -1,0 +1,564 @@
+//! A JSON reader for a body held in memory, built for what the session
+//! parser does with it: read a few short strings per object and skip
+//! everything else, checking the grammar of all of it.
+//!
+//! It refuses exactly what serde_json refuses, reads strings as serde_json
+//! reads them (`tests/garbage.rs` compares the two on damaged bodies), and
+//! says where an error is by line and column. It is not a serde
+//! `Deserializer`: the parser drives it directly, which on a session list
+//! costs about what `serde_json::from_slice::<IgnoredAny>` costs to skip the
+//! same bytes. What makes that possible:
+//!
+//! - keys the caller names are recognised in place when written plainly
+//!   (`"status":`), without scanning them as strings first;
+//! - strings are scanned eight bytes at a time for `"`, `\` and control
+//!   characters;
+//! - the body's UTF-8 is checked once up front, so strings are handed out as
+//!   slices of it with no check each (a body that is not UTF-8 is still read:
+//!   then only the strings handed out must be, as with serde_json);
+//! - skipped values are walked in place with an explicit stack instead of
+//!   recursion, so any depth is fine;
+//! - nothing tracks lines and columns until an error needs them.
+
+/// Why a body is not the JSON expected: what went wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at line {line} column {column}")]
+pub struct Error {
+    message: &'static str,
+    line: usize,
+    column: usize,
+}
+
+/// An error as the reader and its caller raise it: what, and where as an
+/// offset into the body, which [`Reader::locate`] turns into a line and
+/// column.
+#[derive(Debug)]
+pub struct Fault {
+    message: &'static str,
+    offset: usize,
+}
+
+/// The reading position in a body.
+pub struct Reader<'de> {
+    bytes: &'de [u8],
+    /// The same bytes as text, when the whole body is valid UTF-8 (it nearly
+    /// always is): strings are then sliced from it without a check each.
+    text: Option<&'de str>,
+    pos: usize,
+    /// The unescaped copy of the last string that had escapes.
+    scratch: Vec<u8>,
+    /// The lists (`false`) and objects (`true`) open in the value being
+    /// skipped; kept so that skipping allocates once.
+    skipping: Vec<bool>,
+}
+
+/// Where a string's contents are in the body.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+/// An object's key, as [`Reader::next_key`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<T> {
+    /// A key the caller named, with the value it gave.
+    Known(T),
+    /// Any other key.
+    Other,
+}
+
+/// A string's contents.
+pub enum Text<'de, 's> {
+    /// A slice of the body: the string had no escapes.
+    Borrowed(&'de str),
+    /// Unescaped into the reader's scratch space.
+    Copied(&'s str),
+}
+
+impl<'de> Reader<'de> {
+    /// A reader at the start of `bytes`.
+    pub fn new(bytes: &'de [u8]) -> Self {
+        Reader {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+            pos: 0,
+            scratch: Vec::new(),
+            skipping: Vec::new(),
+        }
+    }
+
+    /// A fault at the reading position.
+    pub fn fault(&self, message: &'static str) -> Fault {
+        self.fault_at(self.pos, message)
+    }
+
+    fn fault_at(&self, offset: usize, message: &'static str) -> Fault {
+        Fault { message, offset }
+    }
+
+    fn end_of_body(&mut self) -> Fault {
+        self.pos = self.bytes.len();
+        self.fault("unexpected end of the body")
+    }
+
+    /// The fault with its line and column.
+    pub fn locate(&self, fault: Fault) -> Error {
+        let before = &self.bytes[..fault.offset.min(self.bytes.len())];
+        let line_start = before
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |newline| newline + 1);
+        Error {
+            message: fault.message,
+            line: 1 + before.iter().filter(|&&byte| byte == b'\n').count(),
+            column: 1 + before.len() - line_start,
+        }
+    }
+
+    /// Only whitespace may remain.
+    pub fn end(&mut self) -> Result<(), Fault> {
+        match self.peek_token() {
+            None => Ok(()),
+            Some(_) => Err(self.fault("unexpected characters after the JSON value")),
+        }
+    }
+
+    /// The next byte that is not whitespace, which is not consumed.
+    #[inline]
+    fn peek_token(&mut self) -> Option<u8> {
+        while let Some(&byte) = self.bytes.get(self.pos) {
+            if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(byte);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// The next byte that is not whitespace, which is not consumed; the end
+    /// of the body is an error.
+    #[inline]
+    pub fn next_token(&mut self) -> Result<u8, Fault> {
+        match self.peek_token() {
+            Some(byte) => Ok(byte),
+            None => Err(self.end_of_body()),
+        }
+    }
+
+    /// Consumes the `{` or `[` at the reading position, which opens the
+    /// object or list that [`Self::next_key`] or [`Self::next_item`] walk.
+    #[inline]
+    pub fn open(&mut self) {
+        self.pos += 1;
+    }
+
+    /// Moves to the next key of an open object and past its colon; `None`
+    /// when the object ends (its `}` consumed). `first` is true for the
+    /// object's first call.
+    ///
+    /// The caller names the keys it reads: a key listed in `names` comes as
+    /// [`Key::Known`] with the value listed with it. Keys are compared after
+    /// unescaping; one that does not decode to text matches no name.
+    #[inline]
+    pub fn next_key<T: Copy>(
+        &mut self,
+        first: bool,
+        names: &[(&[u8], T)],
+    ) -> Result<Option<Key<T>>, Fault> {
+        match self.next_token()? {
+            b'}' => {
+                self.pos += 1;
+                return Ok(None);
+            }
+            b',' if !first => self.pos += 1,
+            _ if first => {}
+            _ => return Err(self.fault("expected `,` or `}`")),
+        }
+        if self.next_token()? != b'"' {
+            return Err(self.fault("expected a quoted key"));
+        }
+        // Fast path: the key is written plainly, the colon right after it.
+        let rest = &self.bytes[self.pos + 1..];
+        for &(name, known) in names {
+            if rest.starts_with(name) && rest.get(name.len()..name.len() + 2) == Some(b"\":") {
+                self.pos += name.len() + 3;
+                return Ok(Some(Key::Known(known)));
+            }
+        }
+        let key = self.skip_string()?;
+        self.colon()?;
+        let raw = &self.bytes[key.start..key.end];
+        let unescaped = if key.escaped {
+            self.scratch.clear();
+            match unescape(raw, &mut self.scratch) {
+                Ok(()) => &self.scratch[..],
+                Err(_) => raw,
+            }
+        } else {
+            raw
+        };
+        let known = names.iter().find(|(name, _)| *name == unescaped);
+        Ok(Some(
+            known.map_or(Key::Other, |&(_, known)| Key::Known(known)),
+        ))
+    }
+
+    /// Moves to the next value of an open list; false when the list ends
+    /// (its `]` consumed). `first` is true for the list's first call.
+    #[inline]
+    pub fn next_item(&mut self, first: bool) -> Result<bool, Fault> {
+        match self.next_token()? {
+            b']' => {
+                self.pos += 1;
+                return Ok(false);
+            }
+            b',' if !first => self.pos += 1,
+            _ if first => {}
+            _ => return Err(self.fault("expected `,` or `]`")),
+        }
+        self.next_token().map(|_| true)
+    }
+
+    fn colon(&mut self) -> Result<(), Fault> {
+        if self.next_token()? == b':' {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.fault("expected `:`"))
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), Fault> {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.fault("expected a JSON value"))
+        }
+    }
+
+    /// Skips the string whose opening quote is at the reading position;
+    /// returns where its contents are.
+    #[inline]
+    fn skip_string(&mut self) -> Result<Span, Fault> {
+        self.pos += 1;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            self.pos = find_special(self.bytes, self.pos);
+            match self.bytes.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    let end = self.pos - 1;
+                    return Ok(Span {
+                        start,
+                        end,
+                        escaped,
+                    });
+                }
+                Some(b'\\') => {
+                    self.skip_escape()?;
+                    escaped = true;
+                }
+                Some(_) => return Err(self.fault("control character in a string")),
+                None => return Err(self.end_of_body()),
+            }
+        }
+    }
+
+    /// Skips the escape sequence whose backslash is at the reading position.
+    fn skip_escape(&mut self) -> Result<(), Fault> {
+        match self.bytes.get(self.pos + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.pos += 2;
+                Ok(())
+            }
+            Some(b'u') => match self.bytes.get(self.pos + 2..self.pos + 6) {
+                Some(digits) if hex_value(digits).is_some() => {
+                    self.pos += 6;
+                    Ok(())
+                }
+                Some(_) => Err(self.fault("invalid \\u escape in a string")),
+                None => Err(self.end_of_body()),
+            },
+            Some(_) => Err(self.fault("invalid escape in a string")),
+            None => Err(self.end_of_body()),
+        }
+    }
+
+    /// Reads the string whose opening quote is at the reading position.
+    #[inline]
+    pub fn string(&mut self) -> Result<Text<'de, '_>, Fault> {
+        let span = self.skip_string()?;
+        self.text(span)
+    }
+
+    /// A skipped string's contents, unescaped if need be.
+    fn text(&mut self, span: Span) -> Result<Text<'de, '_>, Fault> {
+        let Span {
+            start,
+            end,
+            escaped,
+        } = span;
+        if !escaped {
+            let text = match self.text {
+                Some(text) => text.get(start..end),
+                None => std::str::from_utf8(&self.bytes[start..end]).ok(),
+            };
+            return match text {
+                Some(text) => Ok(Text::Borrowed(text)),
+                None => Err(self.fault_at(start, "invalid UTF-8 in a string")),
+            };
+        }
+        self.scratch.clear();
+        if let Err((at, message)) = unescape(&self.bytes[start..end], &mut self.scratch) {
+            return Err(self.fault_at(start + at, message));
+        }
+        match std::str::from_utf8(&self.scratch) {
+            Ok(text) => Ok(Text::Copied(text)),
+            Err(_) => Err(self.fault_at(start, "invalid UTF-8 in a string")),
+        }
+    }
+
+    /// Skips a number, checking its grammar.
+    fn skip_number(&mut self) -> Result<(), Fault> {
+        let bytes = self.bytes;
+        let digits_from = |mut pos: usize| {
+            while let Some(b'0'..=b'9') = bytes.get(pos) {
+                pos += 1;
+            }
+            pos
+        };
+        let mut pos = self.pos + usize::from(bytes.get(self.pos) == Some(&b'-'));
+        pos = match bytes.get(pos) {
+            Some(b'0') => pos + 1,
+            Some(b'1'..=b'9') => digits_from(pos + 1),
+            _ => return Err(self.fault_at(pos, "invalid number")),
+        };
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            if !matches!(bytes.get(pos), Some(b'0'..=b'9')) {
+                return Err(self.fault_at(pos, "invalid number"));
+            }
+            pos = digits_from(pos);
+        }
+        if let Some(b'e' | b'E') = bytes.get(pos) {
+            pos += 1;
+            if let Some(b'+' | b'-') = bytes.get(pos) {
+                pos += 1;
+            }
+            if !matches!(bytes.get(pos), Some(b'0'..=b'9')) {
+                return Err(self.fault_at(pos, "invalid number"));
+            }
+            pos = digits_from(pos);
+        }
+        self.pos = pos;
+        Ok(())
+    }
+
+    /// Skips one value of any kind, checking its grammar, without recursion.
+    pub fn skip_value(&mut self) -> Result<(), Fault> {
+        self.skipping.clear();
+        loop {
+            // A value starts here.
+            match self.next_token()? {
+                b'"' => {
+                    self.skip_string()?;
+                }
+                b'-' | b'0'..=b'9' => {
+                    self.skip_number()?;
+                }
+                b'n' => self.literal(b"null")?,
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'[' => {
+                    self.pos += 1;
+                    if self.peek_token() == Some(b']') {
+                        self.pos += 1;
+                    } else {
+                        self.skipping.push(false);
+                        continue;
+                    }
+                }
+                b'{' => {
+                    self.pos += 1;
+                    if self.peek_token() == Some(b'}') {
+                        self.pos += 1;
+                    } else {
+                        self.skipping.push(true);
+                        self.skip_key()?;
+                        continue;
+                    }
+                }
+                _ => return Err(self.fault("expected a JSON value")),
+            }
+            // A value ended: close what it ends, up to where the next starts.
+            loop {
+                let Some(&in_object) = self.skipping.last() else {
+                    return Ok(());
+                };
+                match self.next_token()? {
+                    b',' => {
+                        self.pos += 1;
+                        if in_object {
+                            self.skip_key()?;
+                        }
+                        break;
+                    }
+                    b']' if !in_object => {
+                        self.pos += 1;
+                        self.skipping.pop();
+                    }
+                    b'}' if in_object => {
+                        self.pos += 1;
+                        self.skipping.pop();
+                    }
+                    _ if in_object => return Err(self.fault("expected `,` or `}`")),
+                    _ => return Err(self.fault("expected `,` or `]`")),
+                }
+            }
+        }
+    }
+
+    /// Skips an object's key and the colon after it.
+    fn skip_key(&mut self) -> Result<(), Fault> {
+        if self.next_token()? != b'"' {
+            return Err(self.fault("expected a quoted key"));
+        }
+        self.skip_string()?;
+        self.colon()
+    }
+}
+
+/// The index of the first byte at or after `from` that ends a run of plain
+/// string bytes: `"`, `\` or a control character; the length if none does.
+#[inline]
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // High bit set in each byte of `word` that is below `limit` (< 0x80).
+    // Bits above the lowest one may be spurious; the lowest is exact.
+    let below = |word: u64, limit: u8| word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGH;
+    let equal = |word: u64, byte: u8| below(word ^ (ONES * u64::from(byte)), 1);
+
+    let rest = &bytes[from.min(bytes.len())..];
+    let (chunks, tail) = rest.as_chunks::<8>();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let word = u64::from_le_bytes(*chunk);
+        let special = equal(word, b'"') | equal(word, b'\\') | below(word, 0x20);
+        if special != 0 {
+            return from + index * 8 + (special.trailing_zeros() / 8) as usize;
+        }
+    }
+    let tail_from = from + chunks.len() * 8;
+    tail.iter()
+        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+        .map_or(bytes.len(), |index| tail_from + index)
+}
+
+/// The value of four hex digits.
+fn hex_value(digits: &[u8]) -> Option<u16> {
+    digits.iter().try_fold(0u16, |value, &digit| {
+        let digit = char::from(digit).to_digit(16)?;
+        Some(value << 4 | digit as u16)
+    })
+}
+
+/// Appends the unescaped contents of a string whose escapes are already
+/// known to be well formed; fails, with the offset of the escape, on a `\u`
+/// escape that is half of a surrogate pair (not a character).
+fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Result<(), (usize, &'static str)> {
+    let lone = "lone surrogate in a \\u escape";
+    let mut pos = 0;
+    while let Some(found) = raw[pos..].iter().position(|&byte| byte == b'\\') {
+        out.extend_from_slice(&raw[pos..pos + found]);
+        let escape = pos + found;
+        let unit = |at: usize| raw.get(at..at + 4).and_then(hex_value);
+        let (decoded, length) = match raw.get(escape + 1) {
+            Some(b'b') => ('\u{8}', 2),
+            Some(b'f') => ('\u{c}', 2),
+            Some(b'n') => ('\n', 2),
+            Some(b'r') => ('\r', 2),
+            Some(b't') => ('\t', 2),
+            Some(b'u') => {
+                let first = unit(escape + 2).ok_or((escape, lone))?;
+                let second = if raw.get(escape + 6..escape + 8) == Some(b"\\u") {
+                    unit(escape + 8)
+                } else {
+                    None
+                };
+                match (first, second) {
+                    (0xD800..=0xDBFF, Some(low @ 0xDC00..=0xDFFF)) => {
+                        let code = 0x1_0000
+                            + ((u32::from(first) - 0xD800) << 10)
+                            + (u32::from(low) - 0xDC00);
+                        (char::from_u32(code).ok_or((escape, lone))?, 12)
+                    }
+                    _ => (char::from_u32(u32::from(first)).ok_or((escape, lone))?, 6),
+                }
+            }
+            // `"`, `\` and `/` stand for themselves.
+            Some(&other) => (char::from(other), 2),
+            None => return Err((escape, "invalid escape in a string")),
+        };
+        let mut buffer = [0; 4];
+        out.extend_from_slice(decoded.encode_utf8(&mut buffer).as_bytes());
+        pos = escape + length;
+    }
+    out.extend_from_slice(&raw[pos..]);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_special_byte_in_every_position() {
+        for special in [b'"', b'\\', b'\n', 0x00, 0x1f] {
+            for at in 0..20 {
+                let mut bytes = vec![b'a'; 20];
+                bytes[at] = special;
+                assert_eq!(find_special(&bytes, 0), at, "{special:#x} at {at}");
+                if at > 3 {
+                    assert_eq!(find_special(&bytes, 3), at);
+                }
+            }
+        }
+        // Bytes next to the special ones, and non-ASCII, are plain.
+        let plain = "!#[]^_` \u{7f}é€😀 ~".as_bytes();
+        assert_eq!(find_special(plain, 0), plain.len());
+        assert_eq!(find_special(b"", 0), 0);
+        assert_eq!(find_special(b"ab", 2), 2);
+    }
+
+    #[test]
+    fn unescapes_every_escape_and_surrogate_pairs() {
+        let mut out = Vec::new();
+        let raw = br#"a\"\\\/\b\f\n\r\t\u00e9\u20AC\ud83d\ude00z"#;
+        assert_eq!(unescape(raw, &mut out), Ok(()));
+        assert_eq!(
+            String::from_utf8(out).as_deref(),
+            Ok("a\"\\/\u{8}\u{c}\n\r\té€😀z")
+        );
+    }
+
+    #[test]
+    fn refuses_lone_surrogates() {
+        for raw in [&br"\ud83d"[..], br"\ud83dx", br"\ude00", br"\ud83d\u0041"] {
+            assert!(unescape(raw, &mut Vec::new()).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn errors_say_line_and_column() {
+        let mut reader = Reader::new(b"[\n  1,\n  x]");
+        let fault = reader.skip_value().err().map(|fault| reader.locate(fault));
+        assert_eq!(
+            fault.map(|error| error.to_string()).as_deref(),
+            Some("expected a JSON value at line 3 column 3")
+        );
+    }
+}
