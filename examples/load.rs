@@ -13,7 +13,9 @@
 //! - the exporter's idle RSS (`VmRSS` before any scrape) and peak RSS
 //!   (`VmHWM` after the scrapes) from `/proc/PID/status`;
 //! - how many API requests the simulator received for a burst of concurrent
-//!   scrapes (SPEC: 200 concurrent scrapes cause one API request).
+//!   scrapes (SPEC: 200 concurrent scrapes cause one API request), once with
+//!   the simulator answering at loopback speed and once with it answering in
+//!   50 ms, as a real API a network round trip away does.
 //!
 //! It prints a markdown table. Every loop is bounded; the exporter is killed
 //! when a size is done, or if this program fails.
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use agi_exporter::demo::{SimOptions, Simulator};
+use agi_exporter::demo::{Behaviour, SimOptions, Simulator};
 use serde::de::IgnoredAny;
 
 const USAGE: &str =
@@ -37,6 +39,8 @@ const USAGE: &str =
 
 /// How long the exporter may take to say it is listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the simulated API takes to answer in the second burst.
+const SLOW_API: Duration = Duration::from_millis(50);
 /// How long any one request may take before the run fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -58,7 +62,18 @@ struct Row {
     scrape_p90: Duration,
     idle_rss_kib: u64,
     peak_rss_kib: u64,
-    concurrent_ok: usize,
+    /// A burst against the simulator answering as fast as it can.
+    at_loopback_speed: Burst,
+    /// A burst against the simulator answering in [`SLOW_API`].
+    slow_api: Burst,
+}
+
+/// What a burst of concurrent scrapes caused.
+#[derive(Debug)]
+struct Burst {
+    /// Scrapes answered with `agi_up 1`.
+    up: usize,
+    /// Requests the simulated API received.
     api_requests: u64,
 }
 
@@ -166,40 +181,12 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
         scrapes.push(started.elapsed());
     }
 
-    // A burst of concurrent scrapes, all released at once on connections
-    // opened beforehand, so that they are concurrent at the exporter and not
-    // spread over the time it takes to open them.
-    let burst_client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot build the client: {e}"))?;
-    let health_url = format!("http://{}/-/healthy", exporter.address);
-    let opened: Vec<_> = (0..args.concurrent)
-        .map(|_| tokio::spawn(burst_client.get(&health_url).send()))
-        .collect();
-    for open in opened {
-        let _ = open.await;
-    }
-    let before = simulator.requests();
-    let gate = Arc::new(tokio::sync::Barrier::new(args.concurrent));
-    let tasks: Vec<_> = (0..args.concurrent)
-        .map(|_| {
-            let client = burst_client.clone();
-            let url = metrics_url.clone();
-            let gate = Arc::clone(&gate);
-            tokio::spawn(async move {
-                gate.wait().await;
-                scrape(&client, &url).await
-            })
-        })
-        .collect();
-    let mut concurrent_ok = 0;
-    for task in tasks {
-        if matches!(task.await, Ok(Ok(()))) {
-            concurrent_ok += 1;
-        }
-    }
-    let api_requests = simulator.requests() - before;
+    let at_loopback_speed = burst(&simulator, &exporter, args.concurrent).await?;
+    // A real API is a network round trip away: with one that answers in
+    // 50 ms, every scrape of the burst arrives while the fetch is under way.
+    simulator.set_behaviour(Behaviour::Delay(SLOW_API));
+    let slow_api = burst(&simulator, &exporter, args.concurrent).await?;
+    simulator.set_behaviour(Behaviour::Serve);
     let peak_rss_kib = exporter.status_kib("VmHWM")?;
     drop(exporter);
 
@@ -213,8 +200,53 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
         scrape_p90: scrapes[(scrapes.len() * 9).div_ceil(10) - 1],
         idle_rss_kib,
         peak_rss_kib,
-        concurrent_ok,
-        api_requests,
+        at_loopback_speed,
+        slow_api,
+    })
+}
+
+/// A burst of `concurrent` scrapes, all released at once on connections
+/// opened beforehand, so that they are concurrent at the exporter and not
+/// spread over the time it takes to open them.
+async fn burst(
+    simulator: &Simulator,
+    exporter: &Exporter,
+    concurrent: usize,
+) -> Result<Burst, String> {
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot build the client: {e}"))?;
+    let health_url = format!("http://{}/-/healthy", exporter.address);
+    let metrics_url = format!("http://{}/metrics", exporter.address);
+    let opened: Vec<_> = (0..concurrent)
+        .map(|_| tokio::spawn(client.get(&health_url).send()))
+        .collect();
+    for open in opened {
+        let _ = open.await;
+    }
+    let before = simulator.requests();
+    let gate = Arc::new(tokio::sync::Barrier::new(concurrent));
+    let tasks: Vec<_> = (0..concurrent)
+        .map(|_| {
+            let client = client.clone();
+            let url = metrics_url.clone();
+            let gate = Arc::clone(&gate);
+            tokio::spawn(async move {
+                gate.wait().await;
+                scrape(&client, &url).await
+            })
+        })
+        .collect();
+    let mut up = 0;
+    for task in tasks {
+        if matches!(task.await, Ok(Ok(()))) {
+            up += 1;
+        }
+    }
+    Ok(Burst {
+        up,
+        api_requests: simulator.requests() - before,
     })
 }
 
@@ -333,18 +365,28 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
     value[..end].parse().ok()
 }
 
+impl Burst {
+    fn describe(&self, concurrent: usize) -> String {
+        format!(
+            "{} ({} of {concurrent} answered `agi_up 1`)",
+            self.api_requests, self.up
+        )
+    }
+}
+
 fn print_table(args: &Args, rows: &[Row]) {
     let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "| sessions | body | GET + IgnoredAny (median) | /metrics scrape (median) | scrape p90 | ratio (medians) | idle RSS | peak RSS | peak bar (3x body + 20 MiB) | {} concurrent scrapes: API requests |",
-        args.concurrent
+        "| sessions | body | GET + IgnoredAny (median) | /metrics scrape (median) | scrape p90 | ratio (medians) | idle RSS | peak RSS | peak bar (3x body + 20 MiB) | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
+        args.concurrent,
+        SLOW_API.as_millis(),
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let bar = 3.0 * mib(row.body_bytes as f64) + 20.0;
         println!(
-            "| {} | {:.1} MiB | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} ({} of {} answered `agi_up 1`) |",
+            "| {} | {:.1} MiB | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} | {} |",
             row.sessions,
             mib(row.body_bytes as f64),
             ms(row.floor_median),
@@ -354,9 +396,8 @@ fn print_table(args: &Args, rows: &[Row]) {
             row.idle_rss_kib as f64 / 1024.0,
             row.peak_rss_kib as f64 / 1024.0,
             bar,
-            row.api_requests,
-            row.concurrent_ok,
-            args.concurrent,
+            row.at_loopback_speed.describe(args.concurrent),
+            row.slow_api.describe(args.concurrent),
         );
     }
     println!();

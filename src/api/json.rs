@@ -250,8 +250,8 @@ impl<'de> Reader<'de> {
             self.pos = find_special(self.bytes, self.pos);
             match self.bytes.get(self.pos) {
                 Some(b'"') => {
+                    let end = self.pos;
                     self.pos += 1;
-                    let end = self.pos - 1;
                     return Ok(Span {
                         start,
                         end,
