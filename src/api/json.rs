@@ -167,14 +167,8 @@ impl<'de> Reader<'de> {
         first: bool,
         names: &[(&[u8], T)],
     ) -> Result<Option<Key<T>>, Fault> {
-        match self.next_token()? {
-            b'}' => {
-                self.pos += 1;
-                return Ok(None);
-            }
-            b',' if !first => self.pos += 1,
-            _ if first => {}
-            _ => return Err(self.fault("expected `,` or `}`")),
+        if !self.next_entry(first, b'}')? {
+            return Ok(None);
         }
         if self.next_token()? != b'"' {
             return Err(self.fault("expected a quoted key"));
@@ -209,16 +203,26 @@ impl<'de> Reader<'de> {
     /// (its `]` consumed). `first` is true for the list's first call.
     #[inline]
     pub fn next_item(&mut self, first: bool) -> Result<bool, Fault> {
+        self.next_entry(first, b']')
+    }
+
+    /// Moves past the comma before the next entry of an open list or object
+    /// (true), or past its `closing` bracket (false).
+    #[inline]
+    fn next_entry(&mut self, first: bool, closing: u8) -> Result<bool, Fault> {
         match self.next_token()? {
-            b']' => {
+            byte if byte == closing => {
                 self.pos += 1;
-                return Ok(false);
+                Ok(false)
             }
-            b',' if !first => self.pos += 1,
-            _ if first => {}
-            _ => return Err(self.fault("expected `,` or `]`")),
+            b',' if !first => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ if first => Ok(true),
+            _ if closing == b'}' => Err(self.fault("expected `,` or `}`")),
+            _ => Err(self.fault("expected `,` or `]`")),
         }
-        self.next_token().map(|_| true)
     }
 
     fn colon(&mut self) -> Result<(), Fault> {
