@@ -85,14 +85,14 @@ pub fn parse_sessions<S: SessionSink>(body: &[u8], sink: &mut S) -> Result<usize
 fn body_sessions<S: SessionSink>(reader: &mut Reader<'_>, sink: &mut S) -> Result<usize, Fault> {
     const EXPECTED_BODY: &str =
         "expected a list of sessions, or an object with a sessions, data or items list";
+    const LIST_KEYS: [(&[u8], ()); 3] = [(b"sessions", ()), (b"data", ()), (b"items", ())];
     match reader.next_token()? {
         b'[' => list(reader, sink),
         b'{' => {
             reader.open();
             let mut found = None;
             let mut first = true;
-            let list_keys: [(&[u8], ()); 3] = [(b"sessions", ()), (b"data", ()), (b"items", ())];
-            while let Some(key) = reader.next_key(first, &list_keys)? {
+            while let Some(key) = reader.next_key(first, &LIST_KEYS)? {
                 first = false;
                 if key != Key::Other && found.is_none() {
                     found = Some(list(reader, sink)?);
