@@ -308,6 +308,25 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_read_however_they_are_written() -> Result<(), String> {
+        // Escaped, spaced out, or neither: the same four keys.
+        let body = "[{\"session_\\u0069d\" : \"a\",\n \"agentName\"\t:\"agi-0\", \"st\\u0061tus\":\"ready\",\"createdAt\":\"2025-10-05T18:04:34Z\"}]";
+        let parsed = parse(body)?;
+        assert_eq!(
+            parsed.0,
+            vec![strings(["a", "agi-0", "ready", "2025-10-05T18:04:34Z"])]
+        );
+        // A key that is not text, or whose escape is half a character,
+        // matches no field and is skipped.
+        let mut odd_keys = br#"[{"status":"ready","st"#.to_vec();
+        odd_keys.extend_from_slice(b"\xffatus\":\"x\",\"\\ud800\":1}]");
+        let mut sink = Collect::default();
+        assert!(parse_sessions(&odd_keys, &mut sink).is_ok());
+        assert_eq!(sink.0, vec![[None, None, Some("ready".to_owned()), None]]);
+        Ok(())
+    }
+
+    #[test]
     fn refuses_bodies_that_are_not_session_lists() {
         for body in [
             "",
