@@ -296,7 +296,7 @@ fn agrees_with_serde_json(body: &[u8]) -> Result<(), TestCaseError> {
         }
         // JSON, but serde_json cannot build a `Value` of it (a string that
         // is not UTF-8 or a lone surrogate, a number out of range): the
-        // parser reads it as long as the field it reads are text, which
+        // parser reads it as long as the fields it reads are text, which
         // the unit tests check.
         Err(_) => {}
     }
