@@ -184,13 +184,14 @@ fn write_server_files(dir: &TempDir, ca: &Ca) {
 
 const TLS_CONFIG: &str = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
 
-/// An exporter serving TLS with a certificate signed by `ca`, its upstream,
-/// and the directory holding its files (for rotating them).
-async fn tls_exporter(name: &str, ca: &Ca) -> (Simulator, TempDir, Exporter) {
+/// An exporter serving TLS with a certificate signed by `ca` (and whatever
+/// `more_config` adds to the web config), its upstream, and the directory
+/// holding its files (for rewriting them).
+async fn tls_exporter(name: &str, ca: &Ca, more_config: &str) -> (Simulator, TempDir, Exporter) {
     let api = spec_example_api().await;
     let dir = TempDir::new(name);
     write_server_files(&dir, ca);
-    let config = dir.write("web.yml", TLS_CONFIG);
+    let config = dir.write("web.yml", &format!("{TLS_CONFIG}{more_config}"));
     let exporter = exporter_with_web_config(&api, &config).await;
     (api, dir, exporter)
 }
@@ -213,7 +214,7 @@ async fn status_of(request: reqwest::RequestBuilder) -> Result<u16, String> {
 #[tokio::test]
 async fn tls_serves_metrics_to_a_client_that_trusts_the_ca() {
     let ca = Ca::new("test CA");
-    let (_api, _dir, mut exporter) = tls_exporter("tls", &ca).await;
+    let (_api, _dir, mut exporter) = tls_exporter("tls", &ca, "").await;
 
     let response = tls_client(&ca.pem(), None)
         .get(https_url(&exporter, "/metrics"))
@@ -238,7 +239,7 @@ async fn tls_serves_metrics_to_a_client_that_trusts_the_ca() {
 #[tokio::test]
 async fn tls_is_refused_by_a_client_that_does_not_trust_the_ca() {
     let ca = Ca::new("test CA");
-    let (_api, _dir, exporter) = tls_exporter("untrusted", &ca).await;
+    let (_api, _dir, exporter) = tls_exporter("untrusted", &ca, "").await;
 
     let other_ca = Ca::new("someone else's CA");
     let result =
@@ -251,17 +252,9 @@ async fn tls_is_refused_by_a_client_that_does_not_trust_the_ca() {
 
 #[tokio::test]
 async fn mtls_requires_a_client_certificate_signed_by_the_client_ca() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("mtls");
     let ca = Ca::new("test CA");
-    write_server_files(&dir, &ca);
-    let config = dir.write(
-        "web.yml",
-        &format!(
-            "{TLS_CONFIG}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n"
-        ),
-    );
-    let mut exporter = exporter_with_web_config(&api, &config).await;
+    let mtls = "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n";
+    let (_api, _dir, mut exporter) = tls_exporter("mtls", &ca, mtls).await;
     let url = https_url(&exporter, "/metrics");
 
     let without = status_of(tls_client(&ca.pem(), None).get(&url)).await;
@@ -623,7 +616,7 @@ async fn a_broken_rewrite_keeps_the_last_good_settings_in_force() {
 #[tokio::test]
 async fn a_rotated_certificate_from_a_new_ca_serves_new_connections() {
     let old_ca = Ca::new("old CA");
-    let (_api, dir, exporter) = tls_exporter("rotate", &old_ca).await;
+    let (_api, dir, exporter) = tls_exporter("rotate", &old_ca, "").await;
     let url = https_url(&exporter, "/metrics");
     assert_eq!(
         status_of(tls_client(&old_ca.pem(), None).get(&url)).await,
@@ -650,15 +643,9 @@ async fn a_web_config_caught_empty_mid_rewrite_switches_neither_tls_nor_auth_off
     // An editor or a config tool that truncates before writing leaves the
     // file empty for a moment; a connection arriving then must not be
     // served in plain text or without a password.
-    let api = spec_example_api().await;
-    let dir = TempDir::new("emptied");
     let ca = Ca::new("test CA");
-    write_server_files(&dir, &ca);
-    let config = dir.write(
-        "web.yml",
-        &format!("{TLS_CONFIG}{}", basic_auth_config("prometheus", "s3cret")),
-    );
-    let exporter = exporter_with_web_config(&api, &config).await;
+    let auth = basic_auth_config("prometheus", "s3cret");
+    let (_api, dir, exporter) = tls_exporter("emptied", &ca, &auth).await;
     let https = https_url(&exporter, "/metrics");
     let authorized = || {
         tls_client(&ca.pem(), None)
