@@ -61,6 +61,22 @@ async fn half_sent_request(exporter: &Exporter) -> TcpStream {
     stream
 }
 
+/// The exporter, sent SIGTERM, exits with success within the shutdown
+/// deadline; `situation` says what was going on, for the failure message.
+async fn assert_exits_cleanly(exporter: &mut Exporter, situation: &str) {
+    let Some(exit) = exporter.wait_for_exit(SHUTDOWN_DEADLINE).await else {
+        panic!(
+            "still running {SHUTDOWN_DEADLINE:?} after SIGTERM{situation}\n{}",
+            stderr_tail(exporter, 20)
+        );
+    };
+    assert!(
+        exit.success(),
+        "exit status {exit}\n{}",
+        stderr_tail(exporter, 20)
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_stops_sending_headers_is_cut_off_and_blocks_no_scrape() {
     let api = simulator(Population::Generated(5)).await;
@@ -228,17 +244,7 @@ async fn sigterm_lets_a_scrape_under_way_finish_refuses_new_connections_and_exit
         "the scrape under way finishes normally:\n{body}"
     );
 
-    let Some(exit) = exporter.wait_for_exit(SHUTDOWN_DEADLINE).await else {
-        panic!(
-            "still running {SHUTDOWN_DEADLINE:?} after SIGTERM\n{}",
-            stderr_tail(&exporter, 20)
-        );
-    };
-    assert!(
-        exit.success(),
-        "exit status {exit}\n{}",
-        stderr_tail(&exporter, 20)
-    );
+    assert_exits_cleanly(&mut exporter, "").await;
     assert!(signalled.elapsed() < SHUTDOWN_DEADLINE);
 }
 
@@ -261,17 +267,7 @@ async fn a_scrape_stuck_on_a_slow_api_does_not_hold_shutdown_past_10_seconds() {
 
     exporter.sigterm();
 
-    let Some(exit) = exporter.wait_for_exit(SHUTDOWN_DEADLINE).await else {
-        panic!(
-            "still running {SHUTDOWN_DEADLINE:?} after SIGTERM with a scrape stuck\n{}",
-            stderr_tail(&exporter, 20)
-        );
-    };
-    assert!(
-        exit.success(),
-        "exit status {exit}\n{}",
-        stderr_tail(&exporter, 20)
-    );
+    assert_exits_cleanly(&mut exporter, " with a scrape stuck").await;
     stuck.abort();
 }
 
