@@ -63,20 +63,27 @@ async fn the_key_appears_nowhere(format: &str) {
     let api = simulator_with_key(Population::Generated(50), SECRET_KEY).await;
     let env = [("AGI_API_KEY", SECRET_KEY)];
     let api_url = api.url();
+    // Every run: this API, and the most talkative logs.
+    let flags = [
+        "--api.url",
+        &api_url,
+        "--log.level",
+        "debug",
+        "--log.format",
+        format,
+    ];
     let mut outputs = Outputs::default();
     let mut exporter = Exporter::start(
         &[
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--api.url",
-            &api_url,
-            "--api.timeout",
-            "500ms",
-            "--log.level",
-            "debug",
-            "--log.format",
-            format,
-        ],
+            &[
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--api.timeout",
+                "500ms",
+            ][..],
+            &flags,
+        ]
+        .concat(),
         &env,
     )
     .await;
@@ -121,19 +128,7 @@ async fn the_key_appears_nowhere(format: &str) {
 
     for behaviour in [echoing(401), Behaviour::Serve] {
         api.set_behaviour(behaviour);
-        let once = run(
-            &[
-                "--api.url",
-                &api_url,
-                "--once",
-                "--log.level",
-                "debug",
-                "--log.format",
-                format,
-            ],
-            &env,
-        )
-        .await;
+        let once = run(&[&["--once"][..], &flags].concat(), &env).await;
         outputs.add("--once's stdout", once.stdout);
         outputs.add("--once's log", once.stderr);
     }
