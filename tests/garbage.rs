@@ -85,7 +85,7 @@ fn any_json() -> impl Strategy<Value = Value> {
 }
 
 /// A field value: usually a plausible string, sometimes anything at all.
-fn field_value(plausible: &'static [&'static str]) -> impl Strategy<Value = Option<Value>> {
+fn field_value(plausible: Vec<&'static str>) -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
         4 => prop::sample::select(plausible).prop_map(|s| Some(json!(s))),
         1 => ".{0,20}".prop_map(|s| Some(json!(s))),
@@ -96,19 +96,17 @@ fn field_value(plausible: &'static [&'static str]) -> impl Strategy<Value = Opti
 
 fn any_session() -> impl Strategy<Value = Value> {
     (
-        field_value(&["a", "b", "c", "d", "e", "f"]),
-        field_value(&["agi-0", "agi-1", "agi-2-claude", "agi-2-qwen", "agi-0-fast"]),
-        field_value(&[
-            "initializing",
-            "ready",
-            "running",
-            "paused",
-            "completed",
-            "error",
-            "terminated",
-            "waiting_for_input",
+        field_value(vec!["a", "b", "c", "d", "e", "f"]),
+        field_value(vec![
+            "agi-0",
+            "agi-1",
+            "agi-2-claude",
+            "agi-2-qwen",
+            "agi-0-fast",
         ]),
-        field_value(&[
+        // The documented statuses and one the SDKs use.
+        field_value([&DOCUMENTED_STATUSES[..], &["waiting_for_input"]].concat()),
+        field_value(vec![
             "2025-10-05T18:04:34.281Z",
             "2025-10-05T18:04:34",
             "2025-10-05T20:04:34.123456789+02:00",
