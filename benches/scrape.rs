@@ -24,9 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agi_exporter::aggregate::{Aggregator, DOCUMENTED_STATUSES, Snapshot, Transitions};
+use agi_exporter::api::ApiClient;
+use agi_exporter::api::key::{ApiKey, KeySource};
 use agi_exporter::api::parse::parse_sessions;
-use agi_exporter::api::{ApiClient, KeyProvider};
-use agi_exporter::config::ApiKey;
+use agi_exporter::api::redact::Redactor;
 use agi_exporter::demo::format_timestamp;
 use agi_exporter::metrics::{Metrics, MetricsOptions, ScrapeReport};
 use agi_exporter::scrape::{Scraper, unix_millis};
@@ -48,7 +49,7 @@ fn main() {
     let url = simulator.url();
     let key = simulator.key().to_owned();
 
-    let many_agents = fold(&many_agents_body(100), &Transitions::default());
+    let many_agents = fold(&many_agents_body(100), &mut Transitions::default());
     let metrics = metrics();
     metrics.observe_snapshot(&many_agents, now());
 
@@ -96,10 +97,10 @@ fn main() {
     let mut group = criterion.benchmark_group("fold_and_render");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.sample_size(20);
-    let transitions = Transitions::default();
+    let mut transitions = Transitions::default();
     group.bench_with_input(BenchmarkId::from_parameter(SESSIONS), &body, |b, body| {
         b.iter(|| {
-            let snapshot = fold(black_box(body), &transitions);
+            let snapshot = fold(black_box(body), &mut transitions);
             metrics.render(ScrapeReport {
                 snapshot: Some(&snapshot),
                 duration: Duration::from_millis(25),
@@ -157,18 +158,19 @@ fn metrics() -> Metrics {
 /// simulator.
 fn scraper(url: &str, key: &str) -> Scraper {
     let url = reqwest::Url::parse(url).unwrap_or_else(|error| fail(&format!("{url}: {error}")));
-    let key = ApiKey::new(key.to_owned()).unwrap_or_else(|error| fail(error));
-    let client = ApiClient::new(&url, KeyProvider::Fixed(key), 64 << 20)
+    let key = ApiKey::new(key).unwrap_or_else(|error| fail(&error.to_string()));
+    let client = ApiClient::new(&url, KeySource::Fixed(key), 64 << 20)
         .unwrap_or_else(|error| fail(&format!("cannot build the client: {error}")));
     Scraper::new(client, metrics(), LIMITS, DEADLINE, Duration::ZERO)
 }
 
-fn fold(body: &[u8], transitions: &Transitions) -> Snapshot {
-    let mut aggregator = Aggregator::new(LIMITS, transitions);
+fn fold(body: &[u8], transitions: &mut Transitions) -> Snapshot {
+    let redactor = Redactor::new(support::KEY);
+    let mut aggregator = Aggregator::new(LIMITS, transitions, &redactor);
     if let Err(error) = parse_sessions(body, &mut aggregator) {
         fail(&format!("the body does not parse: {error}"));
     }
-    aggregator.finish().0
+    aggregator.finish()
 }
 
 /// 100 sessions per agent, cycling through the documented statuses and one

@@ -23,6 +23,7 @@ use std::hash::BuildHasher;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::api::parse::{Field, SessionRecord, SessionSink};
+use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, looks_like_timestamp, parse_timestamp};
 
 /// The documented statuses, always exported (0 when none).
@@ -72,11 +73,14 @@ type StatusId = usize;
 #[derive(Debug)]
 pub struct Aggregator<'t> {
     limits: Limits,
+    /// Applied to every label value that comes from the API, once per
+    /// distinct value kept.
+    redactor: &'t Redactor,
     /// Status names by id; the first seven are the documented ones.
     statuses: Vec<StatusStats>,
     status_ids: HashMap<String, StatusId>,
     agents: HashMap<String, Vec<u64>>,
-    oldest_sessions: BinaryHeap<TopSession>,
+    oldest_sessions: OldestSessions,
     invalid_fields: [u64; 3],
     sessions: u64,
     transitions: TransitionsInProgress<'t>,
@@ -129,8 +133,10 @@ impl PartialOrd for TopSession {
 }
 
 impl<'t> Aggregator<'t> {
-    /// Starts an aggregation that will record transitions against `transitions`.
-    pub fn new(limits: Limits, transitions: &'t Transitions) -> Self {
+    /// Starts an aggregation that records transitions against
+    /// `transitions`, which [`Self::finish`] updates; an aggregation that is
+    /// dropped unfinished (the body was refused) leaves it as it was.
+    pub fn new(limits: Limits, transitions: &'t mut Transitions, redactor: &'t Redactor) -> Self {
         let statuses = DOCUMENTED_STATUSES
             .iter()
             .map(|name| StatusStats {
@@ -142,10 +148,11 @@ impl<'t> Aggregator<'t> {
             .collect();
         Aggregator {
             limits,
+            redactor,
             statuses,
             status_ids: HashMap::new(),
             agents: HashMap::new(),
-            oldest_sessions: BinaryHeap::with_capacity(limits.top_oldest + 1),
+            oldest_sessions: OldestSessions::new(limits.top_oldest),
             invalid_fields: [0; 3],
             sessions: 0,
             transitions: TransitionsInProgress::new(transitions),
@@ -183,25 +190,28 @@ impl<'t> Aggregator<'t> {
         id
     }
 
-    /// Applies the cardinality guard and returns the finished snapshot, with
-    /// the statuses seen, which become the next baseline once the caller
-    /// [commits](Transitions::commit) them.
-    pub fn finish(self) -> (Snapshot, TransitionsUpdate) {
+    /// Applies the cardinality guard and returns the finished snapshot; the
+    /// statuses seen become the baseline of the next fetch's transitions.
+    pub fn finish(self) -> Snapshot {
         let status_fold = fold_statuses(&self.statuses);
         let agent_fold = fold_agents(&self.agents, self.limits.agents_max);
+        let redactor = self.redactor;
+        // The label of each status id, redacted once.
+        let status_labels: Vec<String> = (0..self.statuses.len())
+            .map(|id| redactor.redact(status_fold.label(id, &self.statuses)))
+            .collect();
 
         // Output statuses: the documented ones, the kept undocumented ones by
         // name, then `other` if anything was folded.
         let mut statuses: Vec<StatusCount> = Vec::new();
-        for (id, stats) in self.statuses.iter().enumerate() {
-            let label = status_fold.label(id, &self.statuses);
-            match statuses.iter_mut().find(|s| s.status == label) {
+        for (stats, label) in self.statuses.iter().zip(&status_labels) {
+            match statuses.iter_mut().find(|s| &s.status == label) {
                 Some(existing) => {
                     existing.count += stats.count;
                     existing.oldest = min_option(existing.oldest, stats.oldest);
                 }
                 None => statuses.push(StatusCount {
-                    status: label.to_owned(),
+                    status: label.clone(),
                     live: stats.live,
                     count: stats.count,
                     oldest: stats.oldest,
@@ -211,12 +221,12 @@ impl<'t> Aggregator<'t> {
         sort_statuses(&mut statuses, |s| &s.status);
 
         let mut agents: Vec<AgentCounts> = Vec::new();
-        let mut agent_index: HashMap<&str, usize> = HashMap::new();
+        let mut agent_index: HashMap<String, usize> = HashMap::new();
         for (name, counts) in &self.agents {
-            let label = agent_fold.label(name);
-            let index = *agent_index.entry(label).or_insert_with(|| {
+            let label = redactor.redact(agent_fold.label(name));
+            let index = *agent_index.entry(label.clone()).or_insert_with(|| {
                 agents.push(AgentCounts {
-                    agent_name: label.to_owned(),
+                    agent_name: label,
                     statuses: DOCUMENTED_STATUSES
                         .iter()
                         .map(|s| ((*s).to_owned(), 0))
@@ -225,8 +235,7 @@ impl<'t> Aggregator<'t> {
                 agents.len() - 1
             });
             for (id, &count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-                let status = status_fold.label(id, &self.statuses);
-                add_count(&mut agents[index].statuses, status, count);
+                add_count(&mut agents[index].statuses, &status_labels[id], count);
             }
         }
         for agent in &mut agents {
@@ -234,20 +243,27 @@ impl<'t> Aggregator<'t> {
         }
         agents.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
 
-        let mut oldest_sessions = self.oldest_sessions.into_sorted_vec();
-        for session in &mut oldest_sessions {
-            session.agent_name = agent_fold.label(&session.agent_name).to_owned();
-            if let Some(id) = self.status_ids.get(&session.status) {
-                session.status = status_fold.label(*id, &self.statuses).to_owned();
+        let mut oldest_sessions: Vec<TopSession> = Vec::new();
+        for mut session in self.oldest_sessions.into_sorted_vec() {
+            session.session_id = redactor.redact(&session.session_id);
+            session.agent_name = redactor.redact(agent_fold.label(&session.agent_name));
+            if let Some(&id) = self.status_ids.get(&session.status) {
+                session.status = status_labels[id].clone();
+            }
+            // Oldest first: an id that redaction made equal to one already
+            // kept is the younger of the two.
+            if !oldest_sessions
+                .iter()
+                .any(|kept| kept.session_id == session.session_id)
+            {
+                oldest_sessions.push(session);
             }
         }
 
         let names: Vec<&str> = self.statuses.iter().map(|s| s.name.as_str()).collect();
-        let (transitions, update) = self
-            .transitions
-            .finish(&names, |id| status_fold.label(id, &self.statuses));
+        let transitions = self.transitions.finish(&names, redactor);
 
-        let snapshot = Snapshot {
+        Snapshot {
             sessions: self.sessions,
             statuses,
             agents,
@@ -256,8 +272,7 @@ impl<'t> Aggregator<'t> {
             agents_truncated: agent_fold.truncated,
             statuses_truncated: status_fold.truncated,
             transitions,
-        };
-        (snapshot, update)
+        }
     }
 }
 
@@ -294,15 +309,11 @@ impl SessionSink for Aggregator<'_> {
         }
         if let (true, Some(created_at)) = (stats.live, created_at) {
             stats.oldest = min_option(stats.oldest, Some(created_at));
-            let id = session.session_id.as_str().unwrap_or(UNKNOWN);
-            offer_oldest(
-                &mut self.oldest_sessions,
-                self.limits.top_oldest,
-                created_at,
-                id,
-                &agent,
-                &status,
-            );
+            // A session without an id cannot be told apart from another one
+            // in `agi_session_age_seconds`; it still counts everywhere else.
+            if let Some(id) = session.session_id.as_str() {
+                self.oldest_sessions.offer(created_at, id, &agent, &status);
+            }
         }
 
         if let Some(id) = session.session_id.as_str() {
@@ -311,32 +322,68 @@ impl SessionSink for Aggregator<'_> {
     }
 }
 
-/// Keeps the `limit` oldest sessions in a max-heap whose top is the youngest
-/// kept, so each new session costs one comparison unless it is older.
-fn offer_oldest(
-    heap: &mut BinaryHeap<TopSession>,
+/// The `limit` oldest live sessions, one per id (as cut to a label value):
+/// a max-heap whose top is the youngest kept, so each new session costs one
+/// comparison unless it is older.
+#[derive(Debug)]
+struct OldestSessions {
     limit: usize,
-    created_at: UnixMillis,
-    session_id: &str,
-    agent_name: &str,
-    status: &str,
-) {
-    if limit == 0 {
-        return;
+    heap: BinaryHeap<TopSession>,
+    /// The ids in the heap, so that an id listed twice (or two ids alike in
+    /// their first 128 bytes) keep one entry: the oldest.
+    ids: HashSet<String>,
+}
+
+impl OldestSessions {
+    fn new(limit: usize) -> Self {
+        OldestSessions {
+            limit,
+            heap: BinaryHeap::with_capacity(limit + 1),
+            ids: HashSet::with_capacity(limit + 1),
+        }
     }
-    if heap.len() == limit {
-        let youngest = heap.peek().map(|s| (s.created_at, s.session_id.as_str()));
-        if youngest.is_some_and(|youngest| (created_at, session_id) >= youngest) {
+
+    fn offer(&mut self, created_at: UnixMillis, session_id: &str, agent_name: &str, status: &str) {
+        if self.limit == 0 {
             return;
         }
-        heap.pop();
+        let session_id = truncate_label(session_id);
+        if self.heap.len() == self.limit {
+            let youngest = self
+                .heap
+                .peek()
+                .map(|s| (s.created_at, s.session_id.as_str()));
+            if youngest.is_some_and(|youngest| (created_at, session_id) >= youngest) {
+                return;
+            }
+        }
+        if self.ids.contains(session_id) {
+            // Rare (the same id twice): replace the entry if this one is older.
+            let older = self
+                .heap
+                .iter()
+                .any(|s| s.session_id == session_id && created_at < s.created_at);
+            if !older {
+                return;
+            }
+            self.heap.retain(|s| s.session_id != session_id);
+        } else if self.heap.len() == self.limit
+            && let Some(youngest) = self.heap.pop()
+        {
+            self.ids.remove(&youngest.session_id);
+        }
+        self.ids.insert(session_id.to_owned());
+        self.heap.push(TopSession {
+            created_at,
+            session_id: session_id.to_owned(),
+            agent_name: agent_name.to_owned(),
+            status: status.to_owned(),
+        });
     }
-    heap.push(TopSession {
-        created_at,
-        session_id: truncate_label(session_id).to_owned(),
-        agent_name: agent_name.to_owned(),
-        status: status.to_owned(),
-    });
+
+    fn into_sorted_vec(self) -> Vec<TopSession> {
+        self.heap.into_sorted_vec()
+    }
 }
 
 /// A status or agent label value: the string when there is one, else
@@ -495,7 +542,9 @@ pub struct Snapshot {
     pub transitions: Vec<(String, u64)>,
 }
 
-/// The statuses seen at the previous successful fetch, by session.
+/// What transitions need from one successful fetch to the next: the
+/// statuses seen at the previous fetch, by session, and the status labels
+/// the transitions counter has given out.
 #[derive(Debug, Default)]
 pub struct Transitions {
     /// Hashes session ids and status values; the quality variant, because
@@ -505,19 +554,47 @@ pub struct Transitions {
     /// its status). Hashes rather than names, so the baseline does not grow
     /// with every status value an API ever sent. `None` before the first fetch.
     previous: Option<Vec<(u64, u64)>>,
+    /// The counter's status labels: a counter series must never go away,
+    /// so a value that gets one keeps it for the life of the process.
+    labels: StickyLabels,
 }
 
-impl Transitions {
-    /// Replaces the baseline with what the latest fetch saw.
-    pub fn commit(&mut self, update: TransitionsUpdate) {
-        self.previous = Some(update.listed);
+/// Label values handed out for the life of the process: the documented
+/// statuses always, then the first [`MAX_UNDOCUMENTED_STATUSES`] other
+/// values seen; every later value is `other`. What is kept is bounded by
+/// the limit, never by the number of values an API ever sent.
+#[derive(Debug, Default)]
+struct StickyLabels {
+    /// Value (as cut to a label) to its label, for the values given one.
+    given: HashMap<String, String>,
+    /// How many undocumented values hold a label of their own.
+    undocumented: usize,
+}
+
+impl StickyLabels {
+    /// The label `value` counts under, giving it one of its own while fewer
+    /// than the limit have one. The label is the redacted value; values that
+    /// redact alike share it.
+    fn label(&mut self, value: &str, redactor: &Redactor) -> String {
+        if DOCUMENTED_STATUSES.contains(&value) || value == OTHER {
+            return value.to_owned();
+        }
+        if let Some(label) = self.given.get(value) {
+            return label.clone();
+        }
+        if self.undocumented >= MAX_UNDOCUMENTED_STATUSES {
+            return OTHER.to_owned();
+        }
+        let label = redactor.redact(value);
+        let shared = DOCUMENTED_STATUSES.contains(&label.as_str())
+            || label == OTHER
+            || self.given.values().any(|given| *given == label);
+        if !shared {
+            self.undocumented += 1;
+        }
+        self.given.insert(value.to_owned(), label.clone());
+        label
     }
-}
-
-/// What one fetch saw, to become the next baseline once the fetch succeeds.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct TransitionsUpdate {
-    listed: Vec<(u64, u64)>,
 }
 
 /// How far ahead in the baseline a session is looked for before it counts as
@@ -530,13 +607,13 @@ const PENDING_BEFORE_INDEX: usize = 64;
 
 #[derive(Debug)]
 struct TransitionsInProgress<'t> {
-    base: &'t Transitions,
+    base: &'t mut Transitions,
     /// Hash of the id and status of every session listed, in body order.
     listed: Vec<(u64, StatusId)>,
 }
 
 impl<'t> TransitionsInProgress<'t> {
-    fn new(base: &'t Transitions) -> Self {
+    fn new(base: &'t mut Transitions) -> Self {
         let capacity = base.previous.as_ref().map_or(0, Vec::len);
         TransitionsInProgress {
             base,
@@ -549,13 +626,10 @@ impl<'t> TransitionsInProgress<'t> {
         self.listed.push((key, status_id));
     }
 
-    /// Counts the sessions whose status differs from the baseline's. `names`
-    /// gives every status id's value and `label` its (possibly folded) label.
-    fn finish<'a>(
-        self,
-        names: &[&str],
-        label: impl Fn(StatusId) -> &'a str,
-    ) -> (Vec<(String, u64)>, TransitionsUpdate) {
+    /// Counts the sessions whose status differs from the baseline's, under
+    /// their sticky labels, and makes this fetch the new baseline. `names`
+    /// gives every status id's value.
+    fn finish(self, names: &[&str], redactor: &Redactor) -> Vec<(String, u64)> {
         let status_hashes: Vec<u64> = names
             .iter()
             .map(|name| self.base.hasher.hash_one(name))
@@ -572,10 +646,12 @@ impl<'t> TransitionsInProgress<'t> {
 
         let mut counts: Vec<(String, u64)> = Vec::new();
         for (id, &n) in entered.iter().enumerate().filter(|(_, n)| **n > 0) {
-            add_count(&mut counts, label(id), n);
+            let label = self.base.labels.label(names[id], redactor);
+            add_count(&mut counts, &label, n);
         }
         sort_statuses(&mut counts, |(s, _)| s);
-        (counts, TransitionsUpdate { listed })
+        self.base.previous = Some(listed);
+        counts
     }
 }
 
@@ -703,11 +779,10 @@ mod tests {
     }
 
     fn fold_with(limits: Limits, transitions: &mut Transitions, body: &[u8]) -> Snapshot {
-        let mut aggregator = Aggregator::new(limits, transitions);
+        let redactor = Redactor::new("not-in-any-body");
+        let mut aggregator = Aggregator::new(limits, transitions, &redactor);
         parse_sessions(body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
-        let (snapshot, update) = aggregator.finish();
-        transitions.commit(update);
-        snapshot
+        aggregator.finish()
     }
 
     fn fold(body: &[u8]) -> Snapshot {
@@ -1040,7 +1115,8 @@ mod tests {
             &mut transitions,
             &body(&[session("a", "agi-0", "running", T0)]),
         );
-        let mut aggregator = Aggregator::new(LIMITS, &transitions);
+        let redactor = Redactor::new("not-in-any-body");
+        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor);
         let truncated = br#"[{"session_id":"a","status":"error"},{"sess"#;
         assert!(parse_sessions(truncated, &mut aggregator).is_err());
         drop(aggregator);

@@ -5,14 +5,13 @@
 //! the listen address, and where the API key comes from. The rest of the
 //! program only ever sees a [`Config`] that already passed these checks.
 
-use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::api::key::{ApiKey, KeyError, KeyFile};
 use crate::cli::Cli;
 
 /// Everything that can be wrong with the flags or the environment at start.
@@ -51,7 +50,7 @@ pub enum ConfigError {
     },
     /// The key from `AGI_API_KEY` cannot be sent in an HTTP header.
     #[error("AGI_API_KEY is not usable: {0}")]
-    InvalidKey(&'static str),
+    InvalidKey(KeyError),
 }
 
 /// Log verbosity, as `--log.level` names it.
@@ -138,10 +137,13 @@ impl Config {
         let key = if cli.demo {
             KeySource::Demo
         } else if let Some(path) = &cli.api_key_file {
-            KeySource::File(KeyFile::open(path)?)
+            KeySource::File(KeyFile::open(path).map_err(|reason| ConfigError::KeyFile {
+                path: path.clone(),
+                reason,
+            })?)
         } else {
             match api_key_env {
-                Some(raw) => KeySource::Env(ApiKey::new(raw).map_err(ConfigError::InvalidKey)?),
+                Some(raw) => KeySource::Env(ApiKey::new(&raw).map_err(ConfigError::InvalidKey)?),
                 None => return Err(ConfigError::MissingKey),
             }
         };
@@ -379,38 +381,6 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The API key. Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Trims surrounding whitespace and checks that the key can be sent in an
-    /// HTTP header.
-    pub fn new(raw: String) -> Result<Self, &'static str> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err("the key is empty");
-        }
-        if trimmed.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-            return Err(
-                "the key contains spaces or characters that cannot be sent in an HTTP header",
-            );
-        }
-        Ok(ApiKey(trimmed.to_owned()))
-    }
-
-    /// The secret itself, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
-
 /// Where the API key comes from.
 #[derive(Debug)]
 pub enum KeySource {
@@ -420,54 +390,6 @@ pub enum KeySource {
     File(KeyFile),
     /// `--demo`: the simulator's own key, known once it starts.
     Demo,
-}
-
-/// A key file that is read again before every request, so that a rotated
-/// key (a remounted Kubernetes Secret, a file replaced by rename or copied
-/// over with its old timestamp) is used from the next request on. The file
-/// is a few bytes; reading it costs nothing next to the request.
-#[derive(Debug)]
-pub struct KeyFile {
-    path: PathBuf,
-    last_good: Mutex<ApiKey>,
-}
-
-impl KeyFile {
-    /// Reads the key file once; a missing or empty file is a start-up error.
-    pub fn open(path: &Path) -> Result<Self, ConfigError> {
-        let key = read_key_file(path).map_err(|reason| ConfigError::KeyFile {
-            path: path.to_owned(),
-            reason,
-        })?;
-        Ok(KeyFile {
-            path: path.to_owned(),
-            last_good: Mutex::new(key),
-        })
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The key the file holds now. If it cannot be read (being rewritten,
-    /// deleted), the last good key is kept and the reason returned beside it
-    /// so the caller can log it.
-    pub fn current(&self) -> (ApiKey, Option<String>) {
-        let mut last_good = crate::lock(&self.last_good);
-        match read_key_file(&self.path) {
-            Ok(key) => {
-                *last_good = key;
-                (last_good.clone(), None)
-            }
-            Err(reason) => (last_good.clone(), Some(reason)),
-        }
-    }
-}
-
-fn read_key_file(path: &Path) -> Result<ApiKey, String> {
-    let raw = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    ApiKey::new(raw).map_err(str::to_owned)
 }
 
 #[cfg(test)]
@@ -568,33 +490,6 @@ mod tests {
             "{missing:?}"
         );
         assert!(Config::from_cli(&cli(&["--demo"]), None).is_ok());
-    }
-
-    #[test]
-    fn api_key_debug_never_shows_the_secret() {
-        let key = ApiKey::new("  sk-very-secret\n".to_owned());
-        assert_eq!(key.as_ref().map(ApiKey::expose), Ok("sk-very-secret"));
-        assert!(!format!("{key:?}").contains("very-secret"));
-        assert!(ApiKey::new(" \n".to_owned()).is_err());
-        assert!(ApiKey::new("two words".to_owned()).is_err());
-    }
-
-    #[test]
-    fn key_file_is_reread_when_it_changes() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = std::env::temp_dir().join(format!("agi-keyfile-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join("key");
-        std::fs::write(&path, "first-key\n")?;
-        let file = KeyFile::open(&path)?;
-        assert_eq!(file.current().0.expose(), "first-key");
-        std::fs::write(&path, "second-key-longer\n")?;
-        assert_eq!(file.current().0.expose(), "second-key-longer");
-        std::fs::write(&path, "")?;
-        let (kept, problem) = file.current();
-        assert_eq!(kept.expose(), "second-key-longer");
-        assert!(problem.is_some());
-        std::fs::remove_dir_all(&dir)?;
-        Ok(())
     }
 
     #[test]

@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::timestamp::UnixMillis;
-use crate::lock;
 use crate::scrape::unix_millis;
+use crate::sync::lock;
 
 /// The key `--demo` uses against its own simulator.
 pub const DEMO_KEY: &str = "agi-demo-key";

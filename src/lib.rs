@@ -18,6 +18,7 @@ pub mod demo;
 pub mod metrics;
 pub mod scrape;
 pub mod server;
+mod sync;
 pub mod web_config;
 
 use std::sync::Arc;
@@ -25,8 +26,9 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::aggregate::Limits;
-use crate::api::{ApiClient, ClientError, KeyProvider};
-use crate::config::{ApiKey, Config, KeySource};
+use crate::api::key::{ApiKey, KeyError, KeySource as RequestKey};
+use crate::api::{ApiClient, ClientError};
+use crate::config::{Config, KeySource};
 use crate::demo::{SimOptions, Simulator};
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::scrape::Scraper;
@@ -62,16 +64,7 @@ pub enum RunError {
     WebConfig(#[from] web_config::WebConfigError),
     /// The demo's key was refused by the key check (a bug).
     #[error("invalid demo key: {0}")]
-    DemoKey(&'static str),
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it.
-/// Every mutex here guards state that is consistent between statements
-/// (a cache, a buffer, a key), so it stays safe to use.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    DemoKey(KeyError),
 }
 
 /// How a run ended.
@@ -135,8 +128,8 @@ pub async fn run(mut config: Config) -> Result<Outcome, RunError> {
 async fn build_scraper(config: &mut Config) -> Result<(Arc<Scraper>, Option<Simulator>), RunError> {
     let key = std::mem::replace(&mut config.api.key, KeySource::Demo);
     let (url, key, simulator) = match (config.api.url.clone(), key) {
-        (Some(url), KeySource::Env(key)) => (url, KeyProvider::Fixed(key), None),
-        (Some(url), KeySource::File(file)) => (url, KeyProvider::File(file), None),
+        (Some(url), KeySource::Env(key)) => (url, RequestKey::Fixed(key), None),
+        (Some(url), KeySource::File(file)) => (url, RequestKey::File(file), None),
         (_, KeySource::Demo) | (None, _) => {
             let simulator = Simulator::start(SimOptions::demo())
                 .await
@@ -147,8 +140,8 @@ async fn build_scraper(config: &mut Config) -> Result<(Arc<Scraper>, Option<Simu
             );
             let url = reqwest::Url::parse(&simulator.url())
                 .map_err(|e| RunError::Demo(std::io::Error::other(e)))?;
-            let key = ApiKey::new(demo::DEMO_KEY.to_owned()).map_err(RunError::DemoKey)?;
-            (url, KeyProvider::Fixed(key), Some(simulator))
+            let key = ApiKey::new(demo::DEMO_KEY).map_err(RunError::DemoKey)?;
+            (url, RequestKey::Fixed(key), Some(simulator))
         }
     };
     let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;

@@ -14,10 +14,11 @@ use tokio::sync::watch;
 
 use crate::aggregate::{Aggregator, Limits, Snapshot, Transitions};
 use crate::api::parse::parse_sessions;
+use crate::api::redact::Redactor;
 use crate::api::timestamp::UnixMillis;
 use crate::api::{ApiClient, FetchError};
-use crate::lock;
 use crate::metrics::{Metrics, ScrapeReport};
+use crate::sync::lock;
 
 /// The result of one fetch, shared by every scrape that waited for it.
 pub type FetchOutcome = Result<Arc<Snapshot>, FetchError>;
@@ -150,9 +151,7 @@ impl Scraper {
                 {
                     state.in_flight = None;
                 }
-                Err(FetchError::Connect(
-                    "the shared request was abandoned".to_owned(),
-                ))
+                Err(FetchError::Abandoned)
             }
             Err(_) => Err(FetchError::Timeout(deadline)),
         }
@@ -171,8 +170,8 @@ impl Scraper {
             Err(_) => Err(FetchError::Timeout(deadline)),
         };
         let outcome = body
-            .and_then(|body| {
-                let folded = self.fold(&body);
+            .and_then(|(body, key)| {
+                let folded = self.fold(&body, key.redactor());
                 self.client.recycle(body);
                 folded
             })
@@ -214,14 +213,11 @@ impl Scraper {
 
     /// Parses a body and folds it; on success the statuses seen become the
     /// baseline for the next fetch's transitions.
-    fn fold(&self, body: &[u8]) -> Result<Snapshot, FetchError> {
+    fn fold(&self, body: &[u8], redactor: &Redactor) -> Result<Snapshot, FetchError> {
         let mut transitions = lock(&self.transitions);
-        let mut aggregator = Aggregator::new(self.limits, &transitions);
-        parse_sessions(body, &mut aggregator)
-            .map_err(|e| FetchError::InvalidResponse(e.to_string()))?;
-        let (snapshot, update) = aggregator.finish();
-        transitions.commit(update);
-        Ok(snapshot)
+        let mut aggregator = Aggregator::new(self.limits, &mut transitions, redactor);
+        parse_sessions(body, &mut aggregator).map_err(|e| FetchError::InvalidResponse(e.into()))?;
+        Ok(aggregator.finish())
     }
 }
 

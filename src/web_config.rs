@@ -33,7 +33,7 @@ use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 
-use crate::lock;
+use crate::sync::lock;
 
 /// Why a web config file cannot be used. Messages name the file and the
 /// setting, never a password.

@@ -12,6 +12,7 @@ use agi_exporter::aggregate::{Aggregator, DOCUMENTED_STATUSES, Limits, Snapshot,
 use std::borrow::Cow;
 
 use agi_exporter::api::parse::{Field, SessionRecord, SessionSink, parse_sessions};
+use agi_exporter::api::redact::Redactor;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::de::IgnoredAny;
@@ -25,11 +26,10 @@ const LIMITS: Limits = Limits {
 /// Parses and folds like a scrape does; `Ok` carries the session count the
 /// parser reported and the snapshot.
 fn fold(body: &[u8], transitions: &mut Transitions) -> Result<(usize, Snapshot), String> {
-    let mut aggregator = Aggregator::new(LIMITS, transitions);
+    let redactor = Redactor::new("the-key-of-this-test");
+    let mut aggregator = Aggregator::new(LIMITS, transitions, &redactor);
     let count = parse_sessions(body, &mut aggregator).map_err(|e| e.to_string())?;
-    let (snapshot, update) = aggregator.finish();
-    transitions.commit(update);
-    Ok((count, snapshot))
+    Ok((count, aggregator.finish()))
 }
 
 /// What every accepted body's snapshot must satisfy.

@@ -187,3 +187,71 @@ async fn help_never_shows_a_key_even_when_one_is_set() {
     );
     assert_no_key_in("--help", &format!("{}{}", finished.stdout, finished.stderr));
 }
+
+/// A file far too large to be a key: a log, say, named by mistake.
+fn ten_mebibytes_of_key() -> String {
+    format!("{}\n", "k".repeat(10 << 20))
+}
+
+#[tokio::test]
+async fn a_key_file_larger_than_4_kib_is_refused_at_start() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("huge-key", &ten_mebibytes_of_key());
+    let finished = run(
+        &["--api.url", &api.url(), "--api.key-file", key_file.path()],
+        &[],
+    )
+    .await;
+    assert_eq!(finished.code(), Some(2), "{}", finished.stderr);
+    let lines: Vec<&str> = finished.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {}", finished.stderr);
+    assert!(lines[0].contains("larger than 4 KiB"), "{}", lines[0]);
+    assert!(
+        !lines[0].contains("kkkk"),
+        "never the contents: {}",
+        lines[0]
+    );
+    assert_eq!(api.requests(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_key_file_that_grows_too_large_or_unusable_keeps_the_last_good_key() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}")
+    );
+    for (bad, why) in [
+        (ten_mebibytes_of_key(), "larger than 4 KiB"),
+        (format!("{KEY_B} and more\n"), "HTTP header"),
+        (format!("{KEY_B}\u{e9}\n"), "HTTP header"),
+    ] {
+        std::fs::write(key_file.path(), &bad).expect("spoil the key file");
+        assert_eq!(
+            scrape_and_read_bearer(&exporter, &api).await,
+            format!("Bearer {KEY_A}"),
+            "a key file that is {why:?} must not replace the last good key"
+        );
+        let warning = exporter
+            .wait_for_log_line(&["level=warn", why], Duration::from_secs(5))
+            .await;
+        assert!(warning.contains(key_file.path()), "{warning}");
+        assert!(!warning.contains("kkkk"), "never the contents: {warning}");
+        assert_no_key_in("the warning", &warning);
+    }
+    // Once the file holds a usable key again, it is used; a file that then
+    // disappears keeps that one, not the rejected contents.
+    std::fs::write(key_file.path(), format!("{KEY_C}\n")).expect("repair the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_C}")
+    );
+    std::fs::write(key_file.path(), ten_mebibytes_of_key()).expect("spoil it again");
+    std::fs::remove_file(key_file.path()).expect("remove the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_C}")
+    );
+}

@@ -14,6 +14,9 @@ pub const LIMITS: Limits = Limits {
     top_oldest: 5,
 };
 
+/// The key the simulator accepts, which the exporter would redact.
+pub const KEY: &str = agi_exporter::demo::DEMO_KEY;
+
 /// Whether this run measures (`cargo bench`) rather than checks that every
 /// routine runs (`cargo test --benches`), where timings mean nothing.
 pub fn measuring() -> bool {

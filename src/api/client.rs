@@ -10,11 +10,13 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{self, HeaderValue};
+use reqwest::header;
 use reqwest::{StatusCode, Url, redirect};
 
-use crate::config::{ApiKey, KeyFile};
-use crate::lock;
+use super::key::{ApiKey, KeySource};
+use super::parse::ParseError;
+use super::redact::{Redactor, UpstreamText};
+use crate::sync::lock;
 
 /// The fixed set of reasons a request can fail for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,7 +67,9 @@ impl FailureReason {
     }
 }
 
-/// Why a fetch produced no session list. Messages never contain the key.
+/// Why a fetch produced no session list. Messages never contain the key:
+/// every piece of upstream text in them is an [`UpstreamText`], which only
+/// redaction makes.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     /// No complete answer before the deadline.
@@ -73,7 +77,7 @@ pub enum FetchError {
     Timeout(Duration),
     /// The connection could not be made or broke.
     #[error("cannot reach the API: {0}")]
-    Connect(String),
+    Connect(UpstreamText),
     /// 401/403.
     #[error(
         "the API refused the key (HTTP {status}: {message}); check AGI_API_KEY or --api.key-file"
@@ -82,7 +86,7 @@ pub enum FetchError {
         /// 401 or 403.
         status: u16,
         /// The API's error message, if it gave one.
-        message: String,
+        message: UpstreamText,
     },
     /// 429, or still waiting for an earlier 429's `Retry-After`.
     #[error("rate limited by the API; no request for {retry_after:?}")]
@@ -96,7 +100,7 @@ pub enum FetchError {
         /// The status code.
         status: u16,
         /// The API's error message, if it gave one.
-        message: String,
+        message: UpstreamText,
     },
     /// A 3xx status; redirects are not followed so the key stays with `--api.url`.
     #[error(
@@ -105,8 +109,9 @@ pub enum FetchError {
     Redirect {
         /// The status code.
         status: u16,
-        /// The `Location` header, if any.
-        location: String,
+        /// Where the `Location` header points: scheme, host, port and path
+        /// only (no credentials, query or fragment).
+        location: UpstreamText,
     },
     /// The body exceeded the size cap.
     #[error("response larger than {limit} bytes (--api.max-response-bytes)")]
@@ -114,9 +119,25 @@ pub enum FetchError {
         /// The cap.
         limit: u64,
     },
-    /// The body is not a session list.
+    /// The body is not a session list, or its encoding is broken.
     #[error("invalid response: {0}")]
-    InvalidResponse(String),
+    InvalidResponse(#[from] InvalidBody),
+    /// The request shared by several scrapes ended without an answer (its
+    /// task was cancelled, as when the runtime shuts down).
+    #[error("the shared API request ended without an answer")]
+    Abandoned,
+}
+
+/// Why a body that arrived is not a session list.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvalidBody {
+    /// It is not the JSON expected.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Its transfer or content encoding is broken (corrupt gzip, a chunk
+    /// that ends early), as the HTTP stack reported it.
+    #[error("{0}")]
+    Encoding(UpstreamText),
 }
 
 impl FetchError {
@@ -131,6 +152,7 @@ impl FetchError {
             FetchError::Redirect { .. } => FailureReason::Redirect,
             FetchError::TooLarge { .. } => FailureReason::TooLarge,
             FetchError::InvalidResponse(_) => FailureReason::InvalidResponse,
+            FetchError::Abandoned => FailureReason::Connect,
         }
     }
 }
@@ -140,40 +162,12 @@ impl FetchError {
 #[error("cannot build the HTTP client: {0}")]
 pub struct ClientError(#[from] reqwest::Error);
 
-/// Where each request's key comes from.
-#[derive(Debug)]
-pub enum KeyProvider {
-    /// A key fixed for the process's life (`AGI_API_KEY`, or the demo key).
-    Fixed(ApiKey),
-    /// A key file, re-read when it changes.
-    File(KeyFile),
-}
-
-impl KeyProvider {
-    fn current(&self) -> ApiKey {
-        match self {
-            KeyProvider::Fixed(key) => key.clone(),
-            KeyProvider::File(file) => {
-                let (key, problem) = file.current();
-                if let Some(problem) = problem {
-                    tracing::warn!(
-                        path = %file.path().display(),
-                        problem,
-                        "cannot re-read the API key file; using the last key read"
-                    );
-                }
-                key
-            }
-        }
-    }
-}
-
 /// Fetches the session list.
 #[derive(Debug)]
 pub struct ApiClient {
     http: reqwest::Client,
     sessions_url: Url,
-    key: KeyProvider,
+    key: KeySource,
     max_response_bytes: u64,
     /// The buffer the previous body was read into, reused by the next fetch:
     /// a large account's body is then allocated (and faulted in) once rather
@@ -189,11 +183,14 @@ const MAX_PREALLOCATION: u64 = 64 << 20;
 /// Longest excerpt of an error body kept for the log line.
 const ERROR_MESSAGE_CHARS: usize = 200;
 
+/// Longest error chain kept for the log line.
+const ERROR_CHAIN_CHARS: usize = 1000;
+
 impl ApiClient {
     /// Builds a client for `{base_url}/v1/sessions`.
     pub fn new(
         base_url: &Url,
-        key: KeyProvider,
+        key: KeySource,
         max_response_bytes: u64,
     ) -> Result<Self, ClientError> {
         // Installing fails only if a provider is already installed, which is fine.
@@ -221,28 +218,25 @@ impl ApiClient {
         &self.sessions_url
     }
 
-    /// Sends one `GET /v1/sessions` and returns the body. The caller bounds
-    /// it with its deadline, and hands the body back with [`Self::recycle`]
-    /// once it is done with it.
-    pub async fn fetch_body(&self) -> Result<Vec<u8>, FetchError> {
+    /// Sends one `GET /v1/sessions` and returns the body, with the key it
+    /// was fetched with (whose redactor the label values go through). The
+    /// caller bounds it with its deadline, and hands the body back with
+    /// [`Self::recycle`] once it is done with it.
+    pub async fn fetch_body(&self) -> Result<(Vec<u8>, ApiKey), FetchError> {
         let key = self.key.current();
-        let mut authorization =
-            HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
-                FetchError::Connect("the API key cannot be sent in a header".to_owned())
-            })?;
-        authorization.set_sensitive(true);
+        let redactor = key.redactor();
         let mut response = self
             .http
             .get(self.sessions_url.clone())
-            .header(header::AUTHORIZATION, authorization)
+            .header(header::AUTHORIZATION, key.authorization())
             .header(header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| transport_error(&e, &key))?;
+            .map_err(|e| transport_error(&e, redactor))?;
 
         let status = response.status();
         if !status.is_success() {
-            return Err(status_error(response, &key).await);
+            return Err(status_error(response, &self.sessions_url, redactor).await);
         }
         if response
             .content_length()
@@ -265,7 +259,7 @@ impl ApiClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| transport_error(&e, &key))?
+            .map_err(|e| transport_error(&e, redactor))?
         {
             if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
                 return Err(FetchError::TooLarge {
@@ -274,7 +268,7 @@ impl ApiClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok((body, key))
     }
 }
 
@@ -288,18 +282,16 @@ impl ApiClient {
 
 /// Maps a non-2xx answer to its error, reading a short excerpt of the body
 /// for the log.
-async fn status_error(response: reqwest::Response, key: &ApiKey) -> FetchError {
+async fn status_error(response: reqwest::Response, url: &Url, redactor: &Redactor) -> FetchError {
     let status = response.status();
     if status.is_redirection() {
         let location = response
             .headers()
             .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+            .map(|v| location_for_log(&String::from_utf8_lossy(v.as_bytes()), url));
         return FetchError::Redirect {
             status: status.as_u16(),
-            location,
+            location: redactor.excerpt(location.as_deref().unwrap_or("nowhere"), 200),
         };
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -311,7 +303,7 @@ async fn status_error(response: reqwest::Response, key: &ApiKey) -> FetchError {
             .unwrap_or(DEFAULT_RETRY_AFTER);
         return FetchError::RateLimited { retry_after };
     }
-    let message = error_message(response, key).await;
+    let message = error_message(response, redactor).await;
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchError::Unauthorized {
             status: status.as_u16(),
@@ -345,9 +337,27 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
+/// Where a `Location` points, for a log line: scheme, host, port and path
+/// only. Credentials, the query and the fragment are dropped whatever they
+/// hold, so a redirect that carries a token in its query shows nothing of
+/// it. A relative location is resolved against the URL that was requested.
+fn location_for_log(location: &str, requested: &Url) -> String {
+    match requested.join(location.trim()) {
+        Ok(url) => {
+            let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+            if let Some(port) = url.port() {
+                shown.push_str(&format!(":{port}"));
+            }
+            shown.push_str(url.path());
+            shown
+        }
+        Err(_) => "an invalid URL".to_owned(),
+    }
+}
+
 /// The API's error message: `message`, `error` or `detail` from a JSON body,
-/// else the start of a text body. The key is cut out in case the API echoes it.
-async fn error_message(response: reqwest::Response, key: &ApiKey) -> String {
+/// else the start of a text body, redacted in case the API echoes the key.
+async fn error_message(response: reqwest::Response, redactor: &Redactor) -> UpstreamText {
     // Read at most a few KiB: the message is for a log line.
     let mut response = response;
     let mut body = Vec::new();
@@ -376,21 +386,17 @@ async fn error_message(response: reqwest::Response, key: &ApiKey) -> String {
                 })
         });
     let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text = text.replace(key.expose(), "<redacted>");
-    let mut excerpt: String = text.chars().take(ERROR_MESSAGE_CHARS).collect();
-    if excerpt.len() < text.len() {
-        excerpt.push('…');
-    }
+    let excerpt = redactor.excerpt(&text, ERROR_MESSAGE_CHARS);
     if excerpt.is_empty() {
-        excerpt.push_str("no message");
+        return redactor.excerpt("no message", ERROR_MESSAGE_CHARS);
     }
     excerpt
 }
 
 /// Maps a reqwest error to a reason. The message is the error with its
-/// causes, which carry the URL but never the request headers.
-fn transport_error(error: &reqwest::Error, key: &ApiKey) -> FetchError {
+/// causes, which carry the URL but never the request headers; it is
+/// redacted all the same, since a cause may quote what the server sent.
+fn transport_error(error: &reqwest::Error, redactor: &Redactor) -> FetchError {
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -398,11 +404,11 @@ fn transport_error(error: &reqwest::Error, key: &ApiKey) -> FetchError {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    let message = message.replace(key.expose(), "<redacted>");
+    let message = redactor.excerpt(&message, ERROR_CHAIN_CHARS);
     if error.is_timeout() {
         FetchError::Timeout(Duration::ZERO)
     } else if error.is_decode() || error.is_body() && !error.is_connect() {
-        FetchError::InvalidResponse(message)
+        FetchError::InvalidResponse(InvalidBody::Encoding(message))
     } else {
         FetchError::Connect(message)
     }
@@ -448,9 +454,25 @@ mod tests {
     }
 
     #[test]
+    fn a_location_is_logged_without_credentials_query_or_fragment() -> Result<(), url::ParseError> {
+        let requested = Url::parse("https://api.agi.tech/v1/sessions")?;
+        for (location, shown) in [
+            (
+                "https://user:pw@evil.example:8443/steal/it?key=s3cret&b=x#frag",
+                "https://evil.example:8443/steal/it",
+            ),
+            ("/v2/sessions?token=abc", "https://api.agi.tech/v2/sessions"),
+            ("http://[::1]/x", "http://[::1]/x"),
+            ("https://", "an invalid URL"),
+        ] {
+            assert_eq!(location_for_log(location, &requested), shown, "{location}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn sessions_url_keeps_a_base_path() -> Result<(), Box<dyn std::error::Error>> {
-        let key =
-            || KeyProvider::Fixed(ApiKey::new("k".to_owned()).unwrap_or_else(|e| panic!("{e}")));
+        let key = || KeySource::Fixed(ApiKey::new("k").unwrap_or_else(|e| panic!("{e}")));
         let client = ApiClient::new(&Url::parse("https://api.agi.tech")?, key(), 1)?;
         assert_eq!(
             client.sessions_url().as_str(),

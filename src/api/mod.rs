@@ -6,7 +6,9 @@
 
 mod client;
 mod json;
+pub mod key;
 pub mod parse;
+pub mod redact;
 pub mod timestamp;
 
-pub use client::{ApiClient, ClientError, FailureReason, FetchError, KeyProvider};
+pub use client::{ApiClient, ClientError, FailureReason, FetchError, InvalidBody};

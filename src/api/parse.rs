@@ -65,7 +65,7 @@ pub trait SessionSink {
 
 /// Why a body is not a session list. The message says what was expected and
 /// where (line and column); it never quotes the body.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct ParseError(json::Error);
 

@@ -449,7 +449,8 @@ impl Exporter {
         self.scrape_path("/metrics").await
     }
 
-    /// `GET path`, which must answer 200 with an exposition.
+    /// `GET path`, which must answer 200 with a well-formed exposition
+    /// (see [`assert_valid_exposition`]).
     pub async fn scrape_path(&self, path: &str) -> String {
         let reply = self.get(path).await;
         assert_eq!(
@@ -459,7 +460,9 @@ impl Exporter {
             reply.status,
             reply.text()
         );
-        reply.text()
+        let text = reply.text();
+        assert_valid_exposition(&text);
+        text
     }
 
     /// Sends SIGTERM.
@@ -592,6 +595,106 @@ pub fn families(exposition: &str) -> BTreeSet<String> {
         .filter_map(|rest| rest.split_whitespace().next())
         .map(str::to_owned)
         .collect()
+}
+
+/// Checks what the text format requires and `promtool check metrics` does
+/// not: every sample belongs to the family its `# TYPE` line declared just
+/// before it, no family is declared twice or split, no two samples have the
+/// same name and label set, no sample repeats a label name, histogram
+/// buckets are cumulative and end with `+Inf` equal to `_count`, and
+/// counters are not negative. Panics with the offending lines.
+pub fn assert_valid_exposition(exposition: &str) {
+    use std::collections::{BTreeMap, HashSet};
+    let fail = |why: String| -> ! { panic!("invalid exposition: {why}\n{exposition}") };
+    let mut declared: BTreeMap<String, String> = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    let mut seen: HashSet<(String, Vec<(String, String)>)> = HashSet::new();
+    // Per histogram series (labels without `le`): bucket values in order,
+    // and the count.
+    type Series = (String, Vec<(String, String)>);
+    let mut buckets: BTreeMap<Series, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut counts: BTreeMap<Series, f64> = BTreeMap::new();
+    for line in exposition.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+                fail(format!("bad TYPE line {line:?}"));
+            };
+            if declared.insert(name.to_owned(), kind.to_owned()).is_some() {
+                fail(format!("family {name} declared twice"));
+            }
+            current = Some((name.to_owned(), kind.to_owned()));
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let Some(sample) = parse_sample(line) else {
+            fail(format!("not a sample line: {line:?}"));
+        };
+        let Some((family, kind)) = &current else {
+            fail(format!("sample before any TYPE line: {line:?}"));
+        };
+        let suffix = sample.name.strip_prefix(family.as_str());
+        let belongs = matches!(
+            (kind.as_str(), suffix),
+            ("histogram", Some("_bucket" | "_sum" | "_count"))
+                | ("summary", Some("_sum" | "_count"))
+                | (_, Some(""))
+        );
+        if !belongs {
+            fail(format!("{line:?} is not part of family {family} ({kind})"));
+        }
+        let mut names: Vec<&str> = sample.labels.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            fail(format!("a label repeats in {line:?}"));
+        }
+        let mut labels = sample.labels.clone();
+        labels.sort();
+        if !seen.insert((sample.name.clone(), labels.clone())) {
+            fail(format!("duplicate series {line:?}"));
+        }
+        if kind == "counter" && (sample.value.is_nan() || sample.value < 0.0) {
+            fail(format!("negative or NaN counter {line:?}"));
+        }
+        if kind == "histogram" {
+            let without_le: Vec<(String, String)> =
+                labels.iter().filter(|(n, _)| n != "le").cloned().collect();
+            let key = (family.clone(), without_le);
+            match suffix {
+                Some("_bucket") => {
+                    let Some(le) = sample.label("le") else {
+                        fail(format!("bucket without le: {line:?}"));
+                    };
+                    let le = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap_or(f64::NAN)
+                    };
+                    buckets.entry(key).or_default().push((le, sample.value));
+                }
+                Some("_count") => {
+                    counts.insert(key, sample.value);
+                }
+                _ => {}
+            }
+        }
+    }
+    for (series, list) in &buckets {
+        if !list
+            .windows(2)
+            .all(|pair| pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1)
+        {
+            fail(format!(
+                "buckets of {series:?} are not cumulative in order: {list:?}"
+            ));
+        }
+        let last = list.last().copied().unwrap_or((0.0, 0.0));
+        if last.0 != f64::INFINITY || counts.get(series) != Some(&last.1) {
+            fail(format!("{series:?}: the +Inf bucket must equal _count"));
+        }
+    }
 }
 
 /// Asserts `actual` equals `expected`, printing a line diff when not.

@@ -85,8 +85,9 @@ pub async fn scrape_with_timeout(exporter: &Exporter, seconds: &str) -> Reply {
         .await
 }
 
-/// Scrapes once (200 required) and returns the exposition, printing the
-/// exporter's log when the answer is not 200.
+/// Scrapes once (200 required) and returns the exposition, checked with
+/// [`crate::common::assert_valid_exposition`], printing the exporter's log
+/// when the answer is not 200.
 pub async fn scrape(exporter: &Exporter) -> String {
     let reply = exporter.get("/metrics").await;
     assert_eq!(
@@ -97,7 +98,9 @@ pub async fn scrape(exporter: &Exporter) -> String {
         reply.text(),
         stderr_tail(exporter, 40)
     );
-    reply.text()
+    let text = reply.text();
+    crate::common::assert_valid_exposition(&text);
+    text
 }
 
 /// Polls `condition` every 20 ms until it holds; panics with `what` (and
@@ -156,6 +159,9 @@ pub enum RawAnswer {
     CloseAfterRequest,
     /// Read the request head, write these bytes verbatim, then close.
     Send(Vec<u8>),
+    /// Read the request head, write these bytes, then hold the connection
+    /// open without another byte (for at most 30 s).
+    SendAndHold(Vec<u8>),
 }
 
 /// An "API" that speaks raw TCP on 127.0.0.1, for faults the simulator's
@@ -195,9 +201,16 @@ impl RawUpstream {
                         return;
                     }
                     requests.fetch_add(1, Ordering::SeqCst);
-                    if let RawAnswer::Send(bytes) = answer {
-                        let _ = stream.write_all(&bytes).await;
-                        let _ = stream.shutdown().await;
+                    match answer {
+                        RawAnswer::Send(bytes) => {
+                            let _ = stream.write_all(&bytes).await;
+                            let _ = stream.shutdown().await;
+                        }
+                        RawAnswer::SendAndHold(bytes) => {
+                            let _ = stream.write_all(&bytes).await;
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                        }
+                        RawAnswer::CloseAtOnce | RawAnswer::CloseAfterRequest => {}
                     }
                 });
             }
