@@ -186,17 +186,50 @@ impl<'de> Reader<'de> {
         let raw = &self.bytes[key.start..key.end];
         let unescaped = if key.escaped {
             self.scratch.clear();
-            match unescape(raw, &mut self.scratch) {
-                Ok(()) => &self.scratch[..],
-                Err(_) => raw,
+            if let Err((at, message)) = unescape(raw, &mut self.scratch) {
+                return Err(self.fault_at(key.start + at, message));
             }
+            &self.scratch[..]
         } else {
             raw
         };
+        // A key is read as text, as serde_json reads the keys of the objects
+        // it deserializes (the body's and each session's): one that is not
+        // UTF-8 refuses the body. A body that is UTF-8 as a whole needs no
+        // check per key.
+        if self.text.is_none() && std::str::from_utf8(unescaped).is_err() {
+            return Err(self.fault_at(key.start, "invalid UTF-8 in a key"));
+        }
         let known = names.iter().find(|(name, _)| *name == unescaped);
         Ok(Some(
             known.map_or(Key::Other, |&(_, known)| Key::Known(known)),
         ))
+    }
+
+    /// Skips the object whose `{` is at the reading position, reading its
+    /// keys as text (refusing one that is not) and skipping its values.
+    pub fn skip_object_reading_keys(&mut self) -> Result<(), Fault> {
+        self.open();
+        let mut first = true;
+        while self.next_key::<()>(first, &[])?.is_some() {
+            first = false;
+            self.skip_value()?;
+        }
+        Ok(())
+    }
+
+    /// Skips the number at the reading position, refusing one that
+    /// serde_json refuses to read as a value: a magnitude too large for an
+    /// `f64` (`1e999`). serde_json itself decides, on the number's bytes,
+    /// so that the two agree to the last digit; numbers are rare where this
+    /// is called (a field that should be a string).
+    pub fn skip_number_in_range(&mut self) -> Result<(), Fault> {
+        let start = self.pos;
+        self.skip_number()?;
+        match serde_json::from_slice::<serde_json::Number>(&self.bytes[start..self.pos]) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(self.fault_at(start, "number out of range")),
+        }
     }
 
     /// Moves to the next value of an open list; false when the list ends

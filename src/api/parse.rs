@@ -173,6 +173,10 @@ fn session<'de>(reader: &mut Reader<'de>) -> Result<SessionRecord<'de>, Fault> {
 
 /// A field's value: a string, `null`, or anything else (which is skipped
 /// and reported as invalid rather than failing the whole body).
+///
+/// A value that is not a string is read as serde_json reads any value it is
+/// asked to describe: a number must be in range, and an object's keys must
+/// be text; what they hold is only checked for syntax.
 fn field<'de>(reader: &mut Reader<'de>) -> Result<Field<'de>, Fault> {
     match reader.next_token()? {
         b'"' => Ok(match reader.string()? {
@@ -182,13 +186,21 @@ fn field<'de>(reader: &mut Reader<'de>) -> Result<Field<'de>, Fault> {
             Text::Copied(text) => Field::Value(Cow::Owned(text.to_owned())),
         }),
         // The only value that starts with `n` is `null`.
-        byte => {
+        b'n' => {
             reader.skip_value()?;
-            Ok(if byte == b'n' {
-                Field::Missing
-            } else {
-                Field::Invalid
-            })
+            Ok(Field::Missing)
+        }
+        b'-' | b'0'..=b'9' => {
+            reader.skip_number_in_range()?;
+            Ok(Field::Invalid)
+        }
+        b'{' => {
+            reader.skip_object_reading_keys()?;
+            Ok(Field::Invalid)
+        }
+        _ => {
+            reader.skip_value()?;
+            Ok(Field::Invalid)
         }
     }
 }
@@ -317,12 +329,38 @@ mod tests {
             vec![strings(["a", "agi-0", "ready", "2025-10-05T18:04:34Z"])]
         );
         // A key that is not text, or whose escape is half a character,
-        // matches no field and is skipped.
-        let mut odd_keys = br#"[{"status":"ready","st"#.to_vec();
-        odd_keys.extend_from_slice(b"\xffatus\":\"x\",\"\\ud800\":1}]");
+        // refuses the body, as serde_json refuses it, in a session and in
+        // the wrapping object; in a skipped value it is only skipped.
+        let mut not_text = br#"[{"status":"ready","st"#.to_vec();
+        not_text.extend_from_slice(b"\xffatus\":\"x\"}]");
+        assert!(parse_sessions(&not_text, &mut Collect::default()).is_err());
+        for body in [
+            r#"[{"status":"ready","\ud800":1}]"#,
+            r#"{"\udc00":1,"data":[]}"#,
+            r#"[{"status":{"\ud800":1}}]"#,
+        ] {
+            assert!(parse(body).is_err(), "{body}");
+        }
+        let mut skipped = br#"[{"status":"ready","extra":{"\ud800":1,"x":{"a"#.to_vec();
+        skipped.extend_from_slice(b"\xff\":2}}}]");
         let mut sink = Collect::default();
-        assert!(parse_sessions(&odd_keys, &mut sink).is_ok());
+        assert!(parse_sessions(&skipped, &mut sink).is_ok());
         assert_eq!(sink.0, vec![[None, None, Some("ready".to_owned()), None]]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_number_in_a_field_is_invalid_unless_serde_json_finds_it_out_of_range() -> Result<(), String>
+    {
+        let parsed = parse(
+            r#"[{"status":1e308,"agent_name":-0.5e-999,"session_id":123456789012345678901234567890}]"#,
+        )?;
+        assert_eq!(parsed.1, vec![[true, true, true, false]]);
+        for body in [r#"[{"status":1e309}]"#, r#"[{"status":-2e308}]"#] {
+            assert!(parse(body).is_err(), "{body}");
+        }
+        // Where nothing reads it, a number is only checked for its syntax.
+        assert!(parse(r#"[{"status":"ready","cost":1e999}]"#).is_ok());
         Ok(())
     }
 
