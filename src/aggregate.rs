@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::api::parse::{Field, SessionRecord, SessionSink};
-use crate::api::redact::Redactor;
+use crate::api::redact::{MIN_RUN, Redactor};
 use crate::api::timestamp::{UnixMillis, looks_like_timestamp, parse_timestamp};
 
 /// The documented statuses, always exported (0 when none).
@@ -198,7 +198,7 @@ impl<'t> Aggregator<'t> {
         let redactor = self.redactor;
         // The label of each status id, redacted once.
         let status_labels: Vec<String> = (0..self.statuses.len())
-            .map(|id| redactor.redact(status_fold.label(id, &self.statuses)))
+            .map(|id| label(redactor, status_fold.label(id, &self.statuses)))
             .collect();
 
         // Output statuses: the documented ones, the kept undocumented ones by
@@ -223,7 +223,7 @@ impl<'t> Aggregator<'t> {
         let mut agents: Vec<AgentCounts> = Vec::new();
         let mut agent_index: HashMap<String, usize> = HashMap::new();
         for (name, counts) in &self.agents {
-            let label = redactor.redact(agent_fold.label(name));
+            let label = label(redactor, agent_fold.label(name));
             let index = *agent_index.entry(label.clone()).or_insert_with(|| {
                 agents.push(AgentCounts {
                     agent_name: label,
@@ -245,8 +245,8 @@ impl<'t> Aggregator<'t> {
 
         let mut oldest_sessions: Vec<TopSession> = Vec::new();
         for mut session in self.oldest_sessions.into_sorted_vec() {
-            session.session_id = redactor.redact(&session.session_id);
-            session.agent_name = redactor.redact(agent_fold.label(&session.agent_name));
+            session.session_id = label(redactor, &session.session_id);
+            session.agent_name = label(redactor, agent_fold.label(&session.agent_name));
             if let Some(&id) = self.status_ids.get(&session.status) {
                 session.status = status_labels[id].clone();
             }
@@ -347,7 +347,11 @@ impl OldestSessions {
         if self.limit == 0 {
             return;
         }
-        let session_id = truncate_label(session_id);
+        let session_id = label_source(session_id);
+        // Ids are told apart as their labels will be: by their first bytes.
+        let same_id = |kept: &str| {
+            prefix(kept, MAX_LABEL_VALUE_BYTES) == prefix(session_id, MAX_LABEL_VALUE_BYTES)
+        };
         if self.heap.len() == self.limit {
             let youngest = self
                 .heap
@@ -357,22 +361,24 @@ impl OldestSessions {
                 return;
             }
         }
-        if self.ids.contains(session_id) {
+        let label_id = prefix(session_id, MAX_LABEL_VALUE_BYTES);
+        if self.ids.contains(label_id) {
             // Rare (the same id twice): replace the entry if this one is older.
             let older = self
                 .heap
                 .iter()
-                .any(|s| s.session_id == session_id && created_at < s.created_at);
+                .any(|s| same_id(&s.session_id) && created_at < s.created_at);
             if !older {
                 return;
             }
-            self.heap.retain(|s| s.session_id != session_id);
+            self.heap.retain(|s| !same_id(&s.session_id));
         } else if self.heap.len() == self.limit
             && let Some(youngest) = self.heap.pop()
         {
-            self.ids.remove(&youngest.session_id);
+            self.ids
+                .remove(prefix(&youngest.session_id, MAX_LABEL_VALUE_BYTES));
         }
-        self.ids.insert(session_id.to_owned());
+        self.ids.insert(label_id.to_owned());
         self.heap.push(TopSession {
             created_at,
             session_id: session_id.to_owned(),
@@ -390,7 +396,7 @@ impl OldestSessions {
 /// `unknown` (and the field is counted as invalid).
 fn label_value<'a>(field: &'a Field<'_>, invalid: &mut u64) -> Cow<'a, str> {
     match field.as_str() {
-        Some(text) => Cow::Borrowed(truncate_label(text)),
+        Some(text) => Cow::Borrowed(label_source(text)),
         None => {
             *invalid += 1;
             Cow::Borrowed(UNKNOWN)
@@ -398,11 +404,27 @@ fn label_value<'a>(field: &'a Field<'_>, invalid: &mut u64) -> Cow<'a, str> {
     }
 }
 
-fn truncate_label(text: &str) -> &str {
-    if text.len() <= MAX_LABEL_VALUE_BYTES {
+/// What is kept of a value from the API to make its label: a few bytes more
+/// than a label holds, so that redaction (which comes first, see
+/// [`label`]) still sees a run of [`MIN_RUN`] characters of the key that
+/// starts just before the cut.
+fn label_source(text: &str) -> &str {
+    prefix(text, MAX_LABEL_VALUE_BYTES + MIN_RUN - 1)
+}
+
+/// The label of a value kept by [`label_source`]: redacted, then cut to
+/// [`MAX_LABEL_VALUE_BYTES`].
+fn label(redactor: &Redactor, source: &str) -> String {
+    prefix(&redactor.redact(source), MAX_LABEL_VALUE_BYTES).to_owned()
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
         return text;
     }
-    let mut end = MAX_LABEL_VALUE_BYTES;
+    let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -585,7 +607,7 @@ impl StickyLabels {
         if self.undocumented >= MAX_UNDOCUMENTED_STATUSES {
             return OTHER.to_owned();
         }
-        let label = redactor.redact(value);
+        let label = label(redactor, value);
         let shared = DOCUMENTED_STATUSES.contains(&label.as_str())
             || label == OTHER
             || self.given.values().any(|given| *given == label);
@@ -1007,6 +1029,40 @@ mod tests {
         let snapshot = fold(&body(&[session("a", &long, "running", T0)]));
         let agent = &snapshot.agents[0].agent_name;
         assert!(agent.len() <= MAX_LABEL_VALUE_BYTES && agent.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn label_values_are_redacted_before_they_are_cut() {
+        let key = "sk-0123456789abcdefghij";
+        let redactor = Redactor::new(key);
+        let mut transitions = Transitions::default();
+        // The key starts 8 bytes before the 128-byte cut: cutting first
+        // would keep 8 of its characters, too few for redaction to see.
+        let agent = format!("{}{key}", "x".repeat(120));
+        let status = format!("{}{key}", "y".repeat(125));
+        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor);
+        let body = body(&[session(key, &agent, &status, T0)]);
+        parse_sessions(&body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
+        let snapshot = aggregator.finish();
+        let labels: Vec<&str> = snapshot
+            .agents
+            .iter()
+            .map(|a| a.agent_name.as_str())
+            .chain(snapshot.statuses.iter().map(|s| s.status.as_str()))
+            .chain(
+                snapshot
+                    .oldest_sessions
+                    .iter()
+                    .map(|s| s.session_id.as_str()),
+            )
+            .collect();
+        assert!(
+            labels
+                .iter()
+                .all(|l| !l.contains("sk-0") && l.len() <= MAX_LABEL_VALUE_BYTES),
+            "{labels:?}"
+        );
+        assert!(labels.contains(&"<redacted>"), "{labels:?}");
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! parser does with it: read a few short strings per object and skip
 //! everything else, checking the grammar of all of it.
 //!
-//! It refuses exactly what serde_json refuses, reads strings as serde_json
-//! reads them (`tests/garbage.rs` compares the two on damaged bodies), and
-//! says where an error is by line and column. It is not a serde
+//! It refuses what serde_json refuses and reads strings as serde_json reads
+//! them (the session parser states the model, and `tests/garbage.rs`
+//! compares the two on damaged bodies), and says where an error is by line
+//! and column. It is not a serde
 //! `Deserializer`: the parser drives it directly, which on a session list
 //! costs about what `serde_json::from_slice::<IgnoredAny>` costs to skip the
 //! same bytes. What makes that possible:

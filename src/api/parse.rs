@@ -11,13 +11,27 @@
 //! no `Vec` of sessions and no `serde_json::Value` tree is ever built.
 //! Strings are borrowed from the body whenever they contain no escapes.
 //!
-//! The JSON itself is read by [`super::json`], a reader that refuses exactly
-//! what serde_json refuses (`tests/garbage.rs` holds the two to the same
-//! verdicts and the same fields) but reads a session list in about the time
-//! serde_json takes to skip it with `IgnoredAny`. serde's visitors cost more
-//! than that: the parser was a serde `DeserializeSeed` until the benchmarks
-//! of SPEC section 8 showed its four fields per session costing 1.6x the
-//! skim.
+//! The JSON itself is read by [`super::json`]. Verdicts and fields are
+//! exactly serde_json's when it reads the body with the serde model of the
+//! contract (the README's "What the exporter accepts"): the body's keys and
+//! each session's keys are read as text, the first `sessions`, `data` or
+//! `items` key holds the list, the four fields are read as any value (so a
+//! number there must be in range, and an object there has its keys read as
+//! text), and everything else is skipped as serde's `IgnoredAny` skips it,
+//! checking its syntax only. The property tests in `tests/garbage.rs` and
+//! the differential fuzz target hold the parser to that model.
+//!
+//! The one difference from reading the body into a `serde_json::Value`: a
+//! wrapping object with more than one list key, or the same key twice,
+//! folds the first list and checks the others for syntax only, where a
+//! `Value` keeps the last of a repeated key. (A `Value` also checks what is
+//! skipped here: the UTF-8 and escapes of every string, the range of every
+//! number, and nesting deeper than 128; the property tests encode both.)
+//!
+//! The reader costs about what `serde_json::from_slice::<IgnoredAny>` costs
+//! to skip the same bytes. serde's visitors cost more than that: the parser
+//! was a serde `DeserializeSeed` until benchmarks showed its four fields per
+//! session costing 1.6x the skim.
 
 use std::borrow::Cow;
 
