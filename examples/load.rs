@@ -9,11 +9,11 @@
 //!   client stack (reqwest) plus `serde_json::from_slice::<IgnoredAny>` of it;
 //! - sequential `/metrics` scrapes, interleaved with the floor, so both see
 //!   the same machine noise: median and p90, and the ratio of the medians
-//!   (SPEC section 8: at most 1.5x at 100,000 sessions);
+//!   (the README's Performance section: at most 1.5x at 100,000 sessions);
 //! - the exporter's idle RSS (`VmRSS` before any scrape) and peak RSS
 //!   (`VmHWM` after the scrapes) from `/proc/PID/status`;
 //! - how many API requests the simulator received for a burst of concurrent
-//!   scrapes (SPEC: 200 concurrent scrapes cause one API request), once with
+//!   scrapes (README: 200 concurrent scrapes cause one API request), once with
 //!   the simulator answering at loopback speed and once with it answering in
 //!   50 ms, as a real API a network round trip away does.
 //!
@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use agi_exporter::demo::{Behaviour, SimOptions, Simulator};
+use agi_exporter::demo::{SimOptions, Simulator};
 use serde::de::IgnoredAny;
 
 const USAGE: &str =
@@ -182,13 +182,19 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
     }
 
     let at_loopback_speed = burst(&simulator, &exporter, args.concurrent).await?;
-    // A real API is a network round trip away: with one that answers in
-    // 50 ms, every scrape of the burst arrives while the fetch is under way.
-    simulator.set_behaviour(Behaviour::Delay(SLOW_API));
-    let slow_api = burst(&simulator, &exporter, args.concurrent).await?;
-    simulator.set_behaviour(Behaviour::Serve);
     let peak_rss_kib = exporter.status_kib("VmHWM")?;
     drop(exporter);
+    // A real API is a network round trip away: with one that answers in
+    // 50 ms, every scrape of the burst arrives while the fetch is under way.
+    let slow_simulator = Simulator::start(SimOptions {
+        latency: SLOW_API,
+        ..SimOptions::generated(n)
+    })
+    .await
+    .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let slow_exporter = Exporter::start(&args.exporter, &slow_simulator)?;
+    let slow_api = burst(&slow_simulator, &slow_exporter, args.concurrent).await?;
+    drop(slow_exporter);
 
     floors.sort_unstable();
     scrapes.sort_unstable();

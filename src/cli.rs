@@ -1,7 +1,7 @@
 //! Command-line flags, exactly as the user types them.
 //!
 //! This module only describes the flags (names, env vars, defaults, help). It
-//! does not validate them: [`crate::config::Config::from_cli`] turns these raw
+//! does not validate them: [`crate::Config::from_cli`] turns these raw
 //! strings into a checked configuration, so every rule lives in one place.
 //!
 //! The API key is deliberately not a flag: flags show up in `ps` and in shell
@@ -15,7 +15,7 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "agi_exporter",
-    version = crate::VERSION,
+    version = crate::version::VERSION,
     about = "Prometheus exporter for the AGI agent API: session counts per status and agent, \
              ages of the oldest live sessions, and API health.",
     after_help = "The API key is read from the AGI_API_KEY environment variable or from \

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::api::key::{ApiKey, KeyError, KeyFile};
+use crate::aggregate::Limits;
+use crate::api::key::{ApiKey, KeyError, KeyFile, KeySource};
 use crate::cli::Cli;
 
 /// Everything that can be wrong with the flags or the environment at start.
@@ -78,32 +79,40 @@ pub enum LogFormat {
 /// The validated configuration.
 #[derive(Debug)]
 pub struct Config {
-    /// How to reach the AGI API.
+    /// The API the exporter watches.
+    pub upstream: Upstream,
+    /// How it talks to the API.
     pub api: ApiConfig,
     /// The HTTP server.
     pub web: WebConfig,
-    /// At most this many distinct agent names per scrape.
-    pub agents_max: usize,
-    /// How many oldest live sessions to export individually.
-    pub top_oldest: usize,
+    /// The cardinality guard and `--sessions.top-oldest`.
+    pub limits: Limits,
     /// Log verbosity.
     pub log_level: LogLevel,
     /// Log format.
     pub log_format: LogFormat,
-    /// Serve and export the built-in simulated API.
-    pub demo: bool,
     /// Fetch once, print, exit.
     pub once: bool,
 }
 
-/// How to reach the AGI API.
+/// The API the exporter watches: a real account, or the built-in simulator.
 #[derive(Debug)]
+pub enum Upstream {
+    /// `--demo`: a simulated API started inside the process on 127.0.0.1,
+    /// with its own key.
+    Demo,
+    /// A real account.
+    Remote {
+        /// `--api.url`, checked (https, or http to loopback or when allowed).
+        url: Url,
+        /// `AGI_API_KEY` or `--api.key-file`.
+        key: KeySource,
+    },
+}
+
+/// How the exporter talks to the API.
+#[derive(Debug, Clone, Copy)]
 pub struct ApiConfig {
-    /// Base URL, without a trailing slash. `None` in demo mode, where the
-    /// simulator's address is only known once it is bound.
-    pub url: Option<Url>,
-    /// Where the bearer key comes from.
-    pub key: KeySource,
     /// Upper bound for one request, body included.
     pub timeout: Duration,
     /// How long a successful result is reused.
@@ -127,6 +136,34 @@ pub struct WebConfig {
     pub timeout_offset: Duration,
     /// Leave out `process_*`.
     pub disable_exporter_metrics: bool,
+    /// Timings that are not flags (tests shorten them).
+    pub timings: ServerTimings,
+}
+
+/// How long the server waits for slow clients, for requests under way at
+/// shutdown, and between checks of the web config file. Not flags: the
+/// defaults are what the README documents; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerTimings {
+    /// A client must send its request headers within this time (which also
+    /// closes a keep-alive connection idle for that long).
+    pub header_read_timeout: Duration,
+    /// Requests still under way this long after shutdown began are
+    /// abandoned.
+    pub shutdown_grace: Duration,
+    /// How often `--web.config.file` and the files it names are checked for
+    /// changes.
+    pub config_check_interval: Duration,
+}
+
+impl Default for ServerTimings {
+    fn default() -> Self {
+        ServerTimings {
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(9),
+            config_check_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Config {
@@ -134,23 +171,25 @@ impl Config {
     /// passed in rather than read here so that tests need not touch the
     /// process environment.
     pub fn from_cli(cli: &Cli, api_key_env: Option<String>) -> Result<Self, ConfigError> {
-        let key = if cli.demo {
-            KeySource::Demo
-        } else if let Some(path) = &cli.api_key_file {
-            KeySource::File(KeyFile::open(path).map_err(|reason| ConfigError::KeyFile {
-                path: path.clone(),
-                reason,
-            })?)
+        let upstream = if cli.demo {
+            Upstream::Demo
         } else {
-            match api_key_env {
-                Some(raw) => KeySource::Env(ApiKey::new(&raw).map_err(ConfigError::InvalidKey)?),
-                None => return Err(ConfigError::MissingKey),
+            let key = match (&cli.api_key_file, api_key_env) {
+                (Some(path), _) => {
+                    KeySource::File(KeyFile::open(path).map_err(|reason| ConfigError::KeyFile {
+                        path: path.clone(),
+                        reason,
+                    })?)
+                }
+                (None, Some(raw)) => {
+                    KeySource::Fixed(ApiKey::new(&raw).map_err(ConfigError::InvalidKey)?)
+                }
+                (None, None) => return Err(ConfigError::MissingKey),
+            };
+            Upstream::Remote {
+                url: parse_api_url(&cli.api_url, cli.api_allow_insecure_http)?,
+                key,
             }
-        };
-        let url = if cli.demo {
-            None
-        } else {
-            Some(parse_api_url(&cli.api_url, cli.api_allow_insecure_http)?)
         };
         let telemetry_path = cli.web_telemetry_path.clone();
         if !telemetry_path.starts_with('/')
@@ -172,9 +211,8 @@ impl Config {
             ));
         }
         Ok(Config {
+            upstream,
             api: ApiConfig {
-                url,
-                key,
                 timeout,
                 cache_ttl: parse_flag("--api.cache-ttl", &cli.api_cache_ttl, parse_duration)?,
                 max_response_bytes: parse_flag(
@@ -202,16 +240,18 @@ impl Config {
                     parse_duration,
                 )?,
                 disable_exporter_metrics: cli.web_disable_exporter_metrics,
+                timings: ServerTimings::default(),
             },
-            agents_max: parse_flag("--agents.max", &cli.agents_max, parse_count::<1_000_000>)?,
-            top_oldest: parse_flag(
-                "--sessions.top-oldest",
-                &cli.sessions_top_oldest,
-                parse_count::<1_000>,
-            )?,
+            limits: Limits {
+                agents_max: parse_flag("--agents.max", &cli.agents_max, parse_count::<1_000_000>)?,
+                top_oldest: parse_flag(
+                    "--sessions.top-oldest",
+                    &cli.sessions_top_oldest,
+                    parse_count::<1_000>,
+                )?,
+            },
             log_level: parse_flag("--log.level", &cli.log_level, parse_log_level)?,
             log_format: parse_flag("--log.format", &cli.log_format, parse_log_format)?,
-            demo: cli.demo,
             once: cli.once,
         })
     }
@@ -233,8 +273,9 @@ fn parse_flag<T>(
     parse(value).map_err(|reason| invalid(flag, value, reason))
 }
 
-/// Parses a Prometheus-style duration: `500ms`, `10s`, `1m30s`, `2h`, `1d`;
-/// a plain number or a fraction (`0.5s`) is also accepted.
+/// Parses a Prometheus-style duration: `500ms`, `10s`, `1m30s`, `2h`, `1d`,
+/// `1w`, with fractions (`0.5s`); `0` alone means no time. A number without
+/// a unit is refused, so `10` cannot be taken for seconds or milliseconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const EXPECTED: &str = "expected a duration such as 500ms, 10s, 5m or 1h";
     let text = text.trim();
@@ -381,17 +422,6 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Where the API key comes from.
-#[derive(Debug)]
-pub enum KeySource {
-    /// `AGI_API_KEY`.
-    Env(ApiKey),
-    /// `--api.key-file`, re-read when it changes.
-    File(KeyFile),
-    /// `--demo`: the simulator's own key, known once it starts.
-    Demo,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,10 +465,11 @@ mod tests {
     #[test]
     fn defaults_match_the_spec() -> Result<(), ConfigError> {
         let config = config(&[])?;
-        assert_eq!(
-            config.api.url.as_ref().map(Url::as_str),
-            Some("https://api.agi.tech/")
-        );
+        let url = match &config.upstream {
+            Upstream::Remote { url, .. } => Some(url.as_str()),
+            Upstream::Demo => None,
+        };
+        assert_eq!(url, Some("https://api.agi.tech/"));
         assert_eq!(config.api.timeout, Duration::from_secs(10));
         assert_eq!(config.api.cache_ttl, Duration::ZERO);
         assert_eq!(config.api.max_response_bytes, 64 << 20);
@@ -449,8 +480,8 @@ mod tests {
         assert_eq!(config.web.telemetry_path, "/metrics");
         assert_eq!(config.web.max_requests, 40);
         assert_eq!(config.web.timeout_offset, Duration::from_millis(500));
-        assert_eq!(config.agents_max, 100);
-        assert_eq!(config.top_oldest, 5);
+        assert_eq!(config.limits.agents_max, 100);
+        assert_eq!(config.limits.top_oldest, 5);
         assert_eq!(config.log_level, LogLevel::Info);
         assert_eq!(config.log_format, LogFormat::Logfmt);
         Ok(())
@@ -489,7 +520,14 @@ mod tests {
             matches!(missing, Err(ConfigError::MissingKey)),
             "{missing:?}"
         );
-        assert!(Config::from_cli(&cli(&["--demo"]), None).is_ok());
+        let demo = Config::from_cli(&cli(&["--demo"]), None);
+        assert!(matches!(
+            demo,
+            Ok(Config {
+                upstream: Upstream::Demo,
+                ..
+            })
+        ));
     }
 
     #[test]

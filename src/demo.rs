@@ -2,33 +2,32 @@
 //!
 //! `--demo` starts it with a lively population (sessions start, run, finish,
 //! fail, pause, get stuck and get deleted) and exports it through the same
-//! client code path as a real account. Tests and benchmarks start it with a
-//! fixed population of any size, and script its answers ([`Behaviour`]) to
-//! play a slow, failing or hostile API. It records what it was sent, so tests
-//! can check which headers (and keys) reached it.
+//! client code path as a real account. Benchmarks and the load script start
+//! it with a fixed population of any size, optionally slowed down to play an
+//! API a network round trip away. It is served by the exporter's own accept
+//! loop ([`crate::server::serve`]).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::service::service_fn;
+use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::api::timestamp::UnixMillis;
-use crate::scrape::unix_millis;
+use crate::api::key::DEMO_KEY;
+use crate::api::timestamp::{self, UnixMillis, format_timestamp};
+use crate::config::ServerTimings;
+use crate::server::{self, Reply, Routes};
+use crate::status::DocumentedStatus;
 use crate::sync::lock;
-
-/// The key `--demo` uses against its own simulator.
-pub const DEMO_KEY: &str = "agi-demo-key";
+use crate::web_config::WebSettings;
 
 /// Agent names the simulator uses (the ones seen in public material).
 pub const AGENTS: [&str; 5] = ["agi-0", "agi-0-fast", "agi-1", "agi-2-claude", "agi-2-qwen"];
@@ -42,82 +41,49 @@ pub enum Population {
     /// `n` sessions with a realistic mix (mostly completed and terminated,
     /// some live, five agents, millisecond timestamps), for benchmarks.
     Generated(usize),
-    /// No sessions.
-    Empty,
 }
 
 /// How the simulator starts.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
-    /// The bearer key it accepts.
-    pub key: String,
     /// Its initial sessions.
     pub population: Population,
     /// Whether sessions change over time (one step per second).
     pub evolve: bool,
     /// Seed of its random choices, so runs are repeatable.
     pub seed: u64,
+    /// How long it takes to answer, as an API a network round trip away.
+    pub latency: Duration,
 }
 
 impl SimOptions {
     /// The `--demo` settings.
     pub fn demo() -> Self {
         SimOptions {
-            key: DEMO_KEY.to_owned(),
             population: Population::Demo,
             evolve: true,
             seed: 0x5eed,
+            latency: Duration::ZERO,
         }
     }
 
     /// A fixed population of `n` generated sessions.
     pub fn generated(n: usize) -> Self {
         SimOptions {
-            key: DEMO_KEY.to_owned(),
             population: Population::Generated(n),
             evolve: false,
             seed: 42,
+            latency: Duration::ZERO,
         }
     }
 }
 
-/// How the simulator answers `GET /v1/sessions`, for tests that need a
-/// misbehaving API.
-#[derive(Debug, Clone)]
-pub enum Behaviour {
-    /// Serve the population (after checking the key).
-    Serve,
-    /// Serve the population after a delay.
-    Delay(Duration),
-    /// Answer with exactly this, whatever the key.
-    Respond {
-        /// Status code.
-        status: u16,
-        /// Extra headers.
-        headers: Vec<(String, String)>,
-        /// Body.
-        body: Bytes,
-    },
-}
-
-impl Behaviour {
-    /// A 200 answer with a fixed JSON body.
-    pub fn json(body: impl Into<Bytes>) -> Self {
-        Behaviour::Respond {
-            status: 200,
-            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-            body: body.into(),
-        }
-    }
-
-    /// An answer with this status and body.
-    pub fn status(status: u16, body: impl Into<Bytes>) -> Self {
-        Behaviour::Respond {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
+/// The body a population is first served as, without starting a
+/// simulator: what [`Simulator`] answers before life goes on.
+pub fn population_body(population: Population, seed: u64) -> Bytes {
+    let mut world = World::new(seed, timestamp::now());
+    world.populate(population);
+    world.body
 }
 
 /// A running simulator; stops when dropped.
@@ -125,15 +91,14 @@ impl Behaviour {
 pub struct Simulator {
     address: SocketAddr,
     shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 #[derive(Debug)]
 struct Shared {
-    key: String,
+    latency: Duration,
     requests: AtomicU64,
-    last_headers: Mutex<Option<HeaderMap>>,
-    behaviour: Mutex<Behaviour>,
     world: Mutex<World>,
 }
 
@@ -142,34 +107,34 @@ impl Simulator {
     pub async fn start(options: SimOptions) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
-        let mut world = World::new(options.seed, unix_millis(SystemTime::now()));
-        match options.population {
-            Population::Demo => world.populate_demo(),
-            Population::Generated(n) => world.populate_generated(n),
-            Population::Empty => {}
-        }
-        world.render();
+        let mut world = World::new(options.seed, timestamp::now());
+        world.populate(options.population);
         let shared = Arc::new(Shared {
-            key: options.key,
+            latency: options.latency,
             requests: AtomicU64::new(0),
-            last_headers: Mutex::new(None),
-            behaviour: Mutex::new(Behaviour::Serve),
             world: Mutex::new(world),
         });
-        let mut tasks = vec![tokio::spawn(accept_loop(listener, Arc::clone(&shared)))];
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (_, plain) = watch::channel(Arc::new(WebSettings::plain()));
+        let routes = Arc::new(SimRoutes(Arc::clone(&shared)));
+        let serving = server::serve(listener, routes, plain, ServerTimings::default(), async {
+            let _ = stopped.await;
+        });
+        let mut tasks = vec![tokio::spawn(serving)];
         if options.evolve {
             let shared = Arc::clone(&shared);
             tasks.push(tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     ticks.tick().await;
-                    lock(&shared.world).step(unix_millis(SystemTime::now()));
+                    lock(&shared.world).step(timestamp::now());
                 }
             }));
         }
         Ok(Simulator {
             address,
             shared,
+            stop: Some(stop),
             tasks,
         })
     }
@@ -179,14 +144,9 @@ impl Simulator {
         format!("http://{}", self.address)
     }
 
-    /// The address it listens on.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     /// The key it accepts.
-    pub fn key(&self) -> &str {
-        &self.shared.key
+    pub fn key(&self) -> &'static str {
+        DEMO_KEY
     }
 
     /// Requests received on `/v1/sessions` so far.
@@ -194,17 +154,7 @@ impl Simulator {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
-    /// Headers of the last request received.
-    pub fn last_headers(&self) -> Option<HeaderMap> {
-        lock(&self.shared.last_headers).clone()
-    }
-
-    /// Changes how it answers from the next request on.
-    pub fn set_behaviour(&self, behaviour: Behaviour) {
-        *lock(&self.shared.behaviour) = behaviour;
-    }
-
-    /// The body it currently serves for its population.
+    /// The body it currently serves.
     pub fn body(&self) -> Bytes {
         lock(&self.shared.world).body.clone()
     }
@@ -212,125 +162,154 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
         for task in &self.tasks {
             task.abort();
         }
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(answer(&shared, request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
+/// The simulator's one endpoint.
+#[derive(Debug)]
+struct SimRoutes(Arc<Shared>);
 
-async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.uri().path() != "/v1/sessions" {
-        return respond(404, &[], Bytes::from_static(br#"{"detail":"Not Found"}"#));
-    }
-    if request.method() != Method::GET {
-        return respond(
-            405,
-            &[],
-            Bytes::from_static(br#"{"detail":"Method Not Allowed"}"#),
-        );
-    }
-    shared.requests.fetch_add(1, Ordering::SeqCst);
-    *lock(&shared.last_headers) = Some(request.headers().clone());
-    let behaviour = lock(&shared.behaviour).clone();
-    match behaviour {
-        Behaviour::Respond {
-            status,
-            headers,
-            body,
-        } => respond(status, &headers, body),
-        Behaviour::Delay(delay) => {
-            tokio::time::sleep(delay).await;
-            serve_population(shared, request.headers())
+impl Routes for SimRoutes {
+    async fn route(self: Arc<Self>, request: Request<Incoming>) -> Reply {
+        if request.uri().path() != "/v1/sessions" {
+            return json(
+                StatusCode::NOT_FOUND,
+                Bytes::from_static(br#"{"detail":"Not Found"}"#),
+            );
         }
-        Behaviour::Serve => serve_population(shared, request.headers()),
+        if request.method() != Method::GET {
+            return json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Bytes::from_static(br#"{"detail":"Method Not Allowed"}"#),
+            );
+        }
+        let shared = &self.0;
+        shared.requests.fetch_add(1, Ordering::SeqCst);
+        if !shared.latency.is_zero() {
+            tokio::time::sleep(shared.latency).await;
+        }
+        let authorized = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().strip_prefix(b"Bearer ") == Some(DEMO_KEY.as_bytes()));
+        if !authorized {
+            return json(
+                StatusCode::UNAUTHORIZED,
+                Bytes::from_static(br#"{"detail":"Invalid API key"}"#),
+            );
+        }
+        let body = lock(&shared.world).body.clone();
+        json(StatusCode::OK, body)
     }
 }
 
-fn serve_population(shared: &Shared, headers: &HeaderMap) -> Response<Full<Bytes>> {
-    let expected = format!("Bearer {}", shared.key);
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    if !authorized {
-        return respond(
-            401,
-            &[],
-            Bytes::from_static(br#"{"detail":"Invalid API key"}"#),
-        );
-    }
-    let body = lock(&shared.world).body.clone();
-    respond(
-        200,
-        &[("content-type".to_owned(), "application/json".to_owned())],
-        body,
-    )
-}
-
-fn respond(status: u16, headers: &[(String, String)], body: Bytes) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, body: Bytes) -> Reply {
     let mut response = Response::new(Full::new(body));
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            response.headers_mut().append(name, value);
-        }
-    }
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
-/// Statuses as the simulator moves sessions through them.
+/// Statuses as the simulator moves sessions through them: the documented
+/// ones, and one the SDKs use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
-    Initializing,
-    Ready,
-    Running,
-    Paused,
+    Documented(DocumentedStatus),
     WaitingForInput,
-    Completed,
-    Error,
-    Terminated,
 }
+
+const INITIALIZING: Status = Status::Documented(DocumentedStatus::Initializing);
+const READY: Status = Status::Documented(DocumentedStatus::Ready);
+const RUNNING: Status = Status::Documented(DocumentedStatus::Running);
+const PAUSED: Status = Status::Documented(DocumentedStatus::Paused);
+const COMPLETED: Status = Status::Documented(DocumentedStatus::Completed);
+const ERROR: Status = Status::Documented(DocumentedStatus::Error);
+const TERMINATED: Status = Status::Documented(DocumentedStatus::Terminated);
 
 impl Status {
     fn as_str(self) -> &'static str {
         match self {
-            Status::Initializing => "initializing",
-            Status::Ready => "ready",
-            Status::Running => "running",
-            Status::Paused => "paused",
+            Status::Documented(status) => status.as_str(),
             Status::WaitingForInput => "waiting_for_input",
-            Status::Completed => "completed",
-            Status::Error => "error",
-            Status::Terminated => "terminated",
         }
     }
 
-    fn is_terminal(self) -> bool {
-        matches!(self, Status::Completed | Status::Error | Status::Terminated)
+    fn is_final(self) -> bool {
+        matches!(self, Status::Documented(status) if status.is_final())
     }
 }
+
+const SECOND: i64 = 1000;
+const MINUTE: i64 = 60 * SECOND;
+const HOUR: i64 = 60 * MINUTE;
+
+/// How one demo agent behaves, so that the lifecycle families differ from
+/// agent to agent within minutes: times are (shortest, longest) in ms.
+#[derive(Debug, Clone, Copy)]
+struct Profile {
+    agent: &'static str,
+    /// From creation to `running` (through `initializing` and `ready`).
+    start: (i64, i64),
+    /// From `running` to a final status.
+    run: (i64, i64),
+    /// Percent of runs that end in `error`.
+    error_percent: u64,
+    /// Share of new sessions, out of the sum of all shares.
+    share: u64,
+}
+
+/// The demo's agents: a fast one, a slow one, one that fails often, one
+/// that is slow to start, and an ordinary one.
+const PROFILES: [Profile; 5] = [
+    Profile {
+        agent: "agi-0-fast",
+        start: (SECOND, 3 * SECOND),
+        run: (8 * SECOND, 25 * SECOND),
+        error_percent: 4,
+        share: 3,
+    },
+    Profile {
+        agent: "agi-0",
+        start: (2 * SECOND, 6 * SECOND),
+        run: (30 * SECOND, 80 * SECOND),
+        error_percent: 8,
+        share: 2,
+    },
+    Profile {
+        agent: "agi-1",
+        start: (3 * SECOND, 8 * SECOND),
+        run: (70 * SECOND, 150 * SECOND),
+        error_percent: 6,
+        share: 2,
+    },
+    Profile {
+        agent: "agi-2-claude",
+        start: (40 * SECOND, 90 * SECOND),
+        run: (15 * SECOND, 45 * SECOND),
+        error_percent: 5,
+        share: 2,
+    },
+    Profile {
+        agent: "agi-2-qwen",
+        start: (2 * SECOND, 5 * SECOND),
+        run: (10 * SECOND, 40 * SECOND),
+        error_percent: 40,
+        share: 2,
+    },
+];
+
+/// Finished sessions are deleted this long after they finish (the API's
+/// docs recommend cleaning up), so removals show too.
+const DELETE_AFTER: (i64, i64) = (30 * SECOND, 2 * MINUTE);
 
 #[derive(Debug, Clone)]
 struct SimSession {
@@ -338,7 +317,7 @@ struct SimSession {
     agent: &'static str,
     status: Status,
     created_at: UnixMillis,
-    /// When the session next changes (or, for a terminal one, is deleted).
+    /// When the session next changes (or, for a final one, is deleted).
     next_change: UnixMillis,
     /// Never changes: the demo's stuck sessions.
     stuck: bool,
@@ -352,10 +331,6 @@ struct World {
     sessions: Vec<SimSession>,
     body: Bytes,
 }
-
-const SECOND: i64 = 1000;
-const MINUTE: i64 = 60 * SECOND;
-const HOUR: i64 = 60 * MINUTE;
 
 /// The demo keeps at most this many sessions; the oldest finished ones go first.
 const DEMO_MAX_SESSIONS: usize = 250;
@@ -389,51 +364,74 @@ impl World {
         });
     }
 
+    fn populate(&mut self, population: Population) {
+        match population {
+            Population::Demo => self.populate_demo(),
+            Population::Generated(n) => self.populate_generated(n),
+        }
+        self.render();
+    }
+
+    fn profile(agent: &str) -> &'static Profile {
+        PROFILES
+            .iter()
+            .find(|profile| profile.agent == agent)
+            .unwrap_or(&PROFILES[0])
+    }
+
     /// A few hours of history in which every documented status has sessions.
     fn populate_demo(&mut self) {
-        use Status::*;
         // The sessions an operator should notice.
-        self.add("agi-1", Running, 3 * HOUR + 12 * MINUTE, 0, true);
-        self.add("agi-0", Initializing, 25 * MINUTE, 0, true);
-        self.add("agi-2-claude", Paused, 26 * HOUR, 0, true);
+        self.add("agi-1", RUNNING, 3 * HOUR + 12 * MINUTE, 0, true);
+        self.add("agi-0", INITIALIZING, 25 * MINUTE, 0, true);
+        self.add("agi-2-claude", PAUSED, 26 * HOUR, 0, true);
+        self.add(
+            "agi-1",
+            Status::WaitingForInput,
+            3 * MINUTE,
+            60 * SECOND,
+            false,
+        );
         for i in 0..60 {
             let agent = AGENTS[i % AGENTS.len()];
             let age = self.rng.between(10 * MINUTE, 6 * HOUR);
             let status = match i % 12 {
-                0..=6 => Completed,
-                7 | 8 => Terminated,
-                _ => Error,
+                0..=6 => COMPLETED,
+                7 | 8 => TERMINATED,
+                _ => ERROR,
             };
-            let delete_in = self.rng.between(2 * MINUTE, 30 * MINUTE);
+            let delete_in = self.rng.between(DELETE_AFTER.0, DELETE_AFTER.1);
             self.add(agent, status, age, delete_in, false);
         }
-        for (agent, status, age, next) in [
-            ("agi-0", Running, 2 * MINUTE, 40 * SECOND),
-            ("agi-0-fast", Running, 50 * SECOND, 20 * SECOND),
-            ("agi-1", Running, 4 * MINUTE, 70 * SECOND),
-            ("agi-2-qwen", Running, 90 * SECOND, 30 * SECOND),
-            ("agi-2-claude", Paused, 8 * MINUTE, 45 * SECOND),
-            ("agi-0-fast", Ready, 5 * SECOND, 3 * SECOND),
-            ("agi-2-qwen", Initializing, 2 * SECOND, 4 * SECOND),
-            ("agi-1", WaitingForInput, 3 * MINUTE, 60 * SECOND),
-        ] {
-            self.add(agent, status, age, next, false);
+        for profile in PROFILES {
+            let age = self
+                .rng
+                .between(profile.start.1, profile.start.1 + profile.run.0);
+            let next = self.rng.between(profile.run.0, profile.run.1);
+            self.add(profile.agent, RUNNING, age, next, false);
         }
+        self.add("agi-0-fast", READY, 2 * SECOND, SECOND, false);
+        self.add(
+            "agi-2-claude",
+            INITIALIZING,
+            10 * SECOND,
+            30 * SECOND,
+            false,
+        );
     }
 
     /// `n` sessions created over the past week, mostly finished.
     fn populate_generated(&mut self, n: usize) {
-        use Status::*;
         self.sessions.reserve(n);
         for _ in 0..n {
             let status = match self.rng.below(100) {
-                0..=59 => Completed,
-                60..=79 => Terminated,
-                80..=84 => Error,
-                85..=92 => Running,
-                93..=94 => Paused,
-                95..=96 => Initializing,
-                _ => Ready,
+                0..=59 => COMPLETED,
+                60..=79 => TERMINATED,
+                80..=84 => ERROR,
+                85..=92 => RUNNING,
+                93..=94 => PAUSED,
+                95..=96 => INITIALIZING,
+                _ => READY,
             };
             let agent = AGENTS[self.rng.below(AGENTS.len() as u64) as usize];
             let age = self.rng.between(SECOND, 7 * 24 * HOUR);
@@ -442,13 +440,23 @@ impl World {
     }
 
     /// Moves the simulation to `now`: new sessions start, live ones advance,
-    /// old finished ones are deleted.
+    /// finished ones are deleted a while after they finish.
     fn step(&mut self, now: UnixMillis) {
         self.now = now;
-        if self.rng.below(100) < 35 {
-            let agent = AGENTS[self.rng.below(AGENTS.len() as u64) as usize];
-            let next = self.rng.between(2 * SECOND, 6 * SECOND);
-            self.add(agent, Status::Initializing, 0, next, false);
+        if self.rng.below(100) < 40 {
+            let total: u64 = PROFILES.iter().map(|p| p.share).sum();
+            let mut pick = self.rng.below(total);
+            let profile = PROFILES
+                .iter()
+                .find(|p| {
+                    let chosen = pick < p.share;
+                    pick = pick.saturating_sub(p.share);
+                    chosen
+                })
+                .unwrap_or(&PROFILES[0]);
+            // Initializing for most of the start, then briefly ready.
+            let start = self.rng.between(profile.start.0, profile.start.1);
+            self.add(profile.agent, INITIALIZING, 0, start * 3 / 4, false);
         }
         let mut deleted = Vec::new();
         for index in 0..self.sessions.len() {
@@ -456,16 +464,18 @@ impl World {
                 stuck,
                 next_change,
                 status,
+                agent,
+                created_at,
                 ..
             } = self.sessions[index];
             if stuck || next_change > now {
                 continue;
             }
-            if status.is_terminal() {
+            if status.is_final() {
                 deleted.push(index);
                 continue;
             }
-            let (status, next) = self.next_status(status);
+            let (status, next) = self.next_status(Self::profile(agent), status, now - created_at);
             let session = &mut self.sessions[index];
             session.status = status;
             session.next_change = now + next;
@@ -478,7 +488,7 @@ impl World {
                 .sessions
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.status.is_terminal())
+                .filter(|(_, s)| s.status.is_final())
                 .min_by_key(|(_, s)| s.created_at)
                 .map(|(i, _)| i)
             else {
@@ -489,29 +499,36 @@ impl World {
         self.render();
     }
 
-    /// Where a live session goes next, and when it changes after that.
-    fn next_status(&mut self, status: Status) -> (Status, i64) {
-        use Status::*;
+    /// Where a live session of `profile` goes next, and when it changes
+    /// after that.
+    fn next_status(&mut self, profile: &Profile, status: Status, age: i64) -> (Status, i64) {
+        let between = |rng: &mut Rng, (low, high): (i64, i64)| rng.between(low, high);
         match status {
-            Initializing => (Ready, self.rng.between(SECOND, 4 * SECOND)),
-            Ready => (Running, self.rng.between(15 * SECOND, 90 * SECOND)),
-            Paused | WaitingForInput => (Running, self.rng.between(10 * SECOND, 60 * SECOND)),
-            Running => {
-                let next = match self.rng.below(100) {
-                    0..=71 => Completed,
-                    72..=83 => Error,
-                    84..=91 => Paused,
-                    92..=95 => WaitingForInput,
-                    _ => Terminated,
-                };
-                let delay = if next.is_terminal() {
-                    self.rng.between(MINUTE, 5 * MINUTE)
+            INITIALIZING => (READY, (profile.start.0 / 4).max(SECOND / 2)),
+            READY | PAUSED | Status::WaitingForInput => {
+                (RUNNING, between(&mut self.rng, profile.run))
+            }
+            RUNNING => {
+                let roll = self.rng.below(100);
+                let next = if roll < profile.error_percent {
+                    ERROR
+                } else if roll < profile.error_percent + 6 && age < HOUR {
+                    PAUSED
+                } else if roll < profile.error_percent + 9 {
+                    Status::WaitingForInput
+                } else if roll < profile.error_percent + 13 {
+                    TERMINATED
                 } else {
-                    self.rng.between(20 * SECOND, 60 * SECOND)
+                    COMPLETED
+                };
+                let delay = if next.is_final() {
+                    between(&mut self.rng, DELETE_AFTER)
+                } else {
+                    self.rng.between(5 * SECOND, 20 * SECOND)
                 };
                 (next, delay)
             }
-            Completed | Error | Terminated => (status, MINUTE),
+            finished => (finished, MINUTE),
         }
     }
 
@@ -536,29 +553,6 @@ impl World {
         out.push(']');
         self.body = Bytes::from(out);
     }
-}
-
-/// Formats milliseconds since the epoch as `2025-10-05T18:04:34.281Z`.
-pub fn format_timestamp(millis: UnixMillis) -> String {
-    let days = millis.div_euclid(86_400_000);
-    let in_day = millis.rem_euclid(86_400_000);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / HOUR,
-        in_day % HOUR / MINUTE,
-        in_day % MINUTE / SECOND,
-        in_day % SECOND
-    )
 }
 
 /// xorshift64*: small, fast and repeatable; nothing here needs more.
@@ -598,25 +592,6 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::timestamp::parse_timestamp;
-
-    #[test]
-    fn timestamps_round_trip() {
-        for millis in [
-            0,
-            1_759_687_474_281,
-            951_868_800_000,
-            1_709_164_800_999,
-            -1000,
-        ] {
-            let text = format_timestamp(millis);
-            assert_eq!(parse_timestamp(&text), Some(millis), "{text}");
-        }
-        assert_eq!(
-            format_timestamp(1_759_687_474_281),
-            "2025-10-05T18:04:34.281Z"
-        );
-    }
 
     fn statuses(world: &World) -> Vec<&'static str> {
         let mut seen: Vec<_> = world.sessions.iter().map(|s| s.status.as_str()).collect();
@@ -629,13 +604,16 @@ mod tests {
     fn demo_starts_with_every_documented_status_and_stuck_sessions() {
         let mut world = World::new(7, 1_800_000_000_000);
         world.populate_demo();
-        for status in crate::aggregate::DOCUMENTED_STATUSES {
-            assert!(statuses(&world).contains(&status), "{status} missing");
+        for status in DocumentedStatus::ALL {
+            assert!(
+                statuses(&world).contains(&status.as_str()),
+                "{status:?} missing"
+            );
         }
         let stuck_running = world
             .sessions
             .iter()
-            .any(|s| s.stuck && s.status == Status::Running && world.now - s.created_at > HOUR);
+            .any(|s| s.stuck && s.status == RUNNING && world.now - s.created_at > HOUR);
         assert!(stuck_running);
         let agents: std::collections::HashSet<_> = world.sessions.iter().map(|s| s.agent).collect();
         assert!(agents.len() >= 3);
@@ -653,7 +631,7 @@ mod tests {
             entered_running_later |= world
                 .sessions
                 .iter()
-                .any(|s| s.status == Status::Running && s.created_at > start);
+                .any(|s| s.status == RUNNING && s.created_at > start);
         }
         assert!(entered_running_later, "no new session reached running");
         let deleted = first_ids
@@ -676,7 +654,7 @@ mod tests {
         let completed = world
             .sessions
             .iter()
-            .filter(|s| s.status == Status::Completed)
+            .filter(|s| s.status == COMPLETED)
             .count();
         assert!((5_000..7_000).contains(&completed), "{completed}");
         let parsed: Vec<serde_json::Value> =

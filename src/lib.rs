@@ -3,43 +3,70 @@
 //! On each scrape of `/metrics` it fetches the account's session list
 //! (`GET /v1/sessions`), folds it into counts per status and agent, ages of
 //! the oldest live sessions and transitions, and renders those with the
-//! exporter's own health metrics.
+//! exporter's own health metrics. The README is the contract: its Flags,
+//! Metrics, "What the exporter accepts", Failure model, Security and
+//! Performance sections say what every part here implements.
 //!
-//! Data flows one way: flags ([`cli`]) -> [`config`] -> [`server`];
-//! scrape ([`scrape`]) -> fetch ([`api`]) -> parse and fold ([`api::parse`],
-//! [`aggregate`]) -> render ([`metrics`]). [`demo`] is a simulated API used
-//! by `--demo`, the tests and the benchmarks.
+//! Data flows one way: flags ([`Cli`]) -> [`Config`] -> [`start`]; a
+//! scrape: `server` -> `deadline` -> `scrape` (coalescing, cache, back-off)
+//! -> `api` (client, key, redaction, parser) -> `aggregate` (fold) ->
+//! `metrics` (render). `demo` is the simulated API of `--demo`. The
+//! Development section of the README has the module map.
+//!
+//! The public API is what the binary, the tests and the benchmarks use:
+//! [`run`] and [`start`] with their configuration, the logging set-up, and
+//! the parse-and-fold steps with the simulator's populations, which the
+//! benchmarks, the property tests and the fuzz targets drive directly.
 
-pub mod aggregate;
-pub mod api;
-pub mod cli;
-pub mod config;
+mod aggregate;
+mod api;
+mod cli;
+mod config;
+mod deadline;
 pub mod demo;
-pub mod metrics;
-pub mod scrape;
-pub mod server;
+mod logging;
+mod metrics;
+mod scrape;
+mod server;
+mod status;
 mod sync;
-pub mod web_config;
+mod version;
+mod web_config;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
 
-use crate::aggregate::Limits;
-use crate::api::key::{ApiKey, KeyError, KeySource as RequestKey};
-use crate::api::{ApiClient, ClientError};
-use crate::config::{Config, KeySource};
+pub use crate::aggregate::{
+    AgentCounts, Aggregator, InvalidFields, Limits, SessionTracker, Snapshot, StatusCount,
+    TopSession,
+};
+pub use crate::api::ClientError;
+pub use crate::api::key::DEMO_KEY;
+pub use crate::api::parse::{Field, ParseError, SessionRecord, SessionSink, parse_sessions};
+pub use crate::api::redact::Redactor;
+pub use crate::api::timestamp::{
+    UnixMillis, format_timestamp, looks_like_timestamp, parse_timestamp,
+};
+pub use crate::cli::Cli;
+pub use crate::config::{
+    ApiConfig, Config, ConfigError, LogFormat, LogLevel, ServerTimings, Upstream, WebConfig,
+    parse_duration, parse_size,
+};
+pub use crate::logging::subscriber as log_subscriber;
+pub use crate::web_config::WebConfigError;
+
+use crate::api::ApiClient;
+use crate::api::key::{ApiKey, KeySource};
+use crate::deadline::DeadlinePolicy;
 use crate::demo::{SimOptions, Simulator};
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::scrape::Scraper;
-use crate::server::App;
-
-/// The crate version, as `--version` and `agi_exporter_build_info` show it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The git revision it was built from, or `unknown`.
-pub const REVISION: &str = env!("AGI_EXPORTER_REVISION");
-/// The version of rustc that built it.
-pub const RUSTC_VERSION: &str = env!("AGI_EXPORTER_RUSTC_VERSION");
+use crate::server::ExporterRoutes;
+use crate::version::VERSION;
+use crate::web_config::WebSettingsSource;
 
 /// Why the exporter could not run.
 #[derive(Debug, thiserror::Error)]
@@ -56,15 +83,12 @@ pub enum RunError {
     /// The metric families could not be registered.
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-    /// The server stopped with an error.
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
+    /// The exposition could not be written (`--once`).
+    #[error("cannot write the exposition: {0}")]
+    Write(std::io::Error),
     /// `--web.config.file` is not usable.
     #[error(transparent)]
-    WebConfig(#[from] web_config::WebConfigError),
-    /// The demo's key was refused by the key check (a bug).
-    #[error("invalid demo key: {0}")]
-    DemoKey(KeyError),
+    WebConfig(#[from] WebConfigError),
 }
 
 /// How a run ended.
@@ -81,56 +105,125 @@ pub enum Outcome {
 
 /// Runs the exporter until SIGTERM or SIGINT (or, with `--once`, for one
 /// scrape whose exposition goes to stdout).
-pub async fn run(mut config: Config) -> Result<Outcome, RunError> {
-    // Checked first: a bad web config file is refused before anything starts.
-    let web = web_config::WebConfigWatcher::new(config.web.config_file.as_deref())?;
-    // In demo mode the simulator must outlive the scraper that calls it.
-    let (scraper, _simulator) = build_scraper(&mut config).await?;
+pub async fn run(config: Config) -> Result<Outcome, RunError> {
     if config.once {
-        let exposition = scraper.scrape(config.api.timeout).await;
+        // A bad web config file is refused here too, as at a normal start.
+        WebSettingsSource::new(config.web.config_file.as_deref())?;
+        let deadline = deadline_policy(&config).for_scrape(None);
+        let (scraper, _simulator) = scraper(config).await?;
+        let exposition = scraper.scrape(deadline).await;
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(&exposition.body)
             .and_then(|()| stdout.flush())
-            .map_err(RunError::Serve)?;
+            .map_err(RunError::Write)?;
         return Ok(Outcome::Once { up: exposition.up });
     }
-
-    let listener = server::bind(config.web.listen_address)
-        .await
-        .map_err(RunError::Bind)?;
-    let address = listener.local_addr().map_err(RunError::Bind)?;
-    let app = Arc::new(App {
-        scraper,
-        telemetry_path: config.web.telemetry_path.clone(),
-        timeout_offset: config.web.timeout_offset,
-        request_slots: (config.web.max_requests > 0)
-            .then(|| Semaphore::new(config.web.max_requests)),
-        demo: config.demo,
-        web,
-    });
-    tracing::info!(
-        %address,
-        telemetry_path = %config.web.telemetry_path,
-        version = VERSION,
-        "listening"
-    );
-    server::serve(listener, app, shutdown_signal())
-        .await
-        .map_err(RunError::Serve)?;
+    let running = start(config).await?;
+    shutdown_signal().await;
+    running.stop().await;
     tracing::info!("stopped");
     Ok(Outcome::Stopped)
 }
 
-/// Builds the client and scraper; in demo mode also starts the simulator
-/// they talk to.
-async fn build_scraper(config: &mut Config) -> Result<(Arc<Scraper>, Option<Simulator>), RunError> {
-    let key = std::mem::replace(&mut config.api.key, KeySource::Demo);
-    let (url, key, simulator) = match (config.api.url.clone(), key) {
-        (Some(url), KeySource::Env(key)) => (url, RequestKey::Fixed(key), None),
-        (Some(url), KeySource::File(file)) => (url, RequestKey::File(file), None),
-        (_, KeySource::Demo) | (None, _) => {
+/// A running exporter; dropping it stops the server without waiting.
+#[derive(Debug)]
+pub struct Running {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    watcher: JoinHandle<()>,
+    /// In demo mode, the simulator the scraper talks to.
+    _simulator: Option<Simulator>,
+}
+
+impl Running {
+    /// The address the server listens on (the port chosen, with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting connections, lets requests under way finish (for at
+    /// most the shutdown grace), and returns once the server has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.watcher.abort();
+    }
+}
+
+/// Starts the exporter's server on `config.web.listen_address` and returns
+/// once it accepts connections (`/-/ready` answers from then on).
+pub async fn start(config: Config) -> Result<Running, RunError> {
+    // Checked first: a bad web config file is refused before anything starts.
+    let web = WebSettingsSource::new(config.web.config_file.as_deref())?;
+    let deadlines = deadline_policy(&config);
+    let demo = matches!(config.upstream, Upstream::Demo);
+    let web_config = config.web.clone();
+    let (scraper, simulator) = scraper(config).await?;
+    let listener = server::bind(web_config.listen_address)
+        .await
+        .map_err(RunError::Bind)?;
+    let address = listener.local_addr().map_err(RunError::Bind)?;
+    let routes = Arc::new(ExporterRoutes {
+        scraper,
+        telemetry_path: web_config.telemetry_path.clone(),
+        deadlines,
+        request_slots: (web_config.max_requests > 0)
+            .then(|| Semaphore::new(web_config.max_requests)),
+        demo,
+    });
+    tracing::info!(
+        %address,
+        telemetry_path = %web_config.telemetry_path,
+        version = VERSION,
+        "listening"
+    );
+    let timings = web_config.timings;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let settings = web.settings();
+    let server = tokio::spawn(server::serve(listener, routes, settings, timings, async {
+        let _ = stopped.await;
+    }));
+    let watcher = tokio::spawn(web.keep_current(timings.config_check_interval));
+    Ok(Running {
+        address,
+        stop: Some(stop),
+        server: Some(server),
+        watcher,
+        _simulator: simulator,
+    })
+}
+
+fn deadline_policy(config: &Config) -> DeadlinePolicy {
+    DeadlinePolicy {
+        api_timeout: config.api.timeout,
+        timeout_offset: config.web.timeout_offset,
+    }
+}
+
+/// Builds the client and scraper for the configured upstream; in demo mode
+/// also starts the simulator they talk to, which must outlive them.
+async fn scraper(config: Config) -> Result<(Arc<Scraper>, Option<Simulator>), RunError> {
+    let (client, simulator) = match config.upstream {
+        Upstream::Remote { url, key } => {
+            let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;
+            (client, None)
+        }
+        Upstream::Demo => {
             let simulator = Simulator::start(SimOptions::demo())
                 .await
                 .map_err(RunError::Demo)?;
@@ -140,26 +233,16 @@ async fn build_scraper(config: &mut Config) -> Result<(Arc<Scraper>, Option<Simu
             );
             let url = reqwest::Url::parse(&simulator.url())
                 .map_err(|e| RunError::Demo(std::io::Error::other(e)))?;
-            let key = ApiKey::new(demo::DEMO_KEY).map_err(RunError::DemoKey)?;
-            (url, RequestKey::Fixed(key), Some(simulator))
+            let key = KeySource::Fixed(ApiKey::demo());
+            let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;
+            (client, Some(simulator))
         }
     };
-    let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;
     let metrics = Metrics::new(MetricsOptions {
         process_metrics: !config.web.disable_exporter_metrics,
         cache_ttl: config.api.cache_ttl,
     })?;
-    let limits = Limits {
-        agents_max: config.agents_max,
-        top_oldest: config.top_oldest,
-    };
-    let scraper = Scraper::new(
-        client,
-        metrics,
-        limits,
-        config.api.timeout,
-        config.api.cache_ttl,
-    );
+    let scraper = Scraper::new(client, metrics, config.limits, config.api.cache_ttl);
     Ok((Arc::new(scraper), simulator))
 }
 

@@ -4,14 +4,9 @@
 
 use std::process::ExitCode;
 
-use agi_exporter::cli::Cli;
-use agi_exporter::config::{Config, LogFormat, LogLevel};
-use agi_exporter::{Outcome, RunError, run};
+use agi_exporter::{Cli, Config, Outcome, RunError, log_subscriber, run};
 use clap::Parser;
 use clap::error::ErrorKind;
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -27,11 +22,18 @@ fn main() -> ExitCode {
         }
         Err(error) => return usage_error(&first_line(&error.to_string())),
     };
-    let config = match Config::from_cli(&cli, std::env::var("AGI_API_KEY").ok()) {
+    // A key that is not UTF-8 is read lossily, so that the key check
+    // refuses it by name rather than report it missing.
+    let api_key = std::env::var_os("AGI_API_KEY").map(|key| key.to_string_lossy().into_owned());
+    let config = match Config::from_cli(&cli, api_key) {
         Ok(config) => config,
         Err(error) => return usage_error(&error.to_string()),
     };
-    init_logging(config.log_level, config.log_format);
+    let logs = log_subscriber(config.log_level, config.log_format, std::io::stderr);
+    if tracing::subscriber::set_global_default(logs).is_err() {
+        eprintln!("agi_exporter: cannot start logging");
+        return ExitCode::FAILURE;
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -66,33 +68,4 @@ fn usage_error(message: &str) -> ExitCode {
 fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or(message);
     line.strip_prefix("error: ").unwrap_or(line).to_owned()
-}
-
-fn init_logging(level: LogLevel, format: LogFormat) {
-    let filter = match level {
-        LogLevel::Debug => LevelFilter::DEBUG,
-        LogLevel::Info => LevelFilter::INFO,
-        LogLevel::Warn => LevelFilter::WARN,
-        LogLevel::Error => LevelFilter::ERROR,
-    };
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Logfmt => registry
-            .with(
-                tracing_logfmt::builder()
-                    .with_span_name(false)
-                    .with_span_path(false)
-                    .layer()
-                    .with_writer(std::io::stderr),
-            )
-            .init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(std::io::stderr),
-            )
-            .init(),
-    }
 }

@@ -16,9 +16,11 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::aggregate::{CHECKED_FIELDS, DOCUMENTED_STATUSES, Snapshot};
+use crate::aggregate::{InvalidFields, Snapshot};
 use crate::api::FailureReason;
 use crate::api::timestamp::UnixMillis;
+use crate::status::DocumentedStatus;
+use crate::version::{REVISION, RUSTC_VERSION, VERSION};
 
 /// Histogram buckets for API latency, in seconds: from a fast cached answer
 /// to the default 10 s timeout and beyond.
@@ -28,16 +30,16 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 /// What [`Metrics`] needs to know about the configuration.
 #[derive(Debug, Clone, Copy)]
-pub struct MetricsOptions {
+pub(crate) struct MetricsOptions {
     /// Include `process_*`.
-    pub process_metrics: bool,
+    pub(crate) process_metrics: bool,
     /// Reuse time of a successful fetch; mentioned in `agi_up`'s HELP.
-    pub cache_ttl: Duration,
+    pub(crate) cache_ttl: Duration,
 }
 
 /// The exporter's own metrics, and the renderer for everything.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     api_requests: IntCounter,
     api_failures: IntCounterVec,
@@ -50,18 +52,18 @@ pub struct Metrics {
 
 /// What one scrape found, for rendering.
 #[derive(Debug, Clone, Copy)]
-pub struct ScrapeReport<'a> {
+pub(crate) struct ScrapeReport<'a> {
     /// The fetched snapshot, or `None` when the fetch failed.
-    pub snapshot: Option<&'a Snapshot>,
+    pub(crate) snapshot: Option<&'a Snapshot>,
     /// Time this scrape spent fetching and parsing (or waiting for a shared fetch).
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Now, to turn creation times into ages.
-    pub now: UnixMillis,
+    pub(crate) now: UnixMillis,
 }
 
 impl Metrics {
     /// Creates and registers the exporter's own families.
-    pub fn new(options: MetricsOptions) -> Result<Self, prometheus::Error> {
+    pub(crate) fn new(options: MetricsOptions) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let api_requests = IntCounter::new(
             "agi_api_requests_total",
@@ -95,7 +97,7 @@ impl Metrics {
             ),
             &["field"],
         )?;
-        for field in CHECKED_FIELDS {
+        for (field, _) in InvalidFields::default().by_field() {
             invalid_fields.with_label_values(&[field]);
         }
         let transitions = IntCounterVec::new(
@@ -105,8 +107,8 @@ impl Metrics {
             ),
             &["status"],
         )?;
-        for status in DOCUMENTED_STATUSES {
-            transitions.with_label_values(&[status]);
+        for status in DocumentedStatus::ALL {
+            transitions.with_label_values(&[status.as_str()]);
         }
         let build_info = GaugeVec::new(
             Opts::new(
@@ -116,7 +118,7 @@ impl Metrics {
             &["version", "revision", "rustc_version"],
         )?;
         build_info
-            .with_label_values(&[crate::VERSION, crate::REVISION, crate::RUSTC_VERSION])
+            .with_label_values(&[VERSION, REVISION, RUSTC_VERSION])
             .set(1.0);
 
         registry.register(Box::new(api_requests.clone()))?;
@@ -153,7 +155,7 @@ impl Metrics {
     }
 
     /// Records one request sent to the API and how it ended.
-    pub fn observe_request(&self, duration: Duration, failure: Option<FailureReason>) {
+    pub(crate) fn observe_request(&self, duration: Duration, failure: Option<FailureReason>) {
         self.api_requests.inc();
         self.api_duration.observe(duration.as_secs_f64());
         if let Some(reason) = failure {
@@ -165,9 +167,9 @@ impl Metrics {
 
     /// Records what a successful fetch contained: the invalid fields it had
     /// and the transitions since the previous one.
-    pub fn observe_snapshot(&self, snapshot: &Snapshot, fetched_at: UnixMillis) {
+    pub(crate) fn observe_snapshot(&self, snapshot: &Snapshot, fetched_at: UnixMillis) {
         self.api_last_success.set(fetched_at as f64 / 1000.0);
-        for (field, count) in CHECKED_FIELDS.iter().zip(snapshot.invalid_fields) {
+        for (field, count) in snapshot.invalid_fields.by_field() {
             self.invalid_fields
                 .with_label_values(&[field])
                 .inc_by(count);
@@ -178,7 +180,7 @@ impl Metrics {
     }
 
     /// Renders the whole exposition in the Prometheus text format.
-    pub fn render(&self, report: ScrapeReport<'_>) -> Vec<u8> {
+    pub(crate) fn render(&self, report: ScrapeReport<'_>) -> Vec<u8> {
         let mut families = self.registry.gather();
         families.push(gauge_family(
             "agi_up",

@@ -8,39 +8,40 @@
 //! cancel the request the others are waiting for.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::aggregate::{Aggregator, Limits, Snapshot, Transitions};
+use crate::aggregate::{Aggregator, Limits, SessionTracker, Snapshot};
 use crate::api::parse::parse_sessions;
 use crate::api::redact::Redactor;
-use crate::api::timestamp::UnixMillis;
+use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
+use crate::deadline;
 use crate::metrics::{Metrics, ScrapeReport};
 use crate::sync::lock;
 
 /// The result of one fetch, shared by every scrape that waited for it.
-pub type FetchOutcome = Result<Arc<Snapshot>, FetchError>;
+type FetchOutcome = Result<Arc<Snapshot>, FetchError>;
 
 /// What a scrape produced.
 #[derive(Debug)]
-pub struct Exposition {
+pub(crate) struct Exposition {
     /// The text exposition.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// Whether `agi_up` is 1.
-    pub up: bool,
+    pub(crate) up: bool,
 }
 
 /// Fetches, folds and renders; owns the exporter's own metrics.
 #[derive(Debug)]
-pub struct Scraper {
+pub(crate) struct Scraper {
     client: ApiClient,
     metrics: Metrics,
     limits: Limits,
-    api_timeout: Duration,
     cache_ttl: Duration,
-    transitions: Mutex<Transitions>,
+    tracker: Mutex<SessionTracker>,
     flight: Mutex<FlightState>,
 }
 
@@ -54,40 +55,44 @@ struct FlightState {
     not_before: Option<Instant>,
 }
 
+/// How a scrape gets its snapshot.
+enum Plan {
+    /// At once: from the cache, or an error while backing off after a 429.
+    Ready(FetchOutcome),
+    /// From a request: one this scrape started, or one under way it joins.
+    Wait {
+        receiver: watch::Receiver<Option<FetchOutcome>>,
+        started_here: bool,
+    },
+}
+
 impl Scraper {
     /// Creates a scraper around a client and the exporter's metrics.
-    pub fn new(
+    pub(crate) fn new(
         client: ApiClient,
         metrics: Metrics,
         limits: Limits,
-        api_timeout: Duration,
         cache_ttl: Duration,
     ) -> Self {
         Scraper {
             client,
             metrics,
             limits,
-            api_timeout,
             cache_ttl,
-            transitions: Mutex::new(Transitions::default()),
+            tracker: Mutex::new(SessionTracker::default()),
             flight: Mutex::new(FlightState::default()),
         }
     }
 
-    /// The `--api.timeout` this scraper was built with.
-    pub fn api_timeout(&self) -> Duration {
-        self.api_timeout
-    }
-
     /// Runs one scrape bounded by `deadline` and renders the exposition.
-    pub async fn scrape(self: &Arc<Self>, deadline: Duration) -> Exposition {
+    pub(crate) async fn scrape(self: &Arc<Self>, deadline: Duration) -> Exposition {
         let started = Instant::now();
         let outcome = self.snapshot(deadline).await;
         let snapshot = outcome.as_ref().ok().map(Arc::as_ref);
         let body = self.metrics.render(ScrapeReport {
             snapshot,
             duration: started.elapsed(),
-            now: unix_millis(SystemTime::now()),
+            now: timestamp::now(),
         });
         Exposition {
             body,
@@ -98,63 +103,79 @@ impl Scraper {
     /// Returns a fresh snapshot: cached, shared with a request under way, or
     /// from a new request.
     async fn snapshot(self: &Arc<Self>, deadline: Duration) -> FetchOutcome {
-        let (mut receiver, started_here) = {
-            let mut state = lock(&self.flight);
-            if let Some((fetched, snapshot)) = &state.cached
-                && fetched.elapsed() < self.cache_ttl
-            {
-                return Ok(Arc::clone(snapshot));
+        match self.plan(deadline) {
+            Plan::Ready(outcome) => outcome,
+            Plan::Wait {
+                receiver,
+                started_here: true,
+            } => {
+                // The request enforces this scrape's deadline itself; waiting
+                // for it (rather than racing it) means this scrape reports its
+                // own request, counted and with its own reason.
+                self.answer(receiver).await
             }
-            if let Some(not_before) = state.not_before {
-                let now = Instant::now();
-                if now < not_before {
-                    let error = FetchError::RateLimited {
-                        retry_after: not_before - now,
-                    };
-                    tracing::warn!(reason = error.reason().as_str(), %error, "skipping the API request");
-                    return Err(error);
+            Plan::Wait { receiver, .. } => {
+                // A scrape that joined another's request keeps its own deadline.
+                let outcome = deadline::within(deadline, self.answer(receiver)).await;
+                if let Err(FetchError::Timeout(_)) = &outcome {
+                    tracing::debug!(?deadline, "gave up waiting for the shared API request");
                 }
+                outcome
             }
-            match &state.in_flight {
-                Some(receiver) => (receiver.clone(), false),
-                None => {
-                    let (sender, receiver) = watch::channel(None);
-                    state.in_flight = Some(receiver.clone());
-                    tokio::spawn(Arc::clone(self).fetch(deadline, sender));
-                    (receiver, true)
-                }
-            }
-        };
-        let answer = async {
-            let answer = receiver.wait_for(Option::is_some).await;
-            answer.map(|outcome| outcome.clone()).ok().flatten()
-        };
-        let answer = if started_here {
-            // The request enforces this scrape's deadline itself; waiting for
-            // it (rather than racing it) means this scrape reports its own
-            // request, counted and with its own reason.
-            Ok(answer.await)
-        } else {
-            // A scrape that joined another's request keeps its own deadline.
-            tokio::time::timeout(deadline, answer).await
-        };
-        match answer {
-            Ok(Some(outcome)) => outcome,
-            Ok(None) => {
-                // The request's task ended without an answer (it cannot,
-                // short of a bug): forget it so the next scrape starts anew.
-                let mut state = lock(&self.flight);
-                if state
-                    .in_flight
-                    .as_ref()
-                    .is_some_and(|current| current.same_channel(&receiver))
-                {
-                    state.in_flight = None;
-                }
-                Err(FetchError::Abandoned)
-            }
-            Err(_) => Err(FetchError::Timeout(deadline)),
         }
+    }
+
+    /// Decides, under the lock, where this scrape's snapshot comes from;
+    /// starts the request when none is under way.
+    fn plan(self: &Arc<Self>, deadline: Duration) -> Plan {
+        let mut state = lock(&self.flight);
+        if let Some((fetched, snapshot)) = &state.cached
+            && fetched.elapsed() < self.cache_ttl
+        {
+            return Plan::Ready(Ok(Arc::clone(snapshot)));
+        }
+        if let Some(not_before) = state.not_before {
+            let now = Instant::now();
+            if now < not_before {
+                let error = FetchError::RateLimited {
+                    retry_after: not_before - now,
+                };
+                tracing::warn!(reason = error.reason().as_str(), %error, "skipping the API request");
+                return Plan::Ready(Err(error));
+            }
+        }
+        if let Some(receiver) = &state.in_flight {
+            return Plan::Wait {
+                receiver: receiver.clone(),
+                started_here: false,
+            };
+        }
+        let (sender, receiver) = watch::channel(None);
+        state.in_flight = Some(receiver.clone());
+        tokio::spawn(Arc::clone(self).fetch(deadline, sender));
+        Plan::Wait {
+            receiver,
+            started_here: true,
+        }
+    }
+
+    /// The outcome of the request `receiver` follows.
+    async fn answer(&self, mut receiver: watch::Receiver<Option<FetchOutcome>>) -> FetchOutcome {
+        let answer = receiver.wait_for(Option::is_some).await;
+        if let Some(outcome) = answer.map(|outcome| outcome.clone()).ok().flatten() {
+            return outcome;
+        }
+        // The request's task ended without an answer (it was cancelled):
+        // forget it so that the next scrape starts anew.
+        let mut state = lock(&self.flight);
+        if state
+            .in_flight
+            .as_ref()
+            .is_some_and(|current| current.same_channel(&receiver))
+        {
+            state.in_flight = None;
+        }
+        Err(FetchError::Abandoned)
     }
 
     /// Sends one request, folds the answer, records it and hands it to every
@@ -165,11 +186,8 @@ impl Scraper {
         sender: watch::Sender<Option<FetchOutcome>>,
     ) {
         let started = Instant::now();
-        let body = match tokio::time::timeout(deadline, self.client.fetch_body()).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout(deadline)),
-        };
-        let outcome = body
+        let outcome = deadline::within(deadline, self.client.fetch_body())
+            .await
             .and_then(|(body, key)| {
                 let folded = self.fold(&body, key.redactor());
                 self.client.recycle(body);
@@ -181,8 +199,7 @@ impl Scraper {
             .observe_request(elapsed, outcome.as_ref().err().map(FetchError::reason));
         match &outcome {
             Ok(snapshot) => {
-                self.metrics
-                    .observe_snapshot(snapshot, unix_millis(SystemTime::now()));
+                self.metrics.observe_snapshot(snapshot, timestamp::now());
                 tracing::debug!(
                     sessions = snapshot.sessions,
                     agents = snapshot.agents.len(),
@@ -194,38 +211,33 @@ impl Scraper {
                 tracing::warn!(reason = error.reason().as_str(), %error, "API request failed");
             }
         }
-        {
-            let mut state = lock(&self.flight);
-            state.in_flight = None;
-            match &outcome {
-                Ok(snapshot) if !self.cache_ttl.is_zero() => {
-                    state.cached = Some((Instant::now(), Arc::clone(snapshot)));
-                }
-                Err(FetchError::RateLimited { retry_after }) => {
-                    let now = Instant::now();
-                    state.not_before = Some(now.checked_add(*retry_after).unwrap_or(now));
-                }
-                _ => {}
-            }
-        }
+        self.settle(&outcome);
         sender.send_replace(Some(outcome));
     }
 
-    /// Parses a body and folds it; on success the statuses seen become the
-    /// baseline for the next fetch's transitions.
+    /// Records what a finished request means for the next scrapes: nothing
+    /// under way, the result cached, or a back-off after a 429.
+    fn settle(&self, outcome: &FetchOutcome) {
+        let mut state = lock(&self.flight);
+        state.in_flight = None;
+        match outcome {
+            Ok(snapshot) if !self.cache_ttl.is_zero() => {
+                state.cached = Some((Instant::now(), Arc::clone(snapshot)));
+            }
+            Err(FetchError::RateLimited { retry_after }) => {
+                let now = Instant::now();
+                state.not_before = Some(now.checked_add(*retry_after).unwrap_or(now));
+            }
+            _ => {}
+        }
+    }
+
+    /// Parses a body and folds it; on success the sessions seen become the
+    /// tracker's baseline for the next fetch.
     fn fold(&self, body: &[u8], redactor: &Redactor) -> Result<Snapshot, FetchError> {
-        let mut transitions = lock(&self.transitions);
-        let mut aggregator = Aggregator::new(self.limits, &mut transitions, redactor);
+        let mut tracker = lock(&self.tracker);
+        let mut aggregator = Aggregator::new(self.limits, &mut tracker, redactor);
         parse_sessions(body, &mut aggregator).map_err(|e| FetchError::InvalidResponse(e.into()))?;
         Ok(aggregator.finish())
-    }
-}
-
-/// Milliseconds since the Unix epoch (negative before it, which never happens
-/// on a sane clock but must not panic).
-pub fn unix_millis(time: SystemTime) -> UnixMillis {
-    match time.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
     }
 }

@@ -23,43 +23,36 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
+use crate::config::ServerTimings;
+use crate::deadline::{DeadlinePolicy, SCRAPE_TIMEOUT_HEADER};
 use crate::scrape::Scraper;
-use crate::web_config::{Auth, WebConfigWatcher, WebSettings};
-
-/// A client must send its request headers within this time.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Requests still under way this long after shutdown began are abandoned.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(9);
+use crate::version::VERSION;
+use crate::web_config::{Auth, WebSettings};
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// What the request handlers share.
-#[derive(Debug)]
-pub struct App {
-    /// Fetches and renders.
-    pub scraper: Arc<Scraper>,
-    /// Path of the metrics endpoint.
-    pub telemetry_path: String,
-    /// Subtracted from the scraper's timeout header.
-    pub timeout_offset: Duration,
-    /// `None` when `--web.max-requests` is 0.
-    pub request_slots: Option<Semaphore>,
-    /// Shows the DEMO banner on the landing page.
-    pub demo: bool,
-    /// TLS, basic auth and headers from `--web.config.file`.
-    pub web: WebConfigWatcher,
+/// A response, whole.
+pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// What a server answers: the exporter's endpoints, or the demo simulator's.
+pub(crate) trait Routes: Send + Sync + 'static {
+    /// Answers one request (after basic auth, when configured, passed).
+    fn route(self: Arc<Self>, request: Request<Incoming>) -> impl Future<Output = Reply> + Send;
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets requests
-/// under way finish (for at most [`SHUTDOWN_GRACE`]).
-pub async fn serve(
+/// Serves `routes` on `listener` until `shutdown` completes, then lets
+/// requests under way finish (for at most `timings.shutdown_grace`). Each
+/// connection takes the web settings published last: its TLS, basic auth
+/// and extra headers.
+pub(crate) async fn serve<R: Routes>(
     listener: TcpListener,
-    app: Arc<App>,
+    routes: Arc<R>,
+    settings: watch::Receiver<Arc<WebSettings>>,
+    timings: ServerTimings,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+) {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -75,18 +68,21 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        // Settings are taken per connection, so a changed web config file
-        // (a rotated certificate) applies from the next connection on.
-        let settings = app.web.current();
+        let settings = Arc::clone(&settings.borrow());
         let watcher = graceful.watcher();
-        let app = Arc::clone(&app);
+        let routes = Arc::clone(&routes);
         tokio::spawn(async move {
             let result = match &settings.tls {
-                None => serve_connection(stream, app, Arc::clone(&settings), watcher).await,
+                None => {
+                    serve_connection(stream, routes, Arc::clone(&settings), timings, watcher).await
+                }
                 Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(timings.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
                         Ok(Ok(tls)) => {
-                            serve_connection(tls, app, Arc::clone(&settings), watcher).await
+                            serve_connection(tls, routes, Arc::clone(&settings), timings, watcher)
+                                .await
                         }
                         Ok(Err(error)) => {
                             Err(Box::new(error) as Box<dyn std::error::Error + Send + Sync>)
@@ -102,30 +98,31 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down; waiting for requests under way");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    if tokio::time::timeout(timings.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still under way after {SHUTDOWN_GRACE:?}; closing anyway");
+        let grace = timings.shutdown_grace;
+        tracing::warn!("requests still under way after {grace:?}; closing anyway");
     }
-    Ok(())
 }
 
 /// Serves HTTP/1.1 on one accepted connection (plain or TLS).
-async fn serve_connection<IO>(
+async fn serve_connection<IO, R: Routes>(
     io: IO,
-    app: Arc<App>,
+    routes: Arc<R>,
     settings: Arc<WebSettings>,
+    timings: ServerTimings,
     watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |request| {
-        let app = Arc::clone(&app);
+        let routes = Arc::clone(&routes);
         let settings = Arc::clone(&settings);
         async move {
-            let mut response = authorize_then_handle(&app, &settings, request).await;
+            let mut response = authorize_then_route(routes, &settings, request).await;
             for (name, value) in &settings.headers {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
@@ -134,7 +131,7 @@ where
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(timings.header_read_timeout)
         .serve_connection(TokioIo::new(io), service);
     watcher.watch(connection).await?;
     Ok(())
@@ -142,11 +139,11 @@ where
 
 /// Checks basic auth (when configured) before routing. Health endpoints
 /// stay open so that liveness probes need no credentials.
-async fn authorize_then_handle(
-    app: &App,
+async fn authorize_then_route<R: Routes>(
+    routes: Arc<R>,
     settings: &Arc<WebSettings>,
     request: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Reply {
     let open = matches!(request.uri().path(), "/-/healthy" | "/-/ready");
     if settings.requires_auth() && !open {
         let authorization = request
@@ -167,116 +164,113 @@ async fn authorize_then_handle(
             return response;
         }
     }
-    handle(app, request).await
+    routes.route(request).await
 }
 
-/// Routes one request.
-pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = request.uri().path();
-    let known = path == app.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
-    if !known {
-        return text(StatusCode::NOT_FOUND, "Not Found\n");
+/// The exporter's endpoints.
+#[derive(Debug)]
+pub(crate) struct ExporterRoutes {
+    /// Fetches and renders.
+    pub(crate) scraper: Arc<Scraper>,
+    /// Path of the metrics endpoint.
+    pub(crate) telemetry_path: String,
+    /// The fetch deadline of each scrape.
+    pub(crate) deadlines: DeadlinePolicy,
+    /// `None` when `--web.max-requests` is 0.
+    pub(crate) request_slots: Option<Semaphore>,
+    /// Shows the DEMO banner on the landing page.
+    pub(crate) demo: bool,
+}
+
+impl Routes for ExporterRoutes {
+    async fn route(self: Arc<Self>, request: Request<Incoming>) -> Reply {
+        self.handle(request).await
     }
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
-    }
-    let head = request.method() == Method::HEAD;
-    let response = match path {
-        "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
-        "/-/ready" => text(StatusCode::OK, "Ready\n"),
-        "/" => landing_page(app),
-        _ if head => {
-            // A HEAD must not cost an API request.
-            let mut response = Response::new(Full::new(Bytes::new()));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(METRICS_CONTENT_TYPE),
-            );
+}
+
+impl ExporterRoutes {
+    /// Routes one request.
+    async fn handle(&self, request: Request<Incoming>) -> Reply {
+        let path = request.uri().path();
+        let known = path == self.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
+        if !known {
+            return text(StatusCode::NOT_FOUND, "Not Found\n");
+        }
+        if !matches!(*request.method(), Method::GET | Method::HEAD) {
+            let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
-        _ => metrics(app, request.headers()).await,
-    };
-    if head {
-        let (parts, _) = response.into_parts();
-        return Response::from_parts(parts, Full::new(Bytes::new()));
-    }
-    response
-}
-
-async fn metrics(app: &App, headers: &HeaderMap) -> Response<Full<Bytes>> {
-    let _slot = match &app.request_slots {
-        Some(slots) => match slots.try_acquire() {
-            Ok(slot) => Some(slot),
-            Err(_) => {
-                return text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Too many concurrent requests (--web.max-requests)\n",
+        let head = request.method() == Method::HEAD;
+        let response = match path {
+            "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
+            "/-/ready" => text(StatusCode::OK, "Ready\n"),
+            "/" => landing_page(&self.telemetry_path, self.demo),
+            _ if head => {
+                // A HEAD must not cost an API request.
+                let mut response = Response::new(Full::new(Bytes::new()));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(METRICS_CONTENT_TYPE),
                 );
+                return response;
             }
-        },
-        None => None,
-    };
-    let deadline = fetch_deadline(
-        app.scraper.api_timeout(),
-        headers
-            .get("x-prometheus-scrape-timeout-seconds")
-            .and_then(|v| v.to_str().ok()),
-        app.timeout_offset,
-    );
-    let exposition = app.scraper.scrape(deadline).await;
-    let mut response = if accepts_gzip(headers) {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-        match encoder
-            .write_all(&exposition.body)
-            .and_then(|()| encoder.finish())
-        {
-            Ok(compressed) => {
-                let mut response = Response::new(Full::new(Bytes::from(compressed)));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                response
-            }
-            Err(_) => Response::new(Full::new(Bytes::from(exposition.body))),
+            _ => self.metrics(request.headers()).await,
+        };
+        if head {
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, Full::new(Bytes::new()));
         }
-    } else {
-        Response::new(Full::new(Bytes::from(exposition.body)))
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(METRICS_CONTENT_TYPE),
-    );
-    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    response
-}
-
-/// The fetch deadline: `--api.timeout`, shortened to the scraper's own
-/// timeout minus `--web.timeout-offset` when Prometheus sends one. When the
-/// offset would leave nothing, the scraper's timeout is used as it is.
-pub fn fetch_deadline(
-    api_timeout: Duration,
-    scrape_timeout: Option<&str>,
-    offset: Duration,
-) -> Duration {
-    let Some(seconds) = scrape_timeout.and_then(|v| v.trim().parse::<f64>().ok()) else {
-        return api_timeout;
-    };
-    let Ok(scrape_timeout) = Duration::try_from_secs_f64(seconds) else {
-        return api_timeout;
-    };
-    if scrape_timeout.is_zero() {
-        return api_timeout;
+        response
     }
-    let budget = match scrape_timeout.checked_sub(offset) {
-        Some(budget) if !budget.is_zero() => budget,
-        _ => scrape_timeout,
-    };
-    api_timeout.min(budget)
+
+    async fn metrics(&self, headers: &HeaderMap) -> Reply {
+        let _slot = match &self.request_slots {
+            Some(slots) => match slots.try_acquire() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Too many concurrent requests (--web.max-requests)\n",
+                    );
+                }
+            },
+            None => None,
+        };
+        let deadline = self.deadlines.for_scrape(
+            headers
+                .get(SCRAPE_TIMEOUT_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let exposition = self.scraper.scrape(deadline).await;
+        let mut response = if accepts_gzip(headers) {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+            match encoder
+                .write_all(&exposition.body)
+                .and_then(|()| encoder.finish())
+            {
+                Ok(compressed) => {
+                    let mut response = Response::new(Full::new(Bytes::from(compressed)));
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    response
+                }
+                Err(_) => Response::new(Full::new(Bytes::from(exposition.body))),
+            }
+        } else {
+            Response::new(Full::new(Bytes::from(exposition.body)))
+        };
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        response
+    }
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero quality.
@@ -299,7 +293,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+/// A plain-text answer.
+pub(crate) fn text(status: StatusCode, body: &'static str) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -309,9 +304,9 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn landing_page(app: &App) -> Response<Full<Bytes>> {
-    let path = html_escape(&app.telemetry_path);
-    let banner = if app.demo {
+fn landing_page(telemetry_path: &str, demo: bool) -> Reply {
+    let path = html_escape(telemetry_path);
+    let banner = if demo {
         r#"<p class="demo"><strong>DEMO MODE</strong>: these metrics come from a built-in simulated AGI API, not from a real account.</p>"#
     } else {
         ""
@@ -334,7 +329,7 @@ fn landing_page(app: &App) -> Response<Full<Bytes>> {
 </body>
 </html>
 "#,
-        version = crate::VERSION,
+        version = VERSION,
     );
     let mut response = Response::new(Full::new(Bytes::from(html)));
     response.headers_mut().insert(
@@ -360,7 +355,7 @@ fn html_escape(text: &str) -> String {
 }
 
 /// Binds the listen address, with the address in the error.
-pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await.map_err(|error| {
         std::io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
     })
@@ -369,23 +364,6 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deadline_is_the_shorter_of_api_timeout_and_scrape_timeout_minus_offset() {
-        let secs = Duration::from_secs_f64;
-        let offset = secs(0.5);
-        assert_eq!(fetch_deadline(secs(10.0), None, offset), secs(10.0));
-        assert_eq!(fetch_deadline(secs(10.0), Some("5"), offset), secs(4.5));
-        assert_eq!(fetch_deadline(secs(3.0), Some("5"), offset), secs(3.0));
-        assert_eq!(fetch_deadline(secs(10.0), Some("0.4"), offset), secs(0.4));
-        assert_eq!(fetch_deadline(secs(10.0), Some("junk"), offset), secs(10.0));
-        assert_eq!(fetch_deadline(secs(10.0), Some("-1"), offset), secs(10.0));
-        assert_eq!(fetch_deadline(secs(10.0), Some("0"), offset), secs(10.0));
-        assert_eq!(
-            fetch_deadline(secs(10.0), Some("1e300"), offset),
-            secs(10.0)
-        );
-    }
 
     #[test]
     fn gzip_is_used_only_when_accepted() {

@@ -15,15 +15,15 @@
 //!   prometheus: $2y$10$...          # bcrypt hash
 //! ```
 //!
-//! The file (and the certificate files it names) is checked again for
-//! changes on every new connection, so rotated certificates and passwords are
-//! picked up without a restart. A file that stops being valid keeps the last
-//! good settings in force and logs why.
+//! The file (and the certificate files it names) is checked for changes in
+//! the background, every second by default, so rotated certificates and
+//! passwords are picked up without a restart. A file that stops being valid
+//! keeps the last good settings in force and logs why.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use hyper::header::{HeaderName, HeaderValue};
@@ -31,6 +31,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::sync::lock;
@@ -123,13 +124,13 @@ const SETTABLE_HEADERS: [&str; 5] = [
 ];
 
 /// Validated web settings, ready to serve with.
-pub struct WebSettings {
+pub(crate) struct WebSettings {
     /// `None` serves plain HTTP.
-    pub tls: Option<TlsAcceptor>,
+    pub(crate) tls: Option<TlsAcceptor>,
     /// Basic auth users and their bcrypt hashes; empty means no auth.
     users: HashMap<String, String>,
     /// Extra headers on every response.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// Checked when the user is unknown, so that an unknown user takes as
     /// long as a wrong password and the answer reveals nothing.
     dummy_hash: String,
@@ -150,7 +151,7 @@ impl std::fmt::Debug for WebSettings {
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// No auth configured, or the credentials are right.
     Allowed,
     /// Missing or wrong credentials (which of the two is not said).
@@ -162,7 +163,7 @@ const VERIFIED_CACHE_LIMIT: usize = 64;
 
 impl WebSettings {
     /// No TLS, no auth, no headers.
-    pub fn plain() -> Self {
+    pub(crate) fn plain() -> Self {
         WebSettings {
             tls: None,
             users: HashMap::new(),
@@ -173,13 +174,13 @@ impl WebSettings {
     }
 
     /// Whether requests need basic auth.
-    pub fn requires_auth(&self) -> bool {
+    pub(crate) fn requires_auth(&self) -> bool {
         !self.users.is_empty()
     }
 
     /// Checks an `Authorization` header value. bcrypt is slow on purpose:
     /// call this from a blocking-friendly context.
-    pub fn check(&self, authorization: Option<&[u8]>) -> Auth {
+    pub(crate) fn check(&self, authorization: Option<&[u8]>) -> Auth {
         if self.users.is_empty() {
             return Auth::Allowed;
         }
@@ -223,7 +224,7 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
 }
 
 /// Loads and validates a web config file.
-pub fn load(path: &Path) -> Result<WebSettings, WebConfigError> {
+pub(crate) fn load(path: &Path) -> Result<WebSettings, WebConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
         path: path.to_owned(),
         source,
@@ -449,90 +450,201 @@ fn tls_versions(
     Ok(versions)
 }
 
-/// Keeps the web settings current: reloads them when the config file or a
-/// certificate file it names changes.
+/// The web settings in force, and what keeps them current: a background
+/// check of the config file and the files it names, by their metadata, every
+/// [`crate::config::ServerTimings::config_check_interval`]. A change is
+/// loaded off the accept path (bcrypt and certificate parsing are slow) and
+/// published at once to every new connection, which only reads the settings
+/// published last.
 #[derive(Debug)]
-pub struct WebConfigWatcher {
+pub(crate) struct WebSettingsSource {
     path: Option<PathBuf>,
-    state: Mutex<Watched>,
+    /// The files as they were when the settings published last were read.
+    seen: Option<Fingerprint>,
+    published: watch::Sender<Arc<WebSettings>>,
 }
 
-#[derive(Debug)]
-struct Watched {
-    fingerprint: u64,
-    settings: Arc<WebSettings>,
-}
-
-impl WebConfigWatcher {
-    /// Loads the file once; an invalid file is a start-up error.
-    pub fn new(path: Option<&Path>) -> Result<Self, WebConfigError> {
+impl WebSettingsSource {
+    /// Loads the file once; an invalid file is a start-up error. Without a
+    /// file the settings are plain HTTP, for good.
+    pub(crate) fn new(path: Option<&Path>) -> Result<Self, WebConfigError> {
+        // Taken before reading, so that a change made while the file is
+        // read is seen as one.
+        let seen = path.map(Fingerprint::of);
         let settings = match path {
             Some(path) => load(path)?,
             None => WebSettings::plain(),
         };
-        let fingerprint = path.map(fingerprint).unwrap_or_default();
-        Ok(WebConfigWatcher {
+        Ok(WebSettingsSource {
             path: path.map(Path::to_owned),
-            state: Mutex::new(Watched {
-                fingerprint,
-                settings: Arc::new(settings),
-            }),
+            seen,
+            published: watch::Sender::new(Arc::new(settings)),
         })
     }
 
-    /// The settings for a new connection, reloaded first if a file changed.
-    pub fn current(&self) -> Arc<WebSettings> {
-        let mut state = lock(&self.state);
-        let Some(path) = &self.path else {
-            return Arc::clone(&state.settings);
+    /// What each new connection reads its settings from.
+    pub(crate) fn settings(&self) -> watch::Receiver<Arc<WebSettings>> {
+        self.published.subscribe()
+    }
+
+    /// Checks the files every `interval` and publishes what changed, until
+    /// dropped. Returns at once when there is no file to watch.
+    pub(crate) async fn keep_current(mut self, interval: Duration) {
+        let (Some(path), Some(mut seen)) = (self.path.clone(), self.seen.take()) else {
+            return;
         };
-        let fingerprint = fingerprint(path);
-        if fingerprint != state.fingerprint {
-            state.fingerprint = fingerprint;
-            match load(path) {
-                // A file caught half-written (empty, say) must not open the
-                // endpoint: TLS and basic auth can be changed, not removed,
-                // without a restart.
-                Ok(settings) if state.settings.tls.is_some() && settings.tls.is_none() => {
-                    tracing::warn!(path = %path.display(), "the web config file no longer enables TLS; keeping TLS on (restart to turn it off)");
-                }
-                Ok(settings) if state.settings.requires_auth() && !settings.requires_auth() => {
-                    tracing::warn!(path = %path.display(), "the web config file no longer has basic_auth_users; keeping basic auth on (restart to turn it off)");
-                }
-                Ok(settings) => {
-                    tracing::info!(path = %path.display(), "reloaded the web config file");
-                    state.settings = Arc::new(settings);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "keeping the previous web config");
-                }
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = Fingerprint::of(&path);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let reload = path.clone();
+            match tokio::task::spawn_blocking(move || load(&reload)).await {
+                Ok(loaded) => self.apply(&path, loaded),
+                Err(error) => tracing::warn!(%error, "cannot reload the web config file"),
             }
         }
-        Arc::clone(&state.settings)
+    }
+
+    fn apply(&self, path: &Path, loaded: Result<WebSettings, WebConfigError>) {
+        let current = Arc::clone(&self.published.borrow());
+        match loaded {
+            // A file caught half-written (empty, say) must not open the
+            // endpoint: TLS and basic auth can be changed, not removed,
+            // without a restart.
+            Ok(settings) if current.tls.is_some() && settings.tls.is_none() => {
+                tracing::warn!(path = %path.display(), "the web config file no longer enables TLS; keeping TLS on (restart to turn it off)");
+            }
+            Ok(settings) if current.requires_auth() && !settings.requires_auth() => {
+                tracing::warn!(path = %path.display(), "the web config file no longer has basic_auth_users; keeping basic auth on (restart to turn it off)");
+            }
+            Ok(settings) => {
+                tracing::info!(path = %path.display(), "reloaded the web config file");
+                self.published.send_replace(Arc::new(settings));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "keeping the previous web config");
+            }
+        }
     }
 }
 
-/// A fingerprint of the contents of the config file and the files it names.
-///
-/// Contents, not modification times: a copy that keeps times (`cp -p`,
-/// rsync) or two writes within one tick of the file clock must still count
-/// as a change. The files are small, and this runs once per connection.
-fn fingerprint(path: &Path) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    let read = |p: &Path| std::fs::read(p).ok();
-    let config = read(path);
-    config.hash(&mut hasher);
+/// What the config file and the files it names look like on disk: enough
+/// metadata to tell a change (a rewrite, a rename over it, a copy that keeps
+/// its timestamps) without reading them. File times tick coarsely (a few
+/// milliseconds), so two writes of the same size within one tick look alike:
+/// while a file changed in the last [`RECENT`], its contents are compared
+/// too. Config files are small, and that window is short.
+#[derive(Debug, Clone)]
+struct Fingerprint(Vec<Option<FileState>>);
+
+/// How long after a change a file's contents are compared as well.
+const RECENT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+struct FileState {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// Inode, device and change time: a file replaced or copied over with
+    /// its old modification time still changes these.
+    #[cfg(unix)]
+    identity: (u64, u64, i64, i64),
+    /// A hash of the contents, for a file changed within [`RECENT`].
+    recent_contents: Option<u64>,
+}
+
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|pair| match pair {
+                (Some(a), Some(b)) => a.same_as(b),
+                (None, None) => true,
+                _ => false,
+            })
+    }
+}
+
+impl FileState {
+    /// The same file as far as can be told: the same metadata, and the same
+    /// contents where both looked (a file that stopped being recent did not
+    /// change by that).
+    fn same_as(&self, other: &FileState) -> bool {
+        #[cfg(unix)]
+        let identity = self.identity == other.identity;
+        #[cfg(not(unix))]
+        let identity = true;
+        let contents = match (self.recent_contents, other.recent_contents) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        self.len == other.len && self.modified == other.modified && identity && contents
+    }
+}
+
+impl Fingerprint {
+    fn of(path: &Path) -> Self {
+        let state = |path: &Path| {
+            let meta = std::fs::metadata(path).ok()?;
+            #[cfg(unix)]
+            let (identity, changed) = {
+                use std::os::unix::fs::MetadataExt;
+                let changed = std::time::UNIX_EPOCH
+                    + Duration::new(
+                        meta.ctime().max(0) as u64,
+                        meta.ctime_nsec().clamp(0, 999_999_999) as u32,
+                    );
+                (
+                    (meta.ino(), meta.dev(), meta.ctime(), meta.ctime_nsec()),
+                    changed,
+                )
+            };
+            #[cfg(not(unix))]
+            let changed = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            let recent = SystemTime::now()
+                .duration_since(changed)
+                .map_or(true, |age| age < RECENT);
+            let recent_contents =
+                recent
+                    .then(|| std::fs::read(path).ok())
+                    .flatten()
+                    .map(|contents| {
+                        use std::hash::{Hash, Hasher};
+                        let mut hasher = std::hash::DefaultHasher::new();
+                        contents.hash(&mut hasher);
+                        hasher.finish()
+                    });
+            Some(FileState {
+                len: meta.len(),
+                modified: meta.modified().ok(),
+                #[cfg(unix)]
+                identity,
+                recent_contents,
+            })
+        };
+        let mut files = vec![state(path)];
+        files.extend(named_files(path).iter().map(|named| state(named)));
+        Fingerprint(files)
+    }
+}
+
+/// The certificate and key files a config file names, resolved against its
+/// directory; none when it cannot be read.
+fn named_files(path: &Path) -> Vec<PathBuf> {
     let base = path.parent().unwrap_or(Path::new("."));
-    let named = config
-        .as_deref()
-        .and_then(|text| serde_yaml_ng::from_slice::<RawWebConfig>(text).ok())
+    std::fs::read(path)
+        .ok()
+        .and_then(|text| serde_yaml_ng::from_slice::<RawWebConfig>(&text).ok())
         .and_then(|raw| raw.tls_server_config)
         .map(|tls| [tls.cert_file, tls.key_file, tls.client_ca_file])
-        .unwrap_or_default();
-    for file in named.into_iter().flatten() {
-        read(&base.join(file)).hash(&mut hasher);
-    }
-    hasher.finish()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|file| base.join(file))
+        .collect()
 }
 
 #[cfg(test)]
@@ -632,6 +744,38 @@ mod tests {
         assert_eq!(settings.headers[0].0.as_str(), "x-frame-options");
         let empty = write(&dir, "empty.yml", "");
         assert!(!load(&empty).unwrap().requires_auth());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_changed_file_is_published_and_a_broken_one_is_not() {
+        let dir = temp_dir("publish");
+        let path = write(
+            &dir,
+            "web.yml",
+            &format!("basic_auth_users:\n  a: {}\n", hash("one")),
+        );
+        let source = WebSettingsSource::new(Some(&path)).unwrap();
+        let mut settings = source.settings();
+        let watcher = tokio::spawn(source.keep_current(Duration::from_millis(10)));
+        write(
+            &dir,
+            "web.yml",
+            &format!("basic_auth_users:\n  b: {}\n", hash("two")),
+        );
+        tokio::time::timeout(Duration::from_secs(5), settings.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        let current = Arc::clone(&settings.borrow_and_update());
+        assert_eq!(current.check(Some(&basic("b", "two"))), Auth::Allowed);
+        write(&dir, "web.yml", "basic_auth_users: [ broken\n");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !settings.has_changed().unwrap(),
+            "a broken file is not published"
+        );
+        watcher.abort();
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -4,8 +4,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use agi_exporter::aggregate::Limits;
-use agi_exporter::demo::{SimOptions, Simulator};
+use agi_exporter::Limits;
+use agi_exporter::demo::{Population, SimOptions, Simulator};
 use bytes::Bytes;
 
 /// The defaults of `--agents.max` and `--sessions.top-oldest`.
@@ -15,7 +15,7 @@ pub const LIMITS: Limits = Limits {
 };
 
 /// The key the simulator accepts, which the exporter would redact.
-pub const KEY: &str = agi_exporter::demo::DEMO_KEY;
+pub const KEY: &str = agi_exporter::DEMO_KEY;
 
 /// Whether this run measures (`cargo bench`) rather than checks that every
 /// routine runs (`cargo test --benches`), where timings mean nothing.
@@ -45,8 +45,8 @@ pub fn simulator(runtime: &tokio::runtime::Runtime, n: usize) -> Simulator {
 }
 
 /// The simulator's exact body for `n` generated sessions.
-pub fn generated_body(runtime: &tokio::runtime::Runtime, n: usize) -> Bytes {
-    simulator(runtime, n).body()
+pub fn generated_body(n: usize) -> Bytes {
+    agi_exporter::demo::population_body(Population::Generated(n), SimOptions::generated(n).seed)
 }
 
 /// Times each routine in turn, round after round, and returns the median

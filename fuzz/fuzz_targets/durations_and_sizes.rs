@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use agi_exporter::config::{parse_duration, parse_size};
+use agi_exporter::{parse_duration, parse_size};
 use libfuzzer_sys::fuzz_target;
 
 /// Seconds per unit, as the flags document them.

@@ -7,9 +7,7 @@
 
 use std::collections::HashSet;
 
-use agi_exporter::aggregate::{Aggregator, DOCUMENTED_STATUSES, Limits, Snapshot, Transitions};
-use agi_exporter::api::parse::parse_sessions;
-use agi_exporter::api::redact::Redactor;
+use agi_exporter::{Aggregator, Limits, Redactor, SessionTracker, Snapshot, parse_sessions};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: Limits = Limits {
@@ -19,6 +17,16 @@ const LIMITS: Limits = Limits {
 
 /// Documented statuses, at most 20 others, and `other`.
 const MAX_STATUSES: usize = 7 + 20 + 1;
+
+const DOCUMENTED_STATUSES: [&str; 7] = [
+    "initializing",
+    "ready",
+    "running",
+    "paused",
+    "completed",
+    "error",
+    "terminated",
+];
 
 fn assert_unique<'a>(what: &str, labels: impl IntoIterator<Item = &'a str>) {
     let mut seen = HashSet::new();
@@ -45,7 +53,10 @@ fn check(count: usize, snapshot: &Snapshot) {
     assert!(snapshot.statuses.len() <= MAX_STATUSES);
     assert!(snapshot.oldest_sessions.len() <= LIMITS.top_oldest);
     assert!(snapshot.transitions.len() <= MAX_STATUSES);
-    assert!(snapshot.invalid_fields.iter().all(|&n| n <= snapshot.sessions));
+    let invalid = snapshot.invalid_fields;
+    assert!([invalid.status, invalid.agent_name, invalid.created_at]
+        .iter()
+        .all(|&n| n <= snapshot.sessions));
     let entered: u64 = snapshot.transitions.iter().map(|(_, n)| n).sum();
     assert!(entered <= snapshot.sessions);
 
@@ -71,9 +82,9 @@ fuzz_target!(|data: &[u8]| {
     let (first, second) = rest.split_at(split);
     // A key that appears in bodies the fuzzer builds from the dictionary.
     let redactor = Redactor::new("agi-fuzz-key-0123");
-    let mut transitions = Transitions::default();
+    let mut tracker = SessionTracker::default();
     for body in [first, second] {
-        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor);
+        let mut aggregator = Aggregator::new(LIMITS, &mut tracker, &redactor);
         if let Ok(count) = parse_sessions(body, &mut aggregator) {
             let snapshot = aggregator.finish();
             check(count, &snapshot);

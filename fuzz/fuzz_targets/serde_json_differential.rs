@@ -1,16 +1,16 @@
 //! The parser against serde_json on arbitrary bytes: the same verdict and
 //! the same four fields per session as serde_json reading the body with the
-//! contract's serde model (`tests/support/serde_model.rs`, shared with the
+//! contract's serde model (`tests/it/support/serde_model.rs`, shared with the
 //! property tests).
 
 #![no_main]
 
 use std::borrow::Cow;
 
-use agi_exporter::api::parse::{Field, SessionRecord, SessionSink, parse_sessions};
+use agi_exporter::{Field, SessionRecord, SessionSink, parse_sessions};
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/support/serde_model.rs"]
+#[path = "../../tests/it/support/serde_model.rs"]
 #[allow(dead_code)]
 mod serde_model;
 

@@ -20,7 +20,7 @@ use crate::sync::lock;
 
 /// The fixed set of reasons a request can fail for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureReason {
+pub(crate) enum FailureReason {
     /// No complete answer before the deadline.
     Timeout,
     /// No connection (DNS, refused, TLS handshake, reset).
@@ -41,7 +41,7 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in the order they are documented.
-    pub const ALL: [FailureReason; 8] = [
+    pub(crate) const ALL: [FailureReason; 8] = [
         FailureReason::Timeout,
         FailureReason::Connect,
         FailureReason::Unauthorized,
@@ -53,7 +53,7 @@ impl FailureReason {
     ];
 
     /// The `reason` label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FailureReason::Timeout => "timeout",
             FailureReason::Connect => "connect",
@@ -71,7 +71,7 @@ impl FailureReason {
 /// every piece of upstream text in them is an [`UpstreamText`], which only
 /// redaction makes.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// No complete answer before the deadline.
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
@@ -104,7 +104,7 @@ pub enum FetchError {
     },
     /// A 3xx status; redirects are not followed so the key stays with `--api.url`.
     #[error(
-        "HTTP {status} redirect to {location:?} not followed; set --api.url to the final address"
+        "HTTP {status} redirect to \"{location}\" not followed; set --api.url to the final address"
     )]
     Redirect {
         /// The status code.
@@ -130,7 +130,7 @@ pub enum FetchError {
 
 /// Why a body that arrived is not a session list.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum InvalidBody {
+pub(crate) enum InvalidBody {
     /// It is not the JSON expected.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -142,7 +142,7 @@ pub enum InvalidBody {
 
 impl FetchError {
     /// The `reason` label this error is counted under.
-    pub fn reason(&self) -> FailureReason {
+    pub(crate) fn reason(&self) -> FailureReason {
         match self {
             FetchError::Timeout(_) => FailureReason::Timeout,
             FetchError::Connect(_) => FailureReason::Connect,
@@ -164,7 +164,7 @@ pub struct ClientError(#[from] reqwest::Error);
 
 /// Fetches the session list.
 #[derive(Debug)]
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     http: reqwest::Client,
     sessions_url: Url,
     key: KeySource,
@@ -180,6 +180,9 @@ pub struct ApiClient {
 /// arrives.
 const MAX_PREALLOCATION: u64 = 64 << 20;
 
+/// How much of an error body is read for its message.
+const ERROR_BODY_BYTES: usize = 4096;
+
 /// Longest excerpt of an error body kept for the log line.
 const ERROR_MESSAGE_CHARS: usize = 200;
 
@@ -188,7 +191,7 @@ const ERROR_CHAIN_CHARS: usize = 1000;
 
 impl ApiClient {
     /// Builds a client for `{base_url}/v1/sessions`.
-    pub fn new(
+    pub(crate) fn new(
         base_url: &Url,
         key: KeySource,
         max_response_bytes: u64,
@@ -214,7 +217,8 @@ impl ApiClient {
     }
 
     /// The URL every request goes to.
-    pub fn sessions_url(&self) -> &Url {
+    #[cfg(test)]
+    fn sessions_url(&self) -> &Url {
         &self.sessions_url
     }
 
@@ -222,7 +226,7 @@ impl ApiClient {
     /// was fetched with (whose redactor the label values go through). The
     /// caller bounds it with its deadline, and hands the body back with
     /// [`Self::recycle`] once it is done with it.
-    pub async fn fetch_body(&self) -> Result<(Vec<u8>, ApiKey), FetchError> {
+    pub(crate) async fn fetch_body(&self) -> Result<(Vec<u8>, ApiKey), FetchError> {
         let key = self.key.current();
         let redactor = key.redactor();
         let mut response = self
@@ -270,11 +274,9 @@ impl ApiClient {
         }
         Ok((body, key))
     }
-}
 
-impl ApiClient {
     /// Takes a body back for the next fetch to read into.
-    pub fn recycle(&self, mut body: Vec<u8>) {
+    pub(crate) fn recycle(&self, mut body: Vec<u8>) {
         body.clear();
         *lock(&self.spare_buffer) = body;
     }
@@ -285,13 +287,15 @@ impl ApiClient {
 async fn status_error(response: reqwest::Response, url: &Url, redactor: &Redactor) -> FetchError {
     let status = response.status();
     if status.is_redirection() {
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|v| location_for_log(&String::from_utf8_lossy(v.as_bytes()), url));
+        // Redacted before it is parsed too: parsing lowercases the host and
+        // rewrites the path, which would hide the key from redaction.
+        let location = response.headers().get(header::LOCATION).map(|v| {
+            let raw = redactor.redact(&String::from_utf8_lossy(v.as_bytes()));
+            location_for_log(&raw, url)
+        });
         return FetchError::Redirect {
             status: status.as_u16(),
-            location: redactor.excerpt(location.as_deref().unwrap_or("nowhere"), 200),
+            location: redactor.excerpt(location.as_deref().unwrap_or("nowhere"), false, 200),
         };
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -317,15 +321,15 @@ async fn status_error(response: reqwest::Response, url: &Url, redactor: &Redacto
 }
 
 /// Wait this long after a 429 that gives no usable `Retry-After`.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The longest back-off a `Retry-After` can impose: a broken or hostile
 /// value must not silence the exporter for days.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Parses `Retry-After` in its delta-seconds or HTTP-date form, capped at
 /// [`MAX_RETRY_AFTER`].
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
@@ -361,12 +365,19 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
     // Read at most a few KiB: the message is for a log line.
     let mut response = response;
     let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() >= 4096 {
-            break;
+    let cut = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = ERROR_BODY_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() == ERROR_BODY_BYTES {
+                    break true;
+                }
+            }
+            Ok(None) => break false,
+            Err(_) => break true,
         }
-    }
+    };
     #[derive(serde::Deserialize)]
     struct ErrorBody {
         message: Option<serde_json::Value>,
@@ -385,10 +396,12 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
                     other => other.to_string(),
                 })
         });
-    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    let excerpt = redactor.excerpt(&text, ERROR_MESSAGE_CHARS);
+    let excerpt = match from_json {
+        Some(text) => redactor.excerpt(&text, false, ERROR_MESSAGE_CHARS),
+        None => redactor.excerpt(&String::from_utf8_lossy(&body), cut, ERROR_MESSAGE_CHARS),
+    };
     if excerpt.is_empty() {
-        return redactor.excerpt("no message", ERROR_MESSAGE_CHARS);
+        return redactor.excerpt("no message", false, ERROR_MESSAGE_CHARS);
     }
     excerpt
 }
@@ -404,10 +417,19 @@ fn transport_error(error: &reqwest::Error, redactor: &Redactor) -> FetchError {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    let message = redactor.excerpt(&message, ERROR_CHAIN_CHARS);
-    if error.is_timeout() {
-        FetchError::Timeout(Duration::ZERO)
-    } else if error.is_decode() || error.is_body() && !error.is_connect() {
+    let message = redactor.excerpt(&message, false, ERROR_CHAIN_CHARS);
+    // An answer that is not HTTP (a garbage status line or header) came
+    // from something that listens: the answer is invalid, not the
+    // connection.
+    let mut causes = std::iter::successors(std::error::Error::source(error), |e| e.source());
+    let unparseable = causes.any(|cause| {
+        cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|e| e.is_parse() || e.is_parse_status())
+    });
+    // reqwest has no timeout of its own here: the deadline is enforced
+    // around the whole fetch (crate::deadline).
+    if unparseable || error.is_decode() || error.is_body() && !error.is_connect() {
         FetchError::InvalidResponse(InvalidBody::Encoding(message))
     } else {
         FetchError::Connect(message)

@@ -23,6 +23,9 @@ use crate::sync::lock;
 /// sent as a header on every request.
 pub const MAX_KEY_BYTES: usize = 4096;
 
+/// The key the demo simulator accepts, and `--demo` sends.
+pub const DEMO_KEY: &str = "agi-demo-key";
+
 /// Why a key is refused. The messages never quote the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -67,6 +70,16 @@ impl ApiKey {
             authorization,
             redactor: Arc::new(Redactor::new(key)),
         })
+    }
+
+    /// The demo simulator's key ([`DEMO_KEY`]).
+    pub(crate) fn demo() -> Self {
+        let mut authorization = HeaderValue::from_static("Bearer agi-demo-key");
+        authorization.set_sensitive(true);
+        ApiKey {
+            authorization,
+            redactor: Arc::new(Redactor::new(DEMO_KEY)),
+        }
     }
 
     /// The `Authorization` header value that carries the key.
@@ -143,9 +156,21 @@ impl KeyFile {
 }
 
 /// Reads at most one byte more than [`MAX_KEY_BYTES`], so that a huge file
-/// (or a device that never ends) is refused without being read whole.
+/// is refused without being read whole. Only a regular file is read: it is
+/// opened without blocking and refused if it is a pipe or a device, which
+/// could make the read wait forever (a FIFO with no writer) or never end.
 fn read_key_file(path: &Path) -> Result<ApiKey, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    if !file.metadata().map_err(|e| e.to_string())?.is_file() {
+        return Err("not a regular file".to_owned());
+    }
     let mut raw = Vec::new();
     file.take(MAX_KEY_BYTES as u64 + 1)
         .read_to_end(&mut raw)
@@ -209,6 +234,11 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_key_is_the_one_the_simulator_accepts() {
+        assert_eq!(Ok(ApiKey::demo()), ApiKey::new(DEMO_KEY));
+    }
+
+    #[test]
     fn keys_that_cannot_be_sent_are_refused() {
         assert_eq!(ApiKey::new(" \n"), Err(KeyError::Empty));
         assert_eq!(ApiKey::new("two words"), Err(KeyError::NotHeaderSafe));
@@ -248,6 +278,23 @@ mod tests {
         let (kept, problem) = file.current();
         assert_eq!(bearer(&kept), "Bearer second-key-longer");
         assert!(problem.is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_or_a_device_is_refused_without_waiting_for_it() {
+        let fifo = temp_path("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|status| status.success()) {
+            let error = KeyFile::open(&fifo).err().unwrap_or_default();
+            assert!(error.contains("not a regular file"), "{error}");
+            std::fs::remove_file(&fifo).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let error = KeyFile::open(Path::new("/dev/zero"))
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("not a regular file"), "{error}");
     }
 
     #[test]

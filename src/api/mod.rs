@@ -6,9 +6,10 @@
 
 mod client;
 mod json;
-pub mod key;
-pub mod parse;
-pub mod redact;
-pub mod timestamp;
+pub(crate) mod key;
+pub(crate) mod parse;
+pub(crate) mod redact;
+pub(crate) mod timestamp;
 
-pub use client::{ApiClient, ClientError, FailureReason, FetchError, InvalidBody};
+pub use client::ClientError;
+pub(crate) use client::{ApiClient, FailureReason, FetchError};

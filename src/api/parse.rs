@@ -257,7 +257,7 @@ mod tests {
         fields.map(|f| Some(f.to_owned()))
     }
 
-    const SPEC_EXAMPLE: &str = r#"{"session_id":"f6a7b0e6-7f46-4a0d-9a47-92b7f0a4d2d3","agent_name":"agi-0","status":"running","created_at":"2025-10-05T18:04:34.281Z"}"#;
+    const DOCUMENTED_EXAMPLE: &str = r#"{"session_id":"f6a7b0e6-7f46-4a0d-9a47-92b7f0a4d2d3","agent_name":"agi-0","status":"running","created_at":"2025-10-05T18:04:34.281Z"}"#;
     const EXAMPLE_FIELDS: [&str; 4] = [
         "f6a7b0e6-7f46-4a0d-9a47-92b7f0a4d2d3",
         "agi-0",
@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn reads_a_bare_list() -> Result<(), String> {
-        let parsed = parse(&format!("[{SPEC_EXAMPLE}]"))?;
+        let parsed = parse(&format!("[{DOCUMENTED_EXAMPLE}]"))?;
         assert_eq!(parsed.0, vec![strings(EXAMPLE_FIELDS)]);
         Ok(())
     }
@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn reads_a_list_wrapped_under_sessions_data_or_items() -> Result<(), String> {
         for key in ["sessions", "data", "items"] {
-            let body = format!(r#"{{"total":1,"{key}":[{SPEC_EXAMPLE}],"next":null}}"#);
+            let body = format!(r#"{{"total":1,"{key}":[{DOCUMENTED_EXAMPLE}],"next":null}}"#);
             assert_eq!(parse(&body)?.0, vec![strings(EXAMPLE_FIELDS)], "{key}");
         }
         Ok(())
@@ -283,7 +283,8 @@ mod tests {
 
     #[test]
     fn reads_only_the_first_wrapped_list() -> Result<(), String> {
-        let body = format!(r#"{{"sessions":[{SPEC_EXAMPLE}],"data":[{SPEC_EXAMPLE}]}}"#);
+        let body =
+            format!(r#"{{"sessions":[{DOCUMENTED_EXAMPLE}],"data":[{DOCUMENTED_EXAMPLE}]}}"#);
         assert_eq!(parse(&body)?.0.len(), 1);
         Ok(())
     }

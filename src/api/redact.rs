@@ -8,18 +8,24 @@
 //! error message or a label, and only then is it shortened, so that cutting
 //! cannot leave a piece of the key that redaction would have caught.
 //!
-//! What is cut, wherever it stands in the text:
+//! What is cut, wherever it stands in the text, in any letter case:
 //!
 //! - the key as sent, and any run of [`MIN_RUN`] or more consecutive
 //!   characters of it (a key cut short by a truncation upstream);
-//! - the same after undoing JSON escapes (`\"`, `\\`, `\/`, `\u0041`) and
-//!   percent-encoding (`%2F`, `%2f`), up to two levels deep and mixed, so a
-//!   key re-serialised into a JSON string or put in a URL query is caught;
+//! - the same after undoing JSON escapes (`\"`, `\\`, `\/`, `\u0041`),
+//!   `\x41` escapes, HTML character references (`&#65;`, `&#x41;`, `&quot;`)
+//!   and percent-encoding (`%2F`, `%2f`), up to two levels deep and mixed, so
+//!   a key re-serialised into a JSON string or put in a URL query is caught;
 //! - base64, standard and URL-safe, with and without padding, of the key and
 //!   of `Bearer <key>`, and of the key at any alignment inside a longer
-//!   base64 text (and runs of [`MIN_RUN`] characters of those).
+//!   base64 text, and the key in hexadecimal (and runs of [`MIN_RUN`]
+//!   characters of all of those);
+//! - where a text was cut short before it got here (an error body read only
+//!   in part), a piece of the key at the cut, however short.
 //!
-//! Each redacted stretch becomes [`REDACTED`].
+//! Each redacted stretch becomes [`REDACTED`]. A key split on purpose into
+//! pieces shorter than [`MIN_RUN`] cannot be told from ordinary text: only
+//! an API that already holds the key can do that.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -37,13 +43,20 @@ pub const MIN_RUN: usize = 12;
 /// percent-encoded query, or escaped twice by a re-serialisation.
 const DECODE_LEVELS: usize = 2;
 
-/// The forms of one key to look for.
+/// The forms of one key to look for, in ASCII lower case (matching is
+/// case-insensitive).
 pub struct Redactor {
     /// Every window of [`MIN_RUN`] bytes of every form at least that long.
     runs: HashSet<[u8; MIN_RUN]>,
     /// Forms shorter than [`MIN_RUN`] (a short key), matched whole.
     short_forms: Vec<Vec<u8>>,
+    /// The first bytes of every form, for a text cut inside one.
+    starts: Vec<Vec<u8>>,
 }
+
+/// A piece of a form at the end of a cut text must be this long to be
+/// redacted, so that a cut text ending in `s` is not taken for `sk-...`.
+const MIN_CUT_PIECE: usize = 3;
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +90,22 @@ impl Redactor {
         for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
             forms.push(engine.encode(bearer.as_bytes()).into_bytes());
         }
+        for secret in [key.as_bytes(), bearer.as_bytes()] {
+            forms.push(
+                secret
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .into_bytes(),
+            );
+        }
+        for form in &mut forms {
+            form.make_ascii_lowercase();
+        }
+        let starts = forms
+            .iter()
+            .map(|form| form[..form.len().min(MIN_RUN)].to_vec())
+            .collect();
         let mut runs = HashSet::new();
         let mut short_forms = Vec::new();
         for form in forms {
@@ -90,14 +119,20 @@ impl Redactor {
                 short_forms.push(form);
             }
         }
-        Redactor { runs, short_forms }
+        Redactor {
+            runs,
+            short_forms,
+            starts,
+        }
     }
 
     /// Upstream text made fit for a log line or an error message: redacted
     /// first, then with runs of whitespace folded to one space, then cut to
-    /// `max_chars` characters (with `…` when something was cut).
-    pub(crate) fn excerpt(&self, raw: &str, max_chars: usize) -> UpstreamText {
-        let redacted = self.redact(raw);
+    /// `max_chars` characters (with `…` when something was cut). `cut` says
+    /// that `raw` is the start of a longer text, so that a piece of the key
+    /// where it ends is redacted too.
+    pub(crate) fn excerpt(&self, raw: &str, cut: bool, max_chars: usize) -> UpstreamText {
+        let redacted = self.redact_text(raw, cut);
         let folded = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut excerpt: String = folded.chars().take(max_chars).collect();
         if excerpt.len() < folded.len() {
@@ -108,11 +143,18 @@ impl Redactor {
 
     /// `text` with every form of the key replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
+        self.redact_text(text, false)
+    }
+
+    fn redact_text(&self, text: &str, cut: bool) -> String {
         let bytes = text.as_bytes();
         let mut secret = vec![false; bytes.len()];
         let mut view = View::identity(bytes);
         for level in 0..=DECODE_LEVELS {
             self.mark(&view, &mut secret);
+            if cut {
+                self.mark_cut_piece(&view, &mut secret);
+            }
             if level < DECODE_LEVELS {
                 match view.decoded() {
                     Some(next) => view = next,
@@ -140,6 +182,27 @@ impl Redactor {
             start = end;
         }
         out
+    }
+
+    /// Marks the end of `view` when it is the start of a form.
+    fn mark_cut_piece(&self, view: &View, secret: &mut [bool]) {
+        let decoded = &view.bytes;
+        let longest = self
+            .starts
+            .iter()
+            .filter_map(|start| {
+                (MIN_CUT_PIECE..=start.len().min(decoded.len()))
+                    .rev()
+                    .find(|&n| decoded[decoded.len() - n..] == start[..n])
+            })
+            .max();
+        if let Some(n) = longest {
+            let (start, end) = (
+                view.spans[decoded.len() - n].0,
+                view.spans[decoded.len() - 1].1,
+            );
+            secret[start..end].iter_mut().for_each(|s| *s = true);
+        }
     }
 
     /// Marks the source bytes of every secret stretch of `view`.
@@ -193,7 +256,7 @@ struct View {
 impl View {
     fn identity(text: &[u8]) -> Self {
         View {
-            bytes: text.to_vec(),
+            bytes: text.to_ascii_lowercase(),
             spans: (0..text.len()).map(|i| (i, i + 1)).collect(),
         }
     }
@@ -213,7 +276,7 @@ impl View {
             let span = (self.spans[i].0, self.spans[i + length - 1].1);
             changed |= length > 1;
             for byte in decoded.as_slice() {
-                out.bytes.push(*byte);
+                out.bytes.push(byte.to_ascii_lowercase());
                 out.spans.push(span);
             }
             i += length;
@@ -245,6 +308,14 @@ fn decode_one(rest: &[u8]) -> (Decoded, usize) {
             }
             _ => (Decoded::byte(b'\\'), 1),
         },
+        [b'\\', b'x', a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+            let byte = hex(&rest[2..4]).map_or(b'x', |v| v as u8);
+            (Decoded::byte(byte), 4)
+        }
+        [b'&', ..] => match html_reference(rest) {
+            Some((c, length)) => (Decoded::char(c), length),
+            None => (Decoded::byte(b'&'), 1),
+        },
         [b'\\', escaped, ..] => match escaped {
             b'"' | b'\\' | b'/' => (Decoded::byte(*escaped), 2),
             b'b' => (Decoded::byte(0x08), 2),
@@ -257,6 +328,28 @@ fn decode_one(rest: &[u8]) -> (Decoded, usize) {
         [byte, ..] => (Decoded::byte(*byte), 1),
         [] => (Decoded::byte(0), 1),
     }
+}
+
+/// The character an HTML character reference at the start of `rest` stands
+/// for (`&#65;`, `&#x41;`, or one of the five named in XML), and its length.
+fn html_reference(rest: &[u8]) -> Option<(char, usize)> {
+    let end = rest.iter().take(12).position(|&b| b == b';')?;
+    let name = std::str::from_utf8(&rest[1..end]).ok()?;
+    let c = match name {
+        "quot" => '"',
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "apos" => '\'',
+        _ => {
+            let code = match name.strip_prefix('#')? {
+                hex if hex.starts_with(['x', 'X']) => u32::from_str_radix(&hex[1..], 16).ok()?,
+                decimal => decimal.parse().ok()?,
+            };
+            char::from_u32(code)?
+        }
+    };
+    Some((c, end + 1))
 }
 
 /// Up to four bytes: one decoded character.
@@ -385,6 +478,36 @@ mod tests {
     }
 
     #[test]
+    fn the_key_in_any_case_in_hex_and_html_references() {
+        assert_clean(&KEY.to_ascii_uppercase());
+        assert_clean(&KEY.to_ascii_lowercase());
+        let hex: String = KEY.bytes().map(|b| format!("{b:02X}")).collect();
+        assert_clean(&hex);
+        let decimal: String = KEY.bytes().map(|b| format!("&#{b};")).collect();
+        assert_clean(&decimal);
+        let entities: String = KEY.bytes().map(|b| format!("&#x{b:x};")).collect();
+        assert_clean(&entities);
+        assert_clean(&KEY.replace('"', "&quot;"));
+        let escaped: String = KEY.bytes().map(|b| format!("\\x{b:02x}")).collect();
+        assert_clean(&escaped);
+        assert_clean(&STANDARD.encode(KEY).to_ascii_lowercase());
+    }
+
+    #[test]
+    fn a_cut_text_loses_the_piece_of_the_key_it_ends_with() {
+        let redactor = Redactor::new(KEY);
+        let cut = format!("bad key {}", &KEY[..11]);
+        assert_eq!(
+            redactor.excerpt(&cut, true, 200).to_string(),
+            "bad key <redacted>"
+        );
+        // Not cut: eleven characters are ordinary text.
+        assert_eq!(redactor.excerpt(&cut, false, 200).to_string(), cut);
+        // Nor is a cut text ending in a letter or two the key starts with.
+        assert_eq!(redactor.excerpt("sks", true, 200).to_string(), "sks");
+    }
+
+    #[test]
     fn a_short_key_is_redacted_whole() {
         let redactor = Redactor::new("k3y");
         assert_eq!(redactor.redact("a k3y b"), "a <redacted> b");
@@ -403,10 +526,10 @@ mod tests {
         // The key at the very end of a long body: cutting first would keep
         // its first characters.
         let body = format!("{}{KEY}", " ".repeat(4076));
-        let excerpt = Redactor::new(KEY).excerpt(&body, 200).to_string();
+        let excerpt = Redactor::new(KEY).excerpt(&body, false, 200).to_string();
         assert_eq!(excerpt, REDACTED);
         let long = format!("{} {KEY}", "x".repeat(300));
-        let excerpt = Redactor::new(KEY).excerpt(&long, 200).to_string();
+        let excerpt = Redactor::new(KEY).excerpt(&long, false, 200).to_string();
         assert_eq!(excerpt.chars().count(), 201);
         assert!(excerpt.ends_with('…') && !excerpt.contains("sk-live"));
     }

@@ -1,4 +1,5 @@
-//! Parsing `created_at` timestamps as the API and its SDKs write them.
+//! Timestamps as the API and its SDKs write them: parsing `created_at`,
+//! formatting one (for the simulator), and the clock they are compared with.
 //!
 //! Accepted: RFC 3339 / ISO 8601 date-times with `T` (or `t`, or a space)
 //! between date and time, 0 to 9 fractional digits, and an offset that is
@@ -6,8 +7,52 @@
 //! parser rather than a date crate: it runs once per session on every scrape,
 //! allocates nothing and needs nothing but this one format.
 
+use std::time::SystemTime;
+
 /// Milliseconds since the Unix epoch, UTC.
 pub type UnixMillis = i64;
+
+const SECOND: i64 = 1000;
+const MINUTE: i64 = 60 * SECOND;
+const HOUR: i64 = 60 * MINUTE;
+
+/// Milliseconds since the Unix epoch of `time` (negative before it, which
+/// never happens on a sane clock but must not panic).
+pub(crate) fn unix_millis(time: SystemTime) -> UnixMillis {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// The wall clock now, in [`UnixMillis`].
+pub(crate) fn now() -> UnixMillis {
+    unix_millis(SystemTime::now())
+}
+
+/// Formats milliseconds since the epoch as `2025-10-05T18:04:34.281Z`, the
+/// form the API documents; [`parse_timestamp`] reads it back exactly.
+pub fn format_timestamp(millis: UnixMillis) -> String {
+    let days = millis.div_euclid(86_400_000);
+    let in_day = millis.rem_euclid(86_400_000);
+    // Howard Hinnant's civil_from_days, the inverse of days_from_civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / HOUR,
+        in_day % HOUR / MINUTE,
+        in_day % MINUTE / SECOND,
+        in_day % SECOND
+    )
+}
 
 /// Parses a timestamp, or returns `None` when it is not one of the accepted forms.
 pub fn parse_timestamp(text: &str) -> Option<UnixMillis> {
@@ -131,13 +176,31 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 mod tests {
     use super::*;
 
-    const SPEC_EXAMPLE: UnixMillis = 1_759_687_474_281;
+    const DOCUMENTED_EXAMPLE: UnixMillis = 1_759_687_474_281;
+
+    #[test]
+    fn formatted_timestamps_read_back_exactly() {
+        for millis in [
+            0,
+            1_759_687_474_281,
+            951_868_800_000,
+            1_709_164_800_999,
+            -1000,
+        ] {
+            let text = format_timestamp(millis);
+            assert_eq!(parse_timestamp(&text), Some(millis), "{text}");
+        }
+        assert_eq!(
+            format_timestamp(1_759_687_474_281),
+            "2025-10-05T18:04:34.281Z"
+        );
+    }
 
     #[test]
     fn reads_the_documented_example() {
         assert_eq!(
             parse_timestamp("2025-10-05T18:04:34.281Z"),
-            Some(SPEC_EXAMPLE)
+            Some(DOCUMENTED_EXAMPLE)
         );
     }
 
@@ -153,13 +216,13 @@ mod tests {
             "2025-10-05T13:34:34.281-04:30",
             "2025-10-05 18:04:34.281Z",
         ] {
-            assert_eq!(parse_timestamp(text), Some(SPEC_EXAMPLE), "{text}");
+            assert_eq!(parse_timestamp(text), Some(DOCUMENTED_EXAMPLE), "{text}");
         }
     }
 
     #[test]
     fn reads_zero_to_nine_fractional_digits() {
-        let whole = SPEC_EXAMPLE - 281;
+        let whole = DOCUMENTED_EXAMPLE - 281;
         assert_eq!(parse_timestamp("2025-10-05T18:04:34Z"), Some(whole));
         assert_eq!(parse_timestamp("2025-10-05T18:04:34.2Z"), Some(whole + 200));
         assert_eq!(
@@ -229,6 +292,9 @@ mod tests {
             "2025/10/05T18:04:34Z",
             "１９７０-01-01T00:00:00Z",
             "+2025-10-05T18:04:34Z",
+            // Found by fuzzing: the `time` crate takes any byte between
+            // date and time; RFC 3339 does not.
+            "2024-03-29y18:04:34Z",
         ] {
             assert_eq!(parse_timestamp(text), None, "{text:?}");
         }

@@ -1,0 +1,212 @@
+//! Label values from the API, bounded in length and in number.
+//!
+//! A value becomes a label in two steps: what is kept of it while folding
+//! ([`label_source`], a little longer than a label), then, once per distinct
+//! value kept, its label ([`label`]: redacted, then cut to
+//! [`MAX_LABEL_VALUE_BYTES`]). Redacting before cutting means a cut never
+//! keeps a piece of the key that redaction would have caught.
+//!
+//! Two guards bound the number of values. The session families describe one
+//! fetch, so [`keep_largest`] picks the values with most sessions each time.
+//! Counters and histograms must never go down, so [`StickyLabels`] gives a
+//! value its own label the first time it is seen while fewer than the limit
+//! have one, and keeps it for the life of the process; later values count
+//! under [`OTHER`].
+
+use std::cmp::Reverse;
+
+use foldhash::{HashMap, HashMapExt};
+
+use crate::api::redact::{MIN_RUN, Redactor};
+use crate::status::DocumentedStatus;
+
+/// The label value for a missing status or agent name.
+pub(crate) const UNKNOWN: &str = "unknown";
+
+/// The label value that values over a cardinality limit become.
+pub(crate) const OTHER: &str = "other";
+
+/// At most this many undocumented status values per scrape (and, for the
+/// counters, for the life of the process).
+pub(crate) const MAX_UNDOCUMENTED_STATUSES: usize = 20;
+
+/// Label values longer than this are cut (at a character boundary), so a
+/// hostile or broken API cannot make one series name megabytes long.
+pub(crate) const MAX_LABEL_VALUE_BYTES: usize = 128;
+
+/// What is kept of a value from the API to make its label: a few bytes more
+/// than a label holds, so that redaction still sees a run of [`MIN_RUN`]
+/// characters of the key that starts just before the cut.
+pub(crate) fn label_source(text: &str) -> &str {
+    prefix(text, MAX_LABEL_VALUE_BYTES + MIN_RUN - 1)
+}
+
+/// The label of a value kept by [`label_source`]: redacted, then cut. The
+/// exporter's own values (the documented statuses, `unknown`, `other`) are
+/// kept as they are, so that even a key of a few letters cannot change them.
+pub(crate) fn label(redactor: &Redactor, source: &str) -> String {
+    if DocumentedStatus::parse(source).is_some() || source == UNKNOWN || source == OTHER {
+        return source.to_owned();
+    }
+    prefix(&redactor.redact(source), MAX_LABEL_VALUE_BYTES).to_owned()
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+pub(crate) fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Which of `sizes` (by index) keep their own label when at most `limit`
+/// may: the largest, ties broken by `name`. `None` when all are kept.
+pub(crate) fn keep_largest<'a>(
+    sizes: impl ExactSizeIterator<Item = (u64, &'a str)>,
+    limit: usize,
+) -> Option<Vec<bool>> {
+    if sizes.len() <= limit {
+        return None;
+    }
+    let mut ranked: Vec<(usize, u64, &str)> = sizes
+        .enumerate()
+        .map(|(index, (size, name))| (index, size, name))
+        .collect();
+    ranked.sort_by_key(|&(_, size, name)| (Reverse(size), name));
+    let mut kept = vec![false; ranked.len()];
+    for &(index, _, _) in &ranked[..limit] {
+        kept[index] = true;
+    }
+    Some(kept)
+}
+
+/// Index of a label in a [`StickyLabels`].
+pub(crate) type LabelId = u32;
+
+/// Label values handed out for the life of the process.
+#[derive(Debug)]
+pub(crate) struct StickyLabels {
+    /// How many values beyond the fixed ones may have a label of their own.
+    limit: usize,
+    /// The id of [`OTHER`], which follows the fixed labels.
+    other: LabelId,
+    /// Label text by id: the fixed labels, then [`OTHER`], then those given.
+    labels: Vec<String>,
+    /// Value (as kept by [`label_source`]) to its label, for values seen.
+    by_value: HashMap<String, LabelId>,
+    /// Label text to its id, so that values that redact alike share one.
+    by_label: HashMap<String, LabelId>,
+}
+
+impl StickyLabels {
+    /// Labels that always exist (`fixed`, then [`OTHER`]) and room for
+    /// `limit` more.
+    pub(crate) fn new(fixed: &[&str], limit: usize) -> Self {
+        let mut sticky = StickyLabels {
+            limit,
+            other: fixed.len() as LabelId,
+            labels: Vec::new(),
+            by_value: HashMap::new(),
+            by_label: HashMap::new(),
+        };
+        for name in fixed.iter().chain([&OTHER]) {
+            let id = sticky.labels.len() as LabelId;
+            sticky.labels.push((*name).to_owned());
+            sticky.by_value.insert((*name).to_owned(), id);
+            sticky.by_label.insert((*name).to_owned(), id);
+        }
+        sticky
+    }
+
+    /// The label `source` counts under, giving it one of its own while
+    /// fewer than the limit have one.
+    pub(crate) fn id(&mut self, source: &str, redactor: &Redactor) -> LabelId {
+        if let Some(&id) = self.by_value.get(source) {
+            return id;
+        }
+        let given = self.labels.len() - (self.other as usize + 1);
+        if given >= self.limit {
+            return self.other;
+        }
+        let text = label(redactor, source);
+        if let Some(&shared) = self.by_label.get(&text) {
+            // Not remembered by value: only values that get a label of their
+            // own are, so what is kept stays within the limit.
+            return shared;
+        }
+        let id = self.labels.len() as LabelId;
+        self.by_label.insert(text.clone(), id);
+        self.labels.push(text);
+        self.by_value.insert(source.to_owned(), id);
+        id
+    }
+
+    /// The text of a label.
+    pub(crate) fn text(&self, id: LabelId) -> &str {
+        &self.labels[id as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor() -> Redactor {
+        Redactor::new("sk-0123456789abcdefghij")
+    }
+
+    #[test]
+    fn sources_keep_room_for_redaction_and_labels_are_cut_after_it() {
+        let key = "sk-0123456789abcdefghij";
+        // The key starts 8 bytes before the cut: cutting first would keep
+        // 8 of its characters, too few for redaction to see.
+        let value = format!("{}{key}", "x".repeat(120));
+        let source = label_source(&value);
+        assert_eq!(source.len(), MAX_LABEL_VALUE_BYTES + MIN_RUN - 1);
+        let label = label(&redactor(), source);
+        assert_eq!(label, format!("{}<redacted>", "x".repeat(120))[..128]);
+        assert_eq!(prefix("é".repeat(100).as_str(), 127).len(), 126);
+    }
+
+    #[test]
+    fn the_largest_are_kept_ties_by_name() {
+        let sizes = [(5, "big"), (1, "b-small"), (3, "medium"), (1, "a-small")];
+        let kept = keep_largest(sizes.into_iter(), 3);
+        assert_eq!(kept, Some(vec![true, false, true, true]));
+        assert_eq!(keep_largest(sizes.into_iter(), 4), None);
+    }
+
+    #[test]
+    fn sticky_labels_are_given_once_and_for_good_up_to_the_limit() {
+        let redactor = redactor();
+        let mut sticky = StickyLabels::new(&["running", "error"], 2);
+        assert_eq!(sticky.text(sticky.other), OTHER);
+        let running = sticky.id("running", &redactor);
+        assert_eq!(sticky.text(running), "running");
+        let a = sticky.id("a", &redactor);
+        let b = sticky.id("b", &redactor);
+        assert_eq!(sticky.id("c", &redactor), sticky.other, "over the limit");
+        assert_eq!(sticky.id("a", &redactor), a, "kept for good");
+        assert_eq!((sticky.text(a), sticky.text(b)), ("a", "b"));
+        assert_eq!(sticky.id(OTHER, &redactor), sticky.other);
+        assert_eq!(sticky.id("running", &redactor), running);
+    }
+
+    #[test]
+    fn values_that_redact_alike_share_one_label() {
+        let redactor = redactor();
+        let mut sticky = StickyLabels::new(&[], 5);
+        let one = sticky.id("x-sk-0123456789abcdefghij", &redactor);
+        let two = sticky.id("x-sk-0123456789abcdefghij-again", &redactor);
+        assert_ne!(one, two);
+        let three = sticky.id("x-sk-0123456789abcdefghi", &redactor);
+        assert_eq!(sticky.text(one), "x-<redacted>");
+        assert_eq!(sticky.text(three), "x-<redacted>");
+        assert_eq!(one, three, "the same label text is one label");
+    }
+}

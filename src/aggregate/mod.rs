@@ -1,0 +1,889 @@
+//! Folding sessions into what the metrics show: counts per status and per
+//! agent, the oldest live session per status, the N oldest live sessions,
+//! and the transitions since the previous fetch.
+//!
+//! An [`Aggregator`] receives sessions one at a time from the parser and
+//! keeps counters per distinct status and agent, per-status minima, a
+//! bounded heap ([`oldest`]) and, through the [`SessionTracker`], a few bytes
+//! per session to compare with the next fetch ([`tracker`]). Its memory grows
+//! with the number of distinct agents and statuses in one body and with
+//! the number of sessions listed, never with anything seen in earlier
+//! fetches. [`Aggregator::finish`] applies the cardinality guard
+//! ([`labels`]) and produces an immutable [`Snapshot`] that the metrics
+//! module renders.
+//!
+//! Every session costs a few hash lookups, so the maps use foldhash rather
+//! than std's SipHash: several times faster on short keys, and still seeded
+//! at random per map, so a hostile API cannot choose colliding ids.
+
+mod labels;
+mod oldest;
+mod tracker;
+
+use std::borrow::Cow;
+
+use foldhash::{HashMap, HashMapExt};
+
+pub use self::oldest::TopSession;
+pub use self::tracker::SessionTracker;
+
+use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, label, label_source};
+use self::oldest::OldestSessions;
+use self::tracker::FetchTracking;
+use crate::api::parse::{Field, SessionRecord, SessionSink};
+use crate::api::redact::Redactor;
+use crate::api::timestamp::{UnixMillis, looks_like_timestamp, parse_timestamp};
+use crate::status::DocumentedStatus;
+
+/// Limits that bound the snapshot's size.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Distinct agent names kept; the rest become `other`.
+    pub agents_max: usize,
+    /// How many oldest live sessions to keep individually.
+    pub top_oldest: usize,
+}
+
+/// Index of a status value within one aggregation; the documented statuses
+/// are 0 to 6 in the order of [`DocumentedStatus::ALL`].
+type StatusId = usize;
+
+/// Index of an agent name within one aggregation.
+type AgentId = usize;
+
+/// Sessions with a missing or unparseable field, per field, as
+/// `agi_invalid_session_fields_total` counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvalidFields {
+    /// `status` missing, blank, or not a string.
+    pub status: u64,
+    /// `agent_name` missing, blank, or not a string.
+    pub agent_name: u64,
+    /// `created_at` missing or not a timestamp.
+    pub created_at: u64,
+}
+
+impl InvalidFields {
+    /// Each count with its `field` label value.
+    pub(crate) fn by_field(&self) -> [(&'static str, u64); 3] {
+        [
+            ("status", self.status),
+            ("agent_name", self.agent_name),
+            ("created_at", self.created_at),
+        ]
+    }
+}
+
+/// Sessions per status, with the oldest live one's creation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    /// Status label value.
+    pub status: String,
+    /// Whether the status is live (not completed, error or terminated).
+    pub live: bool,
+    /// Sessions in this status.
+    pub count: u64,
+    /// Creation time of the oldest session with a readable timestamp.
+    pub oldest: Option<UnixMillis>,
+}
+
+/// Sessions of one agent per status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCounts {
+    /// Agent label value.
+    pub agent_name: String,
+    /// Status label value and count; every documented status is present.
+    pub statuses: Vec<(String, u64)>,
+}
+
+/// The result of one successful fetch, ready to render. Every label value
+/// in it is bounded and redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// Sessions listed.
+    pub sessions: u64,
+    /// Per status; the documented statuses are always present.
+    pub statuses: Vec<StatusCount>,
+    /// Per agent, sorted by name.
+    pub agents: Vec<AgentCounts>,
+    /// The oldest live sessions, oldest first.
+    pub oldest_sessions: Vec<TopSession>,
+    /// Sessions with a missing or unreadable field.
+    pub invalid_fields: InvalidFields,
+    /// Agent names were folded into `other`.
+    pub agents_truncated: bool,
+    /// Status values were folded into `other`.
+    pub statuses_truncated: bool,
+    /// Sessions that entered each status since the previous fetch, under
+    /// the counter's labels (empty on the first fetch, which only records
+    /// the baseline).
+    pub transitions: Vec<(String, u64)>,
+}
+
+/// One status value seen in a body.
+#[derive(Debug)]
+struct StatusStats {
+    /// The value as kept for its label.
+    source: String,
+    live: bool,
+    /// Hash of the value, which the tracker compares.
+    hash: u32,
+    count: u64,
+    oldest: Option<UnixMillis>,
+}
+
+/// One agent name seen in a body.
+#[derive(Debug)]
+struct AgentStats {
+    /// The name as kept for its label.
+    source: String,
+    /// Sessions per status id.
+    counts: Vec<u64>,
+}
+
+/// Folds sessions as the parser reports them.
+#[derive(Debug)]
+pub struct Aggregator<'t> {
+    limits: Limits,
+    /// Applied to every label value that comes from the API, once per
+    /// distinct value kept.
+    redactor: &'t Redactor,
+    /// By status id; the first seven are the documented ones.
+    statuses: Vec<StatusStats>,
+    status_ids: HashMap<String, StatusId>,
+    agents: Vec<AgentStats>,
+    agent_ids: HashMap<String, AgentId>,
+    oldest_sessions: OldestSessions,
+    invalid_fields: InvalidFields,
+    sessions: u64,
+    tracking: FetchTracking<'t>,
+}
+
+impl<'t> Aggregator<'t> {
+    /// Starts an aggregation that follows sessions with `tracker`, whose
+    /// baseline [`Self::finish`] replaces; an aggregation dropped unfinished
+    /// (the body was refused) leaves the tracker as it was.
+    pub fn new(limits: Limits, tracker: &'t mut SessionTracker, redactor: &'t Redactor) -> Self {
+        let statuses = DocumentedStatus::ALL
+            .map(|status| StatusStats {
+                source: status.as_str().to_owned(),
+                live: !status.is_final(),
+                hash: tracker.status_hash(status.as_str()),
+                count: 0,
+                oldest: None,
+            })
+            .into();
+        Aggregator {
+            limits,
+            redactor,
+            statuses,
+            status_ids: HashMap::new(),
+            agents: Vec::new(),
+            agent_ids: HashMap::new(),
+            oldest_sessions: OldestSessions::new(limits.top_oldest),
+            invalid_fields: InvalidFields::default(),
+            sessions: 0,
+            tracking: tracker.fetch(),
+        }
+    }
+
+    fn status_id(&mut self, status: &str) -> StatusId {
+        if let Some(documented) = DocumentedStatus::parse(status) {
+            return documented.index();
+        }
+        if let Some(&id) = self.status_ids.get(status) {
+            return id;
+        }
+        let id = self.statuses.len();
+        self.statuses.push(StatusStats {
+            source: status.to_owned(),
+            live: true,
+            hash: self.tracking.status_hash(status),
+            count: 0,
+            oldest: None,
+        });
+        self.status_ids.insert(status.to_owned(), id);
+        id
+    }
+
+    fn agent_id(&mut self, agent: &str) -> AgentId {
+        if let Some(&id) = self.agent_ids.get(agent) {
+            return id;
+        }
+        let id = self.agents.len();
+        self.agents.push(AgentStats {
+            source: agent.to_owned(),
+            counts: Vec::new(),
+        });
+        self.agent_ids.insert(agent.to_owned(), id);
+        id
+    }
+
+    /// Applies the cardinality guard and returns the finished snapshot; the
+    /// sessions seen become the tracker's baseline for the next fetch.
+    pub fn finish(self) -> Snapshot {
+        let redactor = self.redactor;
+        let status_labels = self.status_labels();
+        let agent_labels = self.agent_labels();
+        let statuses = status_counts(&self.statuses, &status_labels);
+        let agents = agent_counts(&self.agents, &agent_labels, &status_labels);
+
+        let mut oldest_sessions: Vec<TopSession> = Vec::new();
+        for mut session in self.oldest_sessions.into_sorted_vec() {
+            session.session_id = label(redactor, &session.session_id);
+            session.agent_name = self.agent_ids.get(&session.agent_name).map_or_else(
+                || label(redactor, &session.agent_name),
+                |&id| agent_labels.labels[id].clone(),
+            );
+            let status_id = DocumentedStatus::parse(&session.status)
+                .map(DocumentedStatus::index)
+                .or_else(|| self.status_ids.get(&session.status).copied());
+            if let Some(id) = status_id {
+                session.status = status_labels.labels[id].clone();
+            }
+            // Oldest first: an id that redaction made equal to one already
+            // kept is the younger of the two.
+            if !oldest_sessions
+                .iter()
+                .any(|kept| kept.session_id == session.session_id)
+            {
+                oldest_sessions.push(session);
+            }
+        }
+
+        let sources: Vec<&str> = self.statuses.iter().map(|s| s.source.as_str()).collect();
+        let transitions = self.tracking.finish(&sources, redactor);
+        Snapshot {
+            sessions: self.sessions,
+            statuses,
+            agents,
+            oldest_sessions,
+            invalid_fields: self.invalid_fields,
+            agents_truncated: agent_labels.truncated,
+            statuses_truncated: status_labels.truncated,
+            transitions,
+        }
+    }
+
+    /// Each status id's label in this snapshot: the documented statuses and
+    /// the [`MAX_UNDOCUMENTED_STATUSES`] most common others by name, the
+    /// rest `other`.
+    fn status_labels(&self) -> Labels {
+        let undocumented = &self.statuses[DocumentedStatus::ALL.len()..];
+        let kept = keep_largest(
+            undocumented.iter().map(|s| (s.count, s.source.as_str())),
+            MAX_UNDOCUMENTED_STATUSES,
+        );
+        let labels = self
+            .statuses
+            .iter()
+            .enumerate()
+            .map(|(id, stats)| {
+                let folded = id
+                    .checked_sub(DocumentedStatus::ALL.len())
+                    .zip(kept.as_ref())
+                    .is_some_and(|(index, kept)| !kept[index]);
+                if folded {
+                    OTHER.to_owned()
+                } else {
+                    label(self.redactor, &stats.source)
+                }
+            })
+            .collect();
+        Labels {
+            labels,
+            truncated: kept.is_some(),
+        }
+    }
+
+    /// Each agent id's label in this snapshot: the `--agents.max` agents
+    /// with most sessions by name, the rest `other`.
+    fn agent_labels(&self) -> Labels {
+        let kept = keep_largest(
+            self.agents
+                .iter()
+                .map(|a| (a.counts.iter().sum(), a.source.as_str())),
+            self.limits.agents_max,
+        );
+        let labels = self
+            .agents
+            .iter()
+            .enumerate()
+            .map(|(id, agent)| match &kept {
+                Some(kept) if !kept[id] => OTHER.to_owned(),
+                _ => label(self.redactor, &agent.source),
+            })
+            .collect();
+        Labels {
+            labels,
+            truncated: kept.is_some(),
+        }
+    }
+}
+
+/// The labels of one snapshot, by id, and whether any value was folded.
+struct Labels {
+    labels: Vec<String>,
+    truncated: bool,
+}
+
+/// Sessions per status label: ids that share a label (`other`, or values
+/// that redact alike) are added up.
+fn status_counts(statuses: &[StatusStats], labels: &Labels) -> Vec<StatusCount> {
+    let mut counts: Vec<StatusCount> = Vec::new();
+    for (stats, label) in statuses.iter().zip(&labels.labels) {
+        match counts.iter_mut().find(|s| &s.status == label) {
+            Some(existing) => {
+                existing.count += stats.count;
+                existing.oldest = min_option(existing.oldest, stats.oldest);
+            }
+            None => counts.push(StatusCount {
+                status: label.clone(),
+                live: stats.live,
+                count: stats.count,
+                oldest: stats.oldest,
+            }),
+        }
+    }
+    sort_statuses(&mut counts, |s| &s.status);
+    counts
+}
+
+/// Sessions per agent label and status label, every documented status
+/// present for every agent.
+fn agent_counts(
+    agents: &[AgentStats],
+    agent_labels: &Labels,
+    status_labels: &Labels,
+) -> Vec<AgentCounts> {
+    let mut by_label: HashMap<&str, AgentCounts> = HashMap::new();
+    for (agent, label) in agents.iter().zip(&agent_labels.labels) {
+        let counts = by_label.entry(label).or_insert_with(|| AgentCounts {
+            agent_name: label.clone(),
+            statuses: DocumentedStatus::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), 0))
+                .collect(),
+        });
+        for (id, &count) in agent.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            add_count(&mut counts.statuses, &status_labels.labels[id], count);
+        }
+    }
+    let mut agents: Vec<AgentCounts> = by_label.into_values().collect();
+    for agent in &mut agents {
+        sort_statuses(&mut agent.statuses, |(s, _)| s);
+    }
+    agents.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
+    agents
+}
+
+impl SessionSink for Aggregator<'_> {
+    fn session(&mut self, session: SessionRecord<'_>) {
+        self.sessions += 1;
+        let status = label_value(&session.status, &mut self.invalid_fields.status);
+        let agent = label_value(&session.agent_name, &mut self.invalid_fields.agent_name);
+        let status_id = self.status_id(&status);
+        let agent_id = self.agent_id(&agent);
+
+        let counts = &mut self.agents[agent_id].counts;
+        if counts.len() <= status_id {
+            counts.resize(status_id + 1, 0);
+        }
+        counts[status_id] += 1;
+
+        let stats = &mut self.statuses[status_id];
+        stats.count += 1;
+        // Only live sessions have an age; a finished session's timestamp is
+        // only checked for its shape, at a fraction of the cost of a parse.
+        let created_at = session.created_at.as_str();
+        let created_at = if stats.live {
+            created_at.and_then(parse_timestamp)
+        } else {
+            created_at
+                .filter(|text| looks_like_timestamp(text))
+                .map(|_| 0)
+        };
+        if created_at.is_none() {
+            self.invalid_fields.created_at += 1;
+        }
+        if let (true, Some(created_at)) = (stats.live, created_at) {
+            stats.oldest = min_option(stats.oldest, Some(created_at));
+            // A session without an id cannot be told apart from another one
+            // in `agi_session_age_seconds`; it still counts everywhere else.
+            if let Some(id) = session.session_id.as_str() {
+                self.oldest_sessions.offer(created_at, id, &agent, &status);
+            }
+        }
+
+        let hash = stats.hash;
+        if let Some(id) = session.session_id.as_str() {
+            self.tracking.session(id, status_id, hash);
+        }
+    }
+}
+
+/// A status or agent name as kept for its label: the string when there is
+/// one, else `unknown` (and the field is counted as invalid).
+fn label_value<'a>(field: &'a Field<'_>, invalid: &mut u64) -> Cow<'a, str> {
+    match field.as_str() {
+        Some(text) => Cow::Borrowed(label_source(text)),
+        None => {
+            *invalid += 1;
+            Cow::Borrowed(UNKNOWN)
+        }
+    }
+}
+
+fn min_option(a: Option<UnixMillis>, b: Option<UnixMillis>) -> Option<UnixMillis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Documented statuses first in their documented order, then the others by
+/// name, with `other` last.
+fn sort_statuses<T>(items: &mut [T], status: impl Fn(&T) -> &String) {
+    items.sort_by_key(|item| {
+        let name = status(item);
+        let rank = match DocumentedStatus::parse(name) {
+            Some(documented) => documented.index(),
+            None if name == OTHER => usize::MAX,
+            None => DocumentedStatus::ALL.len(),
+        };
+        (rank, name.clone())
+    });
+}
+
+/// Adds `n` under `label`, merging with an entry already there (folded
+/// values share the `other` label).
+fn add_count(counts: &mut Vec<(String, u64)>, label: &str, n: u64) {
+    match counts.iter_mut().find(|(existing, _)| existing == label) {
+        Some((_, count)) => *count += n,
+        None => counts.push((label.to_owned(), n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::labels::MAX_LABEL_VALUE_BYTES;
+    use super::*;
+    use crate::api::parse::parse_sessions;
+
+    const DOCUMENTED_STATUSES: [&str; 7] = [
+        "initializing",
+        "ready",
+        "running",
+        "paused",
+        "completed",
+        "error",
+        "terminated",
+    ];
+
+    const LIMITS: Limits = Limits {
+        agents_max: 100,
+        top_oldest: 5,
+    };
+
+    fn session(id: &str, agent: &str, status: &str, created_at: &str) -> String {
+        format!(
+            r#"{{"session_id":"{id}","agent_name":"{agent}","status":"{status}","created_at":"{created_at}"}}"#
+        )
+    }
+
+    fn body(sessions: &[String]) -> Vec<u8> {
+        format!("[{}]", sessions.join(",")).into_bytes()
+    }
+
+    fn fold_with(limits: Limits, transitions: &mut SessionTracker, body: &[u8]) -> Snapshot {
+        let redactor = Redactor::new("not-in-any-body");
+        let mut aggregator = Aggregator::new(limits, transitions, &redactor);
+        parse_sessions(body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
+        aggregator.finish()
+    }
+
+    fn fold(body: &[u8]) -> Snapshot {
+        fold_with(LIMITS, &mut SessionTracker::default(), body)
+    }
+
+    fn count(snapshot: &Snapshot, status: &str) -> Option<u64> {
+        snapshot
+            .statuses
+            .iter()
+            .find(|s| s.status == status)
+            .map(|s| s.count)
+    }
+
+    fn agent_count(snapshot: &Snapshot, agent: &str, status: &str) -> Option<u64> {
+        let agent = snapshot.agents.iter().find(|a| a.agent_name == agent)?;
+        agent
+            .statuses
+            .iter()
+            .find(|(s, _)| s == status)
+            .map(|(_, n)| *n)
+    }
+
+    const T0: &str = "2025-10-05T18:00:00Z";
+    const T1: &str = "2025-10-05T19:00:00Z";
+    const T2: &str = "2025-10-05T20:00:00Z";
+
+    #[test]
+    fn an_empty_list_still_has_every_documented_status_at_zero() {
+        let snapshot = fold(b"[]");
+        let statuses: Vec<_> = snapshot
+            .statuses
+            .iter()
+            .map(|s| s.status.as_str())
+            .collect();
+        assert_eq!(statuses, DOCUMENTED_STATUSES);
+        assert!(
+            snapshot
+                .statuses
+                .iter()
+                .all(|s| s.count == 0 && s.oldest.is_none())
+        );
+        assert!(snapshot.agents.is_empty());
+        assert!(snapshot.oldest_sessions.is_empty());
+    }
+
+    #[test]
+    fn counts_sessions_per_status_and_per_agent() {
+        let snapshot = fold(&body(&[
+            session("a", "agi-0", "running", T0),
+            session("b", "agi-0", "running", T1),
+            session("c", "agi-1", "completed", T1),
+            session("d", "agi-1", "error", T2),
+        ]));
+        assert_eq!(snapshot.sessions, 4);
+        assert_eq!(count(&snapshot, "running"), Some(2));
+        assert_eq!(count(&snapshot, "completed"), Some(1));
+        assert_eq!(count(&snapshot, "paused"), Some(0));
+        assert_eq!(agent_count(&snapshot, "agi-0", "running"), Some(2));
+        assert_eq!(agent_count(&snapshot, "agi-1", "error"), Some(1));
+        // Every documented status is present for every agent.
+        assert_eq!(agent_count(&snapshot, "agi-0", "terminated"), Some(0));
+        assert_eq!(snapshot.agents[1].statuses.len(), 7);
+    }
+
+    #[test]
+    fn unknown_statuses_are_counted_under_their_own_value() {
+        let snapshot = fold(&body(&[
+            session("a", "agi-0", "waiting_for_input", T0),
+            session("b", "agi-0", "finished", T1),
+        ]));
+        assert_eq!(count(&snapshot, "waiting_for_input"), Some(1));
+        assert_eq!(count(&snapshot, "finished"), Some(1));
+        assert_eq!(agent_count(&snapshot, "agi-0", "finished"), Some(1));
+        let order: Vec<_> = snapshot
+            .statuses
+            .iter()
+            .map(|s| s.status.as_str())
+            .collect();
+        assert_eq!(&order[7..], ["finished", "waiting_for_input"]);
+    }
+
+    #[test]
+    fn missing_fields_count_under_unknown_and_as_invalid() {
+        let snapshot = fold(
+            br#"[{"session_id":"a","created_at":"2025-10-05T18:00:00Z"},
+                {"session_id":"b","agent_name":"agi-0","status":"running","created_at":"last week"},
+                {"session_id":"c","agent_name":"agi-0","status":"running"}]"#,
+        );
+        assert_eq!(count(&snapshot, "unknown"), Some(1));
+        assert_eq!(agent_count(&snapshot, "unknown", "unknown"), Some(1));
+        assert_eq!(
+            snapshot.invalid_fields,
+            InvalidFields {
+                status: 1,
+                agent_name: 1,
+                created_at: 2
+            }
+        );
+        // Sessions without a usable created_at are counted but have no age.
+        assert_eq!(count(&snapshot, "running"), Some(2));
+        let running = snapshot.statuses.iter().find(|s| s.status == "running");
+        assert_eq!(running.and_then(|s| s.oldest), None);
+    }
+
+    #[test]
+    fn oldest_age_is_tracked_per_live_status_only() {
+        let snapshot = fold(&body(&[
+            session("a", "agi-0", "running", T1),
+            session("b", "agi-0", "running", T0),
+            session("c", "agi-0", "completed", "2020-01-01T00:00:00Z"),
+            session("d", "agi-0", "paused", T2),
+        ]));
+        let oldest = |status: &str| {
+            snapshot
+                .statuses
+                .iter()
+                .find(|s| s.status == status)
+                .and_then(|s| s.live.then_some(s.oldest))
+        };
+        assert_eq!(oldest("running"), Some(parse_timestamp(T0)));
+        assert_eq!(oldest("paused"), Some(parse_timestamp(T2)));
+        assert_eq!(oldest("initializing"), Some(None));
+        assert_eq!(oldest("completed"), None, "completed is not live");
+    }
+
+    #[test]
+    fn keeps_the_n_oldest_live_sessions_oldest_first() {
+        let sessions: Vec<String> = (0..20)
+            .map(|i| {
+                let status = if i % 2 == 0 { "running" } else { "completed" };
+                session(
+                    &format!("s{i:02}"),
+                    "agi-0",
+                    status,
+                    &format!("2025-10-05T18:{i:02}:00Z"),
+                )
+            })
+            .collect();
+        let snapshot = fold_with(
+            Limits {
+                agents_max: 100,
+                top_oldest: 3,
+            },
+            &mut SessionTracker::default(),
+            &body(&sessions),
+        );
+        let ids: Vec<_> = snapshot
+            .oldest_sessions
+            .iter()
+            .map(|s| s.session_id.as_str())
+            .collect();
+        assert_eq!(ids, ["s00", "s02", "s04"]);
+        let none = fold_with(
+            Limits {
+                agents_max: 100,
+                top_oldest: 0,
+            },
+            &mut SessionTracker::default(),
+            &body(&sessions),
+        );
+        assert!(none.oldest_sessions.is_empty());
+    }
+
+    #[test]
+    fn folds_agents_beyond_the_limit_into_other_keeping_the_biggest() {
+        let mut sessions = Vec::new();
+        for (agent, n) in [("big", 5), ("medium", 3), ("small", 1), ("tiny", 1)] {
+            for i in 0..n {
+                sessions.push(session(&format!("{agent}{i}"), agent, "running", T0));
+            }
+        }
+        let snapshot = fold_with(
+            Limits {
+                agents_max: 2,
+                top_oldest: 20,
+            },
+            &mut SessionTracker::default(),
+            &body(&sessions),
+        );
+        let agents: Vec<_> = snapshot
+            .agents
+            .iter()
+            .map(|a| a.agent_name.as_str())
+            .collect();
+        assert_eq!(agents, ["big", "medium", "other"]);
+        assert_eq!(agent_count(&snapshot, "other", "running"), Some(2));
+        assert!(snapshot.agents_truncated);
+        assert!(!snapshot.statuses_truncated);
+        assert!(
+            snapshot
+                .oldest_sessions
+                .iter()
+                .any(|s| s.agent_name == "other")
+        );
+        assert!(
+            !snapshot
+                .oldest_sessions
+                .iter()
+                .any(|s| s.agent_name == "tiny")
+        );
+    }
+
+    #[test]
+    fn folds_undocumented_statuses_beyond_twenty_into_other() {
+        let sessions: Vec<String> = (0..25)
+            .map(|i| session(&format!("s{i}"), "agi-0", &format!("custom{i:02}"), T0))
+            .chain([session("x", "agi-0", "custom00", T0)])
+            .collect();
+        let snapshot = fold(&body(&sessions));
+        assert!(snapshot.statuses_truncated);
+        assert_eq!(snapshot.statuses.len(), 7 + MAX_UNDOCUMENTED_STATUSES + 1);
+        assert_eq!(
+            count(&snapshot, "custom00"),
+            Some(2),
+            "the most common is kept"
+        );
+        assert_eq!(count(&snapshot, OTHER), Some(5));
+        assert_eq!(
+            snapshot.statuses.last().map(|s| s.status.as_str()),
+            Some(OTHER)
+        );
+        assert_eq!(agent_count(&snapshot, "agi-0", OTHER), Some(5));
+    }
+
+    #[test]
+    fn huge_label_values_are_cut() {
+        let long = "é".repeat(200);
+        let snapshot = fold(&body(&[session("a", &long, "running", T0)]));
+        let agent = &snapshot.agents[0].agent_name;
+        assert!(agent.len() <= MAX_LABEL_VALUE_BYTES && agent.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn label_values_are_redacted_before_they_are_cut() {
+        let key = "sk-0123456789abcdefghij";
+        let redactor = Redactor::new(key);
+        let mut transitions = SessionTracker::default();
+        // The key starts 8 bytes before the 128-byte cut: cutting first
+        // would keep 8 of its characters, too few for redaction to see.
+        let agent = format!("{}{key}", "x".repeat(120));
+        let status = format!("{}{key}", "y".repeat(125));
+        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor);
+        let body = body(&[session(key, &agent, &status, T0)]);
+        parse_sessions(&body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
+        let snapshot = aggregator.finish();
+        let labels: Vec<&str> = snapshot
+            .agents
+            .iter()
+            .map(|a| a.agent_name.as_str())
+            .chain(snapshot.statuses.iter().map(|s| s.status.as_str()))
+            .chain(
+                snapshot
+                    .oldest_sessions
+                    .iter()
+                    .map(|s| s.session_id.as_str()),
+            )
+            .collect();
+        assert!(
+            labels
+                .iter()
+                .all(|l| !l.contains("sk-0") && l.len() <= MAX_LABEL_VALUE_BYTES),
+            "{labels:?}"
+        );
+        assert!(labels.contains(&"<redacted>"), "{labels:?}");
+    }
+
+    #[test]
+    fn the_first_fetch_is_only_a_baseline_for_transitions() {
+        let mut transitions = SessionTracker::default();
+        let first = fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[session("a", "agi-0", "running", T0)]),
+        );
+        assert!(first.transitions.is_empty());
+    }
+
+    #[test]
+    fn transitions_count_new_sessions_and_status_changes() {
+        let mut transitions = SessionTracker::default();
+        fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[
+                session("a", "agi-0", "running", T0),
+                session("b", "agi-0", "running", T0),
+                session("gone", "agi-0", "error", T0),
+            ]),
+        );
+        let changed = body(&[
+            session("a", "agi-0", "running", T0),
+            session("b", "agi-0", "error", T0),
+            session("c", "agi-0", "initializing", T1),
+            session("d", "agi-0", "waiting_for_input", T1),
+        ]);
+        let second = fold_with(LIMITS, &mut transitions, &changed);
+        assert_eq!(
+            second.transitions,
+            [
+                ("initializing".to_owned(), 1),
+                ("error".to_owned(), 1),
+                ("waiting_for_input".to_owned(), 1)
+            ]
+        );
+        // Nothing changed: nothing is counted.
+        let third = fold_with(LIMITS, &mut transitions, &changed);
+        assert!(third.transitions.is_empty(), "{:?}", third.transitions);
+    }
+
+    /// Sessions `ids` all running, in this order.
+    fn running(ids: &[String]) -> Vec<u8> {
+        let sessions: Vec<String> = ids
+            .iter()
+            .map(|id| session(id, "agi-0", "running", T0))
+            .collect();
+        body(&sessions)
+    }
+
+    fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("s{i}")).collect()
+    }
+
+    fn entered(transitions: &mut SessionTracker, body: &[u8]) -> u64 {
+        let snapshot = fold_with(LIMITS, transitions, body);
+        snapshot.transitions.iter().map(|(_, n)| n).sum()
+    }
+
+    #[test]
+    fn transitions_follow_sessions_whatever_the_order_of_the_list() {
+        let base = ids(0..300);
+        let mut prepended = ids(1000..1003);
+        prepended.extend(base.iter().cloned());
+        let mut big_gap = base.clone();
+        big_gap.drain(100..200);
+        big_gap.extend(ids(2000..2002));
+        let mut reversed = base.clone();
+        reversed.reverse();
+        let mut shuffled = base.clone();
+        shuffled.rotate_left(150);
+        shuffled.swap(3, 250);
+        for (name, next, new) in [
+            ("unchanged", base.clone(), 0),
+            ("new sessions first", prepended, 3),
+            ("a hundred deleted, two new at the end", big_gap, 2),
+            ("reversed", reversed, 0),
+            ("rotated and swapped", shuffled, 0),
+        ] {
+            let mut transitions = SessionTracker::default();
+            assert_eq!(entered(&mut transitions, &running(&base)), 0, "baseline");
+            assert_eq!(entered(&mut transitions, &running(&next)), new, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_session_listed_twice_counts_once() {
+        let mut transitions = SessionTracker::default();
+        entered(&mut transitions, &running(&ids(0..3)));
+        let mut twice = ids(0..3);
+        twice.extend(ids(5..6));
+        twice.extend(ids(5..6));
+        twice.extend(ids(1..2));
+        assert_eq!(entered(&mut transitions, &running(&twice)), 1);
+    }
+
+    #[test]
+    fn a_failed_parse_leaves_the_baseline_untouched() {
+        let mut transitions = SessionTracker::default();
+        fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[session("a", "agi-0", "running", T0)]),
+        );
+        let redactor = Redactor::new("not-in-any-body");
+        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor);
+        let truncated = br#"[{"session_id":"a","status":"error"},{"sess"#;
+        assert!(parse_sessions(truncated, &mut aggregator).is_err());
+        drop(aggregator);
+        let next = fold_with(
+            LIMITS,
+            &mut transitions,
+            &body(&[session("a", "agi-0", "error", T0)]),
+        );
+        assert_eq!(next.transitions, [("error".to_owned(), 1)]);
+    }
+}

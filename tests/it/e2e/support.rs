@@ -1,0 +1,686 @@
+//! What the end-to-end tests need beyond the shared harness: child
+//! processes that are killed and reaped when dropped (and print the tail of
+//! their output when the test panics), a temporary directory, the test
+//! copies of the shipped Prometheus files, a small client for Prometheus's
+//! HTTP API, and a scanner that finds the metric selectors and grouping
+//! labels of a PromQL expression.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value as Json;
+use serde_yaml_ng::Value as Yaml;
+
+/// How often bounded waits look again.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// Lines of a child's output printed when the test fails.
+const TAIL_LINES: usize = 40;
+
+/// Whether `prometheus`, `promtool` and `python3` (for
+/// `scripts/dashboard-queries`) are on PATH. Without them the test is
+/// skipped with a message, unless `CI` is set, where that is an error.
+pub fn tools_present() -> bool {
+    let missing: Vec<&str> = ["prometheus", "promtool", "python3"]
+        .into_iter()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let what = missing.join(" and ");
+    let install = if missing.contains(&"python3") {
+        "apt-get install prometheus python3"
+    } else {
+        "apt-get install prometheus"
+    };
+    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
+        panic!("{what} not found on PATH, and CI is set: {install}");
+    }
+    eprintln!("SKIP: {what} not found ({install})");
+    false
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            dir.join(tool)
+                .metadata()
+                .is_ok_and(|m| m.is_file() && is_executable(&m))
+        })
+    })
+}
+
+#[cfg(unix)]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    true
+}
+
+/// A bound on the total time of a sequence of waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// A deadline `limit` from now.
+    pub fn after(limit: Duration) -> Self {
+        Deadline(Instant::now() + limit)
+    }
+
+    /// Whether it has passed.
+    pub fn passed(self) -> bool {
+        Instant::now() >= self.0
+    }
+}
+
+/// Calls `check` every [`POLL`] until it returns `Ok`, and panics with
+/// `what` and the last error once `deadline` has passed.
+pub async fn eventually<T>(
+    what: &str,
+    deadline: Deadline,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(error) if deadline.passed() => panic!("timed out waiting until {what}:\n{error}"),
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// A child process whose stdout and stderr are collected in memory. Dropping
+/// it kills and reaps it; if the thread is panicking, it first prints the
+/// last lines of its output.
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Process {
+    /// Starts `command` with its output collected.
+    pub fn spawn(name: &str, mut command: Command) -> Process {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(collect(stdout, Arc::clone(&output)));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(collect(stderr, Arc::clone(&output)));
+        }
+        Process {
+            name: name.to_owned(),
+            child,
+            output,
+            readers,
+        }
+    }
+
+    /// Every line it printed so far, stdout and stderr interleaved.
+    pub fn lines(&self) -> Vec<String> {
+        self.output
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Its last lines, for a failure message.
+    pub fn tail(&self) -> String {
+        let lines = self.lines();
+        let start = lines.len().saturating_sub(TAIL_LINES);
+        lines[start..].join("\n")
+    }
+
+    /// How it exited, if it has.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The pipes close with the process, so the readers end.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "---- last {TAIL_LINES} lines of {} ----\n{}\n---- end of {} ----",
+                self.name,
+                self.tail(),
+                self.name
+            );
+        }
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static, output: Arc<Mutex<Vec<String>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            output
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(line);
+        }
+    })
+}
+
+/// The port of `address=HOST:PORT` on the exporter's `listening` log line
+/// (logfmt; quotes and ANSI colours tolerated).
+pub fn listening_address(line: &str) -> Option<SocketAddr> {
+    let line = strip_ansi(line);
+    if !line.contains("listening") {
+        return None;
+    }
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .and_then(|value| value.trim_matches('"').parse().ok())
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A port that was free a moment ago on 127.0.0.1 (for `prometheus`, which
+/// cannot be given port 0 and report it; the caller retries if it is taken).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"))
+}
+
+/// A fresh directory under Cargo's temporary directory for integration
+/// tests; removed when dropped, except when the test failed (its path is
+/// printed so the files can be inspected).
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `<CARGO_TARGET_TMPDIR>/<prefix>-<pid>-<nanos>`.
+    pub fn new(prefix: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- test files kept in {} ----", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Reads a file of the repository, relative to its root.
+pub fn repo_file(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()))
+}
+
+fn parse_yaml(what: &str, text: &str) -> Yaml {
+    serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}"))
+}
+
+fn yaml_key<'a>(map: &'a mut Yaml, key: &str, what: &str) -> &'a mut Yaml {
+    map.as_mapping_mut()
+        .unwrap_or_else(|| panic!("{what} is not a mapping"))
+        .entry(Yaml::from(key))
+        .or_insert(Yaml::Null)
+}
+
+/// The example `prometheus/prometheus.yml` turned into a test config: every
+/// interval and timeout 1s, only the `agi` job (name and metrics path kept)
+/// scraping `target`, and the same `rule_files`. Returns the config and those
+/// rule files' paths (relative to the config's directory).
+pub fn test_prometheus_config(shipped: &str, target: SocketAddr) -> (String, Vec<String>) {
+    let mut config = parse_yaml("prometheus/prometheus.yml", shipped);
+    let global = yaml_key(&mut config, "global", "prometheus.yml");
+    for key in ["scrape_interval", "scrape_timeout", "evaluation_interval"] {
+        *yaml_key(global, key, "global") = Yaml::from("1s");
+    }
+    let rule_files: Vec<String> = config
+        .get("rule_files")
+        .and_then(Yaml::as_sequence)
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| f.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !rule_files.is_empty(),
+        "prometheus/prometheus.yml loads no rule_files"
+    );
+    let jobs = yaml_key(&mut config, "scrape_configs", "prometheus.yml");
+    let mut agi = jobs
+        .as_sequence()
+        .and_then(|jobs| {
+            jobs.iter()
+                .find(|job| job.get("job_name").and_then(Yaml::as_str) == Some("agi"))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("prometheus/prometheus.yml has no job_name: agi"));
+    for key in ["scrape_interval", "scrape_timeout"] {
+        if let Some(job) = agi.as_mapping_mut() {
+            job.remove(key);
+        }
+    }
+    let targets = Yaml::Sequence(vec![Yaml::from(target.to_string())]);
+    let mut static_config = serde_yaml_ng::Mapping::new();
+    static_config.insert(Yaml::from("targets"), targets);
+    *yaml_key(&mut agi, "static_configs", "job agi") =
+        Yaml::Sequence(vec![Yaml::Mapping(static_config)]);
+    *jobs = Yaml::Sequence(vec![agi]);
+    let text = serde_yaml_ng::to_string(&config)
+        .unwrap_or_else(|e| panic!("cannot write the test config: {e}"));
+    (text, rule_files)
+}
+
+/// A rule file with every `for:` set to 0s and every group `interval:` to
+/// 1s, so alerts fire within the test's few seconds of data. Range windows
+/// (`[5m]`, `[1h]`) are kept: they work on shorter data.
+pub fn test_rules(shipped: &str, what: &str) -> String {
+    let mut rules = parse_yaml(what, shipped);
+    let groups = yaml_key(&mut rules, "groups", what)
+        .as_sequence_mut()
+        .unwrap_or_else(|| panic!("{what}: groups is not a list"));
+    for group in groups {
+        let group = group
+            .as_mapping_mut()
+            .unwrap_or_else(|| panic!("{what}: a group is not a mapping"));
+        if group.contains_key("interval") {
+            group.insert(Yaml::from("interval"), Yaml::from("1s"));
+        }
+        let rules = group
+            .get_mut("rules")
+            .and_then(Yaml::as_sequence_mut)
+            .unwrap_or_else(|| panic!("{what}: a group has no rules"));
+        for rule in rules.iter_mut().filter_map(Yaml::as_mapping_mut) {
+            if rule.contains_key("for") {
+                rule.insert(Yaml::from("for"), Yaml::from("0s"));
+            }
+        }
+    }
+    serde_yaml_ng::to_string(&rules).unwrap_or_else(|e| panic!("cannot write {what}: {e}"))
+}
+
+/// `(group name, [rule names])` of a rule file, in file order.
+pub fn rule_names(rules: &str, what: &str) -> Vec<(String, Vec<String>)> {
+    let rules = parse_yaml(what, rules);
+    let name = |rule: &Yaml| {
+        rule.get("alert")
+            .or_else(|| rule.get("record"))
+            .and_then(Yaml::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    rules
+        .get("groups")
+        .and_then(Yaml::as_sequence)
+        .unwrap_or_else(|| panic!("{what}: no groups"))
+        .iter()
+        .map(|group| {
+            let group_name = group
+                .get("name")
+                .and_then(Yaml::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let rules = group
+                .get("rules")
+                .and_then(Yaml::as_sequence)
+                .map(|rules| rules.iter().map(name).collect())
+                .unwrap_or_default();
+            (group_name, rules)
+        })
+        .collect()
+}
+
+/// Every alert rule's `(name, expr)` in a rule file.
+pub fn alert_exprs(rules: &str, what: &str) -> Vec<(String, String)> {
+    let rules = parse_yaml(what, rules);
+    let mut out = Vec::new();
+    for group in rules
+        .get("groups")
+        .and_then(Yaml::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        for rule in group
+            .get("rules")
+            .and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(name), Some(expr)) = (
+                rule.get("alert").and_then(Yaml::as_str),
+                rule.get("expr").and_then(Yaml::as_str),
+            ) {
+                out.push((name.to_owned(), expr.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// A client for one Prometheus server's HTTP API.
+#[derive(Debug, Clone)]
+pub struct PrometheusApi {
+    base: String,
+    client: reqwest::Client,
+}
+
+/// What an instant query returned.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// Each series' labels and value (a scalar result is one unlabelled series).
+    pub series: Vec<(serde_json::Map<String, Json>, f64)>,
+    /// Prometheus's answer, for failure messages.
+    pub raw: String,
+}
+
+impl PrometheusApi {
+    /// A client for `http://127.0.0.1:port`.
+    pub fn new(port: u16) -> Self {
+        // reqwest is built with rustls-no-provider: a provider must be chosen
+        // before the first client, even for plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"));
+        PrometheusApi {
+            base: format!("http://127.0.0.1:{port}"),
+            client,
+        }
+    }
+
+    /// `GET path?params`: the status code and body, or why it failed.
+    pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<(u16, String), String> {
+        let url = url::Url::parse_with_params(&format!("{}{path}", self.base), params)
+            .map_err(|e| format!("bad URL {path}: {e}"))?;
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: reading the body: {e}"))?;
+        Ok((status, body))
+    }
+
+    /// `GET /api/v1/<endpoint>`: its `data` when `status` is `success`.
+    pub async fn api(&self, endpoint: &str, params: &[(&str, &str)]) -> Result<Json, String> {
+        let (code, body) = self.get(&format!("/api/v1/{endpoint}"), params).await?;
+        let json: Json = serde_json::from_str(&body)
+            .map_err(|e| format!("/api/v1/{endpoint}: HTTP {code}, not JSON ({e}): {body}"))?;
+        if json["status"] != "success" {
+            return Err(format!("/api/v1/{endpoint}: HTTP {code}: {body}"));
+        }
+        Ok(json["data"].clone())
+    }
+
+    /// An instant query, evaluated now.
+    pub async fn query(&self, promql: &str) -> Result<QueryResult, String> {
+        let data = self
+            .api("query", &[("query", promql)])
+            .await
+            .map_err(|e| format!("query {promql}\n  -> {e}"))?;
+        let raw = data.to_string();
+        let value = |pair: &Json| -> Result<f64, String> {
+            pair.get(1)
+                .and_then(Json::as_str)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| format!("query {promql}\n  -> bad sample in {raw}"))
+        };
+        let series = match data["resultType"].as_str() {
+            Some("vector") => data["result"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    Ok((
+                        s["metric"].as_object().cloned().unwrap_or_default(),
+                        value(&s["value"])?,
+                    ))
+                })
+                .collect::<Result<_, String>>()?,
+            Some("scalar") => vec![(serde_json::Map::new(), value(&data["result"])?)],
+            other => {
+                return Err(format!(
+                    "query {promql}\n  -> unexpected resultType {other:?}: {raw}"
+                ));
+            }
+        };
+        Ok(QueryResult { series, raw })
+    }
+}
+
+/// The vector selectors and grouping labels of a PromQL expression.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PromqlNames {
+    /// Each selector as written: `metric` or `metric{matchers}`.
+    pub selectors: Vec<String>,
+    /// Labels named in `by`, `without`, `on`, `ignoring`, `group_left` and
+    /// `group_right` clauses.
+    pub grouping_labels: Vec<String>,
+}
+
+const GROUPING: [&str; 6] = [
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+const KEYWORDS: [&str; 8] = [
+    "and", "or", "unless", "bool", "offset", "inf", "nan", "atan2",
+];
+
+/// Finds the selectors and grouping labels of `expr` (enough PromQL for the
+/// dashboard and the alert rules: strings, ranges, numbers and durations are
+/// skipped; an identifier followed by `(` is a function).
+pub fn promql_names(expr: &str) -> PromqlNames {
+    let bytes = expr.as_bytes();
+    let mut names = PromqlNames::default();
+    let mut i = 0;
+    let skip_space = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    while i < bytes.len() {
+        let c = bytes[i];
+        if matches!(c, b'"' | b'\'' | b'`') {
+            i = skip_string(bytes, i);
+        } else if c == b'[' {
+            i = expr[i..].find(']').map_or(bytes.len(), |end| i + end + 1);
+        } else if c.is_ascii_digit()
+            || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b':' {
+            let start = i;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b':'))
+            {
+                i += 1;
+            }
+            let ident = &expr[start..i];
+            let next = skip_space(i);
+            let followed_by = bytes.get(next).copied();
+            if GROUPING.contains(&ident) && followed_by == Some(b'(') {
+                let end = expr[next..].find(')').map_or(bytes.len(), |e| next + e);
+                names.grouping_labels.extend(
+                    expr[next + 1..end]
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned),
+                );
+                i = end + 1;
+            } else if followed_by == Some(b'(')
+                || KEYWORDS.contains(&ident.to_ascii_lowercase().as_str())
+                || ["by", "without"].iter().any(|g| {
+                    expr[next..].starts_with(g)
+                        && !expr[next + g.len()..]
+                            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+            {
+                // A function, an aggregation (`sum(` or `sum by (`) or an
+                // operator keyword.
+            } else if followed_by == Some(b'{') {
+                let end = matching_brace(bytes, next);
+                names.selectors.push(format!("{ident}{}", &expr[next..end]));
+                i = end;
+            } else {
+                names.selectors.push(ident.to_owned());
+            }
+        } else if c == b'{' {
+            let end = matching_brace(bytes, i);
+            names.selectors.push(expr[i..end].to_owned());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+/// The index after the string literal starting at `start`.
+fn skip_string(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && quote != b'`' {
+            i += 2;
+        } else if bytes[i] == quote {
+            return i + 1;
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// The index after the `}` closing the `{` at `open`.
+fn matching_brace(bytes: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => i = skip_string(bytes, i),
+            b'}' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// `selector` with one more matcher: `label!=""` (the series has `label`).
+pub fn with_label(selector: &str, label: &str) -> String {
+    match selector.find('{') {
+        Some(open) => {
+            let inner = selector[open + 1..].trim_end_matches('}').trim();
+            let sep = if inner.is_empty() { "" } else { ", " };
+            format!("{}{{{inner}{sep}{label}!=\"\"}}", &selector[..open])
+        }
+        None => format!("{selector}{{{label}!=\"\"}}"),
+    }
+}
+
+#[test]
+fn promql_names_finds_selectors_and_grouping_labels() {
+    let names = promql_names(
+        r#"histogram_quantile(0.9, sum by (le) (rate(agi_api_request_duration_seconds_bucket{job=~"agi", x="a}b"}[1m]))) > 0.5 and on (job) up{job="agi"} offset 5m"#,
+    );
+    assert_eq!(
+        names,
+        PromqlNames {
+            selectors: vec![
+                r#"agi_api_request_duration_seconds_bucket{job=~"agi", x="a}b"}"#.to_owned(),
+                r#"up{job="agi"}"#.to_owned(),
+            ],
+            grouping_labels: vec!["le".to_owned(), "job".to_owned()],
+        }
+    );
+    let names = promql_names("time() - (max(agi_api_last_success_timestamp_seconds) > 0)");
+    assert_eq!(names.selectors, ["agi_api_last_success_timestamp_seconds"]);
+    assert_eq!(with_label("agi_up", "job"), r#"agi_up{job!=""}"#);
+    assert_eq!(
+        with_label(r#"agi_sessions{status="error"}"#, "status"),
+        r#"agi_sessions{status="error", status!=""}"#
+    );
+}
+
+#[test]
+fn listening_address_reads_the_exporter_log_line() {
+    let line = "ts=2026-01-01T00:00:00Z level=info target=agi_exporter msg=listening address=127.0.0.1:4242 telemetry_path=/metrics";
+    assert_eq!(
+        listening_address(line),
+        Some(SocketAddr::from(([127, 0, 0, 1], 4242)))
+    );
+    assert_eq!(
+        listening_address("\u{1b}[32mlevel=info\u{1b}[0m msg=listening address=\"127.0.0.1:7\""),
+        Some(SocketAddr::from(([127, 0, 0, 1], 7)))
+    );
+    assert_eq!(listening_address("level=info msg=stopped"), None);
+}

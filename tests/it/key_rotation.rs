@@ -1,0 +1,245 @@
+//! Key rotation through `--api.key-file` (README, Flags and Security): the file
+//! is read with its trailing newline trimmed, re-read when it changes so the
+//! next request carries the new key, and a file that disappears or empties
+//! keeps the last good key in use. Neither key ever shows in the log (even
+//! at debug level), in `/metrics`, on the landing page or in `--help`.
+
+use std::time::Duration;
+
+use crate::support::process::run;
+use crate::support::*;
+
+const KEY_A: &str = "sk-rotation-AAAA-1111";
+const KEY_B: &str = "sk-rotation-BBBB-2222";
+const KEY_C: &str = "sk-rotation-CCCC-3333-longer";
+
+/// An API that accepts any key (a scripted answer) and records the headers.
+async fn any_key_api() -> FakeApi {
+    let api = fake_api(Population::Empty).await;
+    api.set_behaviour(Behaviour::json(format!("[{EXAMPLE_SESSION}]")));
+    api
+}
+
+fn bearer_seen_by(api: &FakeApi) -> String {
+    api.last_bearer().expect("an Authorization header")
+}
+
+async fn exporter_with_key_file(api: &FakeApi, key_file: &TempFile) -> Exporter {
+    Exporter::start(
+        &[
+            "--api.url",
+            &api.url(),
+            "--api.key-file",
+            key_file.path(),
+            "--log.level",
+            "debug",
+        ],
+        None,
+    )
+    .await
+}
+
+/// Scrapes once (up 1 required) and returns the bearer the API saw.
+async fn scrape_and_read_bearer(exporter: &Exporter, api: &FakeApi) -> String {
+    let body = exporter.scrape().await;
+    assert_eq!(up(&body), 1.0, "{body}\n{}", exporter.logs().tail(10));
+    bearer_seen_by(api)
+}
+
+fn assert_no_key_in(what: &str, text: &str) {
+    for key in [KEY_A, KEY_B, KEY_C] {
+        if let Some(line) = text.lines().find(|line| line.contains(key)) {
+            panic!("a key leaked into {what}: {line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rewritten_key_file_is_used_from_the_next_scrape_on() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}"),
+        "the trailing newline is trimmed"
+    );
+
+    std::fs::write(key_file.path(), format!("  {KEY_B}\r\n")).expect("rotate the key");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_B}"),
+        "the rotated key (same length, new mtime) must be used at once"
+    );
+
+    // The Kubernetes way: a new file renamed over the old one.
+    let staged = TempFile::with_contents("key-staged", &format!("{KEY_C}\n"));
+    std::fs::rename(staged.path(), key_file.path()).expect("rename over the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_C}"),
+        "a key file replaced by rename must be picked up"
+    );
+    exporter.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_key_file_that_disappears_or_empties_keeps_the_last_key() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}")
+    );
+
+    std::fs::write(key_file.path(), "\n").expect("empty the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}"),
+        "an emptied key file must not blank the key"
+    );
+
+    std::fs::remove_file(key_file.path()).expect("remove the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}"),
+        "a removed key file must not lose the key"
+    );
+    let warning = exporter
+        .logs()
+        .wait_for(&["level=warn", key_file.path()], Duration::from_secs(5))
+        .await;
+    assert_no_key_in("the warning", &warning);
+
+    std::fs::write(key_file.path(), format!("{KEY_B}\n")).expect("restore the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_B}"),
+        "once the file is back, its key is used"
+    );
+    exporter.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn rotated_keys_never_show_in_logs_metrics_or_pages_even_at_debug_level() {
+    // The simulator's own key check: KEY_A is refused, KEY_B accepted, and
+    // its 401 body is the kind an API might echo a key into.
+    let api = fake_api_with_key(Population::Generated(5), KEY_B).await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+
+    let refused = exporter.scrape().await;
+    assert_eq!(failures(&refused, "unauthorized"), 1.0, "{refused}");
+    assert_eq!(bearer_seen_by(&api), format!("Bearer {KEY_A}"));
+
+    std::fs::write(key_file.path(), format!("{KEY_B}\n")).expect("rotate the key");
+    let accepted = exporter.scrape().await;
+    assert_eq!(up(&accepted), 1.0, "{accepted}");
+    assert_eq!(bearer_seen_by(&api), format!("Bearer {KEY_B}"));
+
+    api.set_behaviour(Behaviour::status(
+        500,
+        format!("{{\"detail\":\"bad key {KEY_B}\"}}"),
+    ));
+    let failed = exporter.scrape().await;
+    let landing = exporter.get("/").await.text();
+
+    assert!(
+        exporter.logs().text().contains("level=debug"),
+        "the test needs debug logging to prove anything"
+    );
+    assert_no_key_in("the log", &exporter.logs().text());
+    assert_no_key_in("/metrics", &format!("{refused}{accepted}{failed}"));
+    assert_no_key_in("the landing page", &landing);
+}
+
+#[tokio::test]
+async fn help_never_shows_a_key_even_when_one_is_set() {
+    let key_file = TempFile::with_contents("key", &format!("{KEY_B}\n"));
+    let finished = run(
+        &["--help"],
+        &[
+            ("AGI_API_KEY", KEY_A),
+            ("AGI_API_KEY_FILE", key_file.path()),
+        ],
+    )
+    .await;
+    assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
+    assert!(
+        finished.stdout.contains("--api.key-file"),
+        "{}",
+        finished.stdout
+    );
+    assert_no_key_in("--help", &format!("{}{}", finished.stdout, finished.stderr));
+}
+
+/// A file far too large to be a key: a log, say, named by mistake.
+fn ten_mebibytes_of_key() -> String {
+    format!("{}\n", "k".repeat(10 << 20))
+}
+
+#[tokio::test]
+async fn a_key_file_larger_than_4_kib_is_refused_at_start() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("huge-key", &ten_mebibytes_of_key());
+    let finished = run(
+        &["--api.url", &api.url(), "--api.key-file", key_file.path()],
+        &[],
+    )
+    .await;
+    assert_eq!(finished.code(), Some(2), "{}", finished.stderr);
+    let lines: Vec<&str> = finished.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {}", finished.stderr);
+    assert!(lines[0].contains("larger than 4 KiB"), "{}", lines[0]);
+    assert!(
+        !lines[0].contains("kkkk"),
+        "never the contents: {}",
+        lines[0]
+    );
+    assert_eq!(api.requests(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_key_file_that_grows_too_large_or_unusable_keeps_the_last_good_key() {
+    let api = any_key_api().await;
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_A}")
+    );
+    for (bad, why) in [
+        (ten_mebibytes_of_key(), "larger than 4 KiB"),
+        (format!("{KEY_B} and more\n"), "HTTP header"),
+        (format!("{KEY_B}\u{e9}\n"), "HTTP header"),
+    ] {
+        std::fs::write(key_file.path(), &bad).expect("spoil the key file");
+        assert_eq!(
+            scrape_and_read_bearer(&exporter, &api).await,
+            format!("Bearer {KEY_A}"),
+            "a key file that is {why:?} must not replace the last good key"
+        );
+        let warning = exporter
+            .logs()
+            .wait_for(&["level=warn", why], Duration::from_secs(5))
+            .await;
+        assert!(warning.contains(key_file.path()), "{warning}");
+        assert!(!warning.contains("kkkk"), "never the contents: {warning}");
+        assert_no_key_in("the warning", &warning);
+    }
+    // Once the file holds a usable key again, it is used; a file that then
+    // disappears keeps that one, not the rejected contents.
+    std::fs::write(key_file.path(), format!("{KEY_C}\n")).expect("repair the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_C}")
+    );
+    std::fs::write(key_file.path(), ten_mebibytes_of_key()).expect("spoil it again");
+    std::fs::remove_file(key_file.path()).expect("remove the key file");
+    assert_eq!(
+        scrape_and_read_bearer(&exporter, &api).await,
+        format!("Bearer {KEY_C}")
+    );
+}
