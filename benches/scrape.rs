@@ -32,20 +32,15 @@ use clap::Parser;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use serde::de::IgnoredAny;
 
+use contract::DOCUMENTED_STATUSES;
 use support::{fail, ms};
+
+#[path = "../tests/it/support/contract.rs"]
+#[allow(dead_code, clippy::panic)]
+mod contract;
 
 /// Sessions in the large scrape benchmark: the size the bars are about.
 const SESSIONS: usize = 100_000;
-
-const DOCUMENTED_STATUSES: [&str; 7] = [
-    "initializing",
-    "ready",
-    "running",
-    "paused",
-    "completed",
-    "error",
-    "terminated",
-];
 
 fn main() {
     let runtime = support::runtime();

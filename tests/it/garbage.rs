@@ -10,16 +10,13 @@
 
 use std::borrow::Cow;
 
-use agi_exporter::{
-    Aggregator, Field, Limits, Redactor, SessionRecord, SessionSink, SessionTracker, Snapshot,
-    parse_sessions,
-};
+use agi_exporter::{Aggregator, Field, Limits, Redactor, SessionTracker, Snapshot, parse_sessions};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::de::IgnoredAny;
 
-use crate::support::DOCUMENTED_STATUSES;
-use crate::support::serde_model::{Sessions, has_several_list_keys, reference};
+use crate::support::contract::{DOCUMENTED_STATUSES, assert_consistent};
+use crate::support::serde_model::{Sessions, has_several_list_keys, parsed, reference};
 use serde_json::{Map, Value, json};
 
 const LIMITS: Limits = Limits {
@@ -34,40 +31,6 @@ fn fold(body: &[u8], transitions: &mut SessionTracker) -> Result<(usize, Snapsho
     let mut aggregator = Aggregator::new(LIMITS, transitions, &redactor);
     let count = parse_sessions(body, &mut aggregator).map_err(|e| e.to_string())?;
     Ok((count, aggregator.finish()))
-}
-
-/// What every accepted body's snapshot must satisfy.
-fn assert_consistent(count: usize, snapshot: &Snapshot) {
-    assert_eq!(snapshot.sessions, count as u64);
-    let by_status: u64 = snapshot.statuses.iter().map(|s| s.count).sum();
-    assert_eq!(by_status, snapshot.sessions, "statuses add up");
-    let by_agent: u64 = snapshot
-        .agents
-        .iter()
-        .flat_map(|a| a.statuses.iter().map(|(_, n)| n))
-        .sum();
-    assert_eq!(by_agent, snapshot.sessions, "agents add up");
-    for status in DOCUMENTED_STATUSES {
-        assert!(
-            snapshot.statuses.iter().any(|s| s.status == status),
-            "{status} present"
-        );
-    }
-    assert!(
-        snapshot.agents.len() <= LIMITS.agents_max + 1,
-        "agent guard"
-    );
-    assert!(
-        snapshot.statuses.len() <= DOCUMENTED_STATUSES.len() + 20 + 2,
-        "status guard"
-    );
-    assert!(snapshot.oldest_sessions.len() <= LIMITS.top_oldest);
-    let invalid = snapshot.invalid_fields;
-    for field in [invalid.status, invalid.agent_name, invalid.created_at] {
-        assert!(field <= snapshot.sessions);
-    }
-    let entered: u64 = snapshot.transitions.iter().map(|(_, n)| n).sum();
-    assert!(entered <= snapshot.sessions);
 }
 
 fn any_json() -> impl Strategy<Value = Value> {
@@ -157,7 +120,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         if let Ok((count, snapshot)) = fold(&bytes, &mut SessionTracker::default()) {
-            assert_consistent(count, &snapshot);
+            assert_consistent(count, &snapshot, LIMITS);
         }
     }
 
@@ -165,7 +128,7 @@ proptest! {
     fn arbitrary_json_never_panics(value in any_json()) {
         let body = serde_json::to_vec(&value).unwrap();
         if let Ok((count, snapshot)) = fold(&body, &mut SessionTracker::default()) {
-            assert_consistent(count, &snapshot);
+            assert_consistent(count, &snapshot, LIMITS);
         }
     }
 
@@ -189,7 +152,7 @@ proptest! {
             };
             let (count, snapshot) = fold(&body, &mut transitions).unwrap();
             prop_assert_eq!(count, expected);
-            assert_consistent(count, &snapshot);
+            assert_consistent(count, &snapshot, LIMITS);
         }
     }
 
@@ -201,35 +164,6 @@ proptest! {
             prop_assert!(fold(&body[..end], &mut SessionTracker::default()).is_err());
         }
     }
-}
-
-/// Collects what the parser reports.
-#[derive(Default)]
-struct Collect(Sessions);
-
-impl SessionSink for Collect {
-    fn session(&mut self, session: SessionRecord<'_>) {
-        let owned = |field: &Field<'_>| match field {
-            Field::Value(text) => Field::Value(Cow::Owned(text.to_string())),
-            Field::Missing => Field::Missing,
-            Field::Invalid => Field::Invalid,
-        };
-        self.0.push(
-            [
-                &session.session_id,
-                &session.agent_name,
-                &session.status,
-                &session.created_at,
-            ]
-            .map(owned),
-        );
-    }
-}
-
-/// What the parser makes of a body: the sessions, or `None` if it refuses it.
-fn parsed(body: &[u8]) -> Option<Sessions> {
-    let mut sink = Collect::default();
-    parse_sessions(body, &mut sink).ok().map(|_| sink.0)
 }
 
 /// What the parser must make of a body serde_json reads as the `Value`
@@ -459,7 +393,7 @@ fn pathological_bodies_are_refused_or_survived() {
             result.as_ref().err()
         );
         if let Ok((count, snapshot)) = result {
-            assert_consistent(count, &snapshot);
+            assert_consistent(count, &snapshot, LIMITS);
         }
     }
 }

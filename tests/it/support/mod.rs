@@ -14,6 +14,7 @@
 
 #![allow(dead_code)]
 
+pub mod contract;
 pub mod exposition;
 pub mod fake_api;
 pub mod logs;
@@ -28,24 +29,13 @@ use std::time::{Duration, Instant};
 use agi_exporter::{Cli, Config, Running};
 use clap::Parser;
 
+pub use self::contract::DOCUMENTED_STATUSES;
 pub use self::exposition::*;
 pub use self::fake_api::{
     Behaviour, EXAMPLE_SESSION, FakeApi, KEY, Population, fake_api, fake_api_with_key,
     spec_example_api,
 };
 pub use self::logs::Logs;
-
-/// The seven documented statuses, in the order the API documents them,
-/// stated here apart from the code under test.
-pub const DOCUMENTED_STATUSES: [&str; 7] = [
-    "initializing",
-    "ready",
-    "running",
-    "paused",
-    "completed",
-    "error",
-    "terminated",
-];
 
 /// The exporter's own families, present on every scrape (`process_*`
 /// aside): README, Metrics.
@@ -215,18 +205,7 @@ impl Exporter {
     /// `GET path`, which must answer 200 with a well-formed exposition
     /// (see [`assert_valid_exposition`]).
     pub async fn scrape_path(&self, path: &str) -> String {
-        let reply = self.get(path).await;
-        assert_eq!(
-            reply.status,
-            200,
-            "GET {path} answered {}: {}\n{}",
-            reply.status,
-            reply.text(),
-            self.logs.tail(20)
-        );
-        let text = reply.text();
-        assert_valid_exposition(&text);
-        text
+        exposition_of(self.get(path).await, path, || self.logs.tail(20))
     }
 
     /// `GET /metrics` with Prometheus's timeout header; returns the reply.
@@ -274,6 +253,34 @@ impl Exporter {
             running.stop().await;
         }
     }
+}
+
+/// The exposition in `reply` to `GET path`, which must be a 200 with a
+/// well-formed exposition; `context` says what else to print when not.
+pub fn exposition_of(reply: Reply, path: &str, context: impl FnOnce() -> String) -> String {
+    assert_eq!(
+        reply.status,
+        200,
+        "GET {path} answered {}: {}\n{}",
+        reply.status,
+        reply.text(),
+        context()
+    );
+    let text = reply.text();
+    assert_valid_exposition(&text);
+    text
+}
+
+/// The last `lines` lines of `text`, headed by where they come from, for
+/// failure messages.
+pub fn tail(text: &str, lines: usize, source: &str) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    format!(
+        "--- last {} lines of {source} ---\n{}",
+        all.len() - start,
+        all[start..].join("\n")
+    )
 }
 
 /// The configuration these flags and this `AGI_API_KEY` give, as the

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{KEY, POLL, Reply, assert_valid_exposition, http_client, send};
+use super::{KEY, POLL, Reply, exposition_of, http_client, send, tail};
 
 /// How long the binary may take to start listening or to exit.
 pub const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
@@ -321,18 +321,7 @@ impl BinaryExporter {
     /// `GET path`, which must answer 200 with a well-formed exposition
     /// (see [`assert_valid_exposition`]).
     pub async fn scrape_path(&self, path: &str) -> String {
-        let reply = self.get(path).await;
-        assert_eq!(
-            reply.status,
-            200,
-            "GET {path} answered {}: {}\n{}",
-            reply.status,
-            reply.text(),
-            self.stderr_tail(20)
-        );
-        let text = reply.text();
-        assert_valid_exposition(&text);
-        text
+        exposition_of(self.get(path).await, path, || self.stderr_tail(20))
     }
 
     /// Sends SIGTERM.
@@ -369,14 +358,7 @@ fn listening_address(log: &str) -> Option<SocketAddr> {
 impl Process {
     /// The last `lines` lines it wrote to stderr, for failure messages.
     pub fn stderr_tail(&self, lines: usize) -> String {
-        let text = self.stderr_text();
-        let all: Vec<&str> = text.lines().collect();
-        let start = all.len().saturating_sub(lines);
-        format!(
-            "--- last {} lines of the exporter's stderr ---\n{}",
-            all.len() - start,
-            all[start..].join("\n")
-        )
+        tail(&self.stderr_text(), lines, "the exporter's stderr")
     }
 
     /// Its resident set size (`VmRSS` in `/proc/<pid>/status`).

@@ -1,14 +1,44 @@
 //! serde_json's reading of a session list, written with serde's own traits
 //! and nothing of the parser: the reference the property tests and the
-//! differential fuzz target hold the parser to.
+//! differential fuzz target hold the parser to; and the parser's reading of
+//! the same body, in the same form.
 
 use std::borrow::Cow;
 
-use agi_exporter::Field;
+use agi_exporter::{Field, SessionRecord, SessionSink, parse_sessions};
 use serde::de::IgnoredAny;
 
 /// The fields of the sessions of a body, owned.
 pub type Sessions = Vec<[Field<'static>; 4]>;
+
+/// What the parser makes of a body: the sessions, or `None` if it refuses it.
+pub fn parsed(body: &[u8]) -> Option<Sessions> {
+    let mut sink = Collect::default();
+    parse_sessions(body, &mut sink).ok().map(|_| sink.0)
+}
+
+/// Collects owned copies of what the parser reports.
+#[derive(Default)]
+struct Collect(Sessions);
+
+impl SessionSink for Collect {
+    fn session(&mut self, session: SessionRecord<'_>) {
+        let owned = |field: &Field<'_>| match field {
+            Field::Value(text) => Field::Value(Cow::Owned(text.to_string())),
+            Field::Missing => Field::Missing,
+            Field::Invalid => Field::Invalid,
+        };
+        self.0.push(
+            [
+                &session.session_id,
+                &session.agent_name,
+                &session.status,
+                &session.created_at,
+            ]
+            .map(owned),
+        );
+    }
+}
 
 /// What the parser must make of a body: serde_json's verdict and fields when
 /// it reads the body with the serde model of the contract (README, "What

@@ -1,0 +1,104 @@
+//! The parts of the contract that the tests, the benchmarks and the fuzz
+//! targets state the same way, apart from the code under test: the
+//! documented statuses, and what every aggregate of an accepted body must
+//! satisfy (README, Metrics).
+
+use std::collections::HashSet;
+
+use agi_exporter::{Limits, Snapshot};
+
+/// The seven documented statuses, in the order the API documents them.
+pub const DOCUMENTED_STATUSES: [&str; 7] = [
+    "initializing",
+    "ready",
+    "running",
+    "paused",
+    "completed",
+    "error",
+    "terminated",
+];
+
+/// At most this many status values: the documented ones, 20 others and
+/// `other`.
+pub const MAX_STATUSES: usize = 7 + 20 + 1;
+
+/// Label values are at most this long.
+pub const MAX_LABEL_BYTES: usize = 128;
+
+fn assert_unique<'a>(what: &str, labels: impl IntoIterator<Item = &'a str>) {
+    let mut seen = HashSet::new();
+    for label in labels {
+        assert!(seen.insert(label), "{what}: {label:?} twice");
+        assert!(
+            label.len() <= MAX_LABEL_BYTES,
+            "{what}: {label:?} is longer than {MAX_LABEL_BYTES} bytes"
+        );
+    }
+}
+
+/// What the aggregate of a body the parser accepted with `count` sessions
+/// must satisfy: the counts add up, the documented statuses are there, the
+/// cardinality bounds hold, and no two label sets are equal.
+pub fn assert_consistent(count: usize, snapshot: &Snapshot, limits: Limits) {
+    assert_eq!(snapshot.sessions, count as u64);
+    let by_status: u64 = snapshot.statuses.iter().map(|s| s.count).sum();
+    assert_eq!(by_status, snapshot.sessions, "statuses add up");
+    let by_agent: u64 = snapshot
+        .agents
+        .iter()
+        .flat_map(|a| a.statuses.iter().map(|(_, n)| n))
+        .sum();
+    assert_eq!(by_agent, snapshot.sessions, "agents add up");
+    for status in DOCUMENTED_STATUSES {
+        assert!(
+            snapshot.statuses.iter().any(|s| s.status == status),
+            "{status} present"
+        );
+    }
+    assert!(
+        snapshot.agents.len() <= limits.agents_max + 1,
+        "agent guard"
+    );
+    assert!(snapshot.statuses.len() <= MAX_STATUSES, "status guard");
+    assert!(snapshot.oldest_sessions.len() <= limits.top_oldest);
+    assert!(snapshot.transitions.len() <= MAX_STATUSES);
+    let invalid = snapshot.invalid_fields;
+    for field in [invalid.status, invalid.agent_name, invalid.created_at] {
+        assert!(field <= snapshot.sessions);
+    }
+    let entered: u64 = snapshot.transitions.iter().map(|(_, n)| n).sum();
+    assert!(entered <= snapshot.sessions);
+
+    assert_unique(
+        "statuses",
+        snapshot.statuses.iter().map(|s| s.status.as_str()),
+    );
+    assert_unique(
+        "agents",
+        snapshot.agents.iter().map(|a| a.agent_name.as_str()),
+    );
+    for agent in &snapshot.agents {
+        assert_unique(
+            "an agent's statuses",
+            agent.statuses.iter().map(|(s, _)| s.as_str()),
+        );
+    }
+    assert_unique(
+        "oldest sessions",
+        snapshot
+            .oldest_sessions
+            .iter()
+            .map(|s| s.session_id.as_str()),
+    );
+    assert_unique(
+        "transitions",
+        snapshot.transitions.iter().map(|(s, _)| s.as_str()),
+    );
+    assert!(
+        snapshot
+            .oldest_sessions
+            .windows(2)
+            .all(|w| w[0].created_at <= w[1].created_at),
+        "oldest first"
+    );
+}
