@@ -21,8 +21,11 @@ mod support;
 
 use std::hint::black_box;
 
+use std::sync::Arc;
+
 use agi_exporter::{
-    Aggregator, Redactor, SessionRecord, SessionSink, SessionTracker, Snapshot, parse_sessions,
+    Aggregator, FetchTimes, Redactor, SessionRecord, SessionSink, SessionTracker, Snapshot,
+    parse_sessions,
 };
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -121,11 +124,14 @@ fn parse_only(body: &[u8]) -> usize {
 /// so every session is looked up in the transitions baseline, as in steady
 /// state. Each fold makes the same body the baseline again, so each
 /// iteration does the same work.
-struct Baseline(SessionTracker, Redactor);
+struct Baseline(SessionTracker, Arc<Redactor>);
 
 impl Baseline {
     fn of(body: &[u8]) -> Self {
-        let mut baseline = Baseline(SessionTracker::default(), Redactor::new(support::KEY));
+        let mut baseline = Baseline(
+            SessionTracker::new(LIMITS.agents_max),
+            Arc::new(Redactor::new(support::KEY)),
+        );
         baseline.fold(body);
         baseline
     }
@@ -135,8 +141,12 @@ impl Baseline {
     }
 }
 
-fn fold_once(transitions: &mut SessionTracker, redactor: &Redactor, body: &[u8]) -> Snapshot {
-    let mut aggregator = Aggregator::new(LIMITS, transitions, redactor);
+fn fold_once(tracker: &mut SessionTracker, redactor: &Arc<Redactor>, body: &[u8]) -> Snapshot {
+    let times = FetchTimes {
+        sent_at: 1_800_000_000_000,
+        received_at: 1_800_000_000_000,
+    };
+    let mut aggregator = Aggregator::new(LIMITS, tracker, redactor, times);
     if let Err(error) = parse_sessions(body, &mut aggregator) {
         fail(&format!("the generated body does not parse: {error}"));
     }

@@ -40,8 +40,8 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use crate::aggregate::{
-    AgentCounts, Aggregator, InvalidFields, Limits, SessionTracker, Snapshot, StatusCount,
-    TopSession,
+    AgentCounts, Aggregator, Changes, FetchTimes, HistogramCounts, InvalidFields, Lifecycle,
+    Limits, SessionTracker, Snapshot, StatusCount, TopSession,
 };
 pub use crate::api::ClientError;
 pub use crate::api::key::DEMO_KEY;

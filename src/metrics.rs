@@ -1,13 +1,18 @@
 //! The metric families and the text exposition.
 //!
-//! Two kinds of families live here. The exporter's own counters and
-//! histograms (API requests, failures, transitions...) accumulate across
-//! scrapes in a private [`Registry`] owned by [`Metrics`]. The session
-//! families (`agi_sessions`, ages, ...) describe one fetch only, so they are
-//! built from a [`Snapshot`] at render time: a series that disappears from
-//! the API disappears from the exposition, and a failed fetch shows none of
-//! them instead of stale numbers.
+//! Three kinds of families live here. The exporter's own counters and
+//! histograms (API requests, failures, latency...) accumulate across scrapes
+//! in a private [`Registry`] owned by [`Metrics`]. The lifecycle families
+//! (transitions, removals, start latency, duration) are counted by the
+//! session tracker under its sticky labels; the latest totals are kept here
+//! and rendered on every scrape, failed ones included, since a counter
+//! never goes away. The session families (`agi_sessions`, ages, ...)
+//! describe one fetch only, so they are built from a [`Snapshot`] at render
+//! time: a series that disappears from the API disappears from the
+//! exposition, and a failed fetch shows none of them instead of stale
+//! numbers.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::proto::{self, MetricFamily, MetricType};
@@ -16,10 +21,12 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::aggregate::{InvalidFields, Snapshot};
+use crate::aggregate::{
+    DURATION_BUCKETS, HistogramCounts, InvalidFields, Lifecycle, START_LATENCY_BUCKETS, Snapshot,
+};
 use crate::api::FailureReason;
 use crate::api::timestamp::UnixMillis;
-use crate::status::DocumentedStatus;
+use crate::sync::lock;
 use crate::version::{REVISION, RUSTC_VERSION, VERSION};
 
 /// Histogram buckets for API latency, in seconds: from a fast cached answer
@@ -46,7 +53,8 @@ pub(crate) struct Metrics {
     api_duration: Histogram,
     api_last_success: Gauge,
     invalid_fields: IntCounterVec,
-    transitions: IntCounterVec,
+    /// The lifecycle totals of the last successful fetch.
+    lifecycle: Mutex<Arc<Lifecycle>>,
     up_help: String,
 }
 
@@ -100,16 +108,6 @@ impl Metrics {
         for (field, _) in InvalidFields::default().by_field() {
             invalid_fields.with_label_values(&[field]);
         }
-        let transitions = IntCounterVec::new(
-            Opts::new(
-                "agi_session_transitions_total",
-                "Sessions seen entering a status since the exporter started, in sessions.",
-            ),
-            &["status"],
-        )?;
-        for status in DocumentedStatus::ALL {
-            transitions.with_label_values(&[status.as_str()]);
-        }
         let build_info = GaugeVec::new(
             Opts::new(
                 "agi_exporter_build_info",
@@ -126,7 +124,6 @@ impl Metrics {
         registry.register(Box::new(api_duration.clone()))?;
         registry.register(Box::new(api_last_success.clone()))?;
         registry.register(Box::new(invalid_fields.clone()))?;
-        registry.register(Box::new(transitions.clone()))?;
         registry.register(Box::new(build_info))?;
         if options.process_metrics {
             registry.register(Box::new(
@@ -149,7 +146,7 @@ impl Metrics {
             api_duration,
             api_last_success,
             invalid_fields,
-            transitions,
+            lifecycle: Mutex::new(Arc::new(Lifecycle::initial())),
             up_help,
         })
     }
@@ -165,8 +162,8 @@ impl Metrics {
         }
     }
 
-    /// Records what a successful fetch contained: the invalid fields it had
-    /// and the transitions since the previous one.
+    /// Records what a successful fetch contained: the invalid fields it had,
+    /// and the lifecycle totals it brought.
     pub(crate) fn observe_snapshot(&self, snapshot: &Snapshot, fetched_at: UnixMillis) {
         self.api_last_success.set(fetched_at as f64 / 1000.0);
         for (field, count) in snapshot.invalid_fields.by_field() {
@@ -174,9 +171,7 @@ impl Metrics {
                 .with_label_values(&[field])
                 .inc_by(count);
         }
-        for (status, count) in &snapshot.transitions {
-            self.transitions.with_label_values(&[status]).inc_by(*count);
-        }
+        *lock(&self.lifecycle) = Arc::new(snapshot.lifecycle.clone());
     }
 
     /// Renders the whole exposition in the Prometheus text format.
@@ -192,6 +187,8 @@ impl Metrics {
             "Time this scrape spent fetching and parsing the session list, in seconds.",
             [(vec![], report.duration.as_secs_f64())],
         ));
+        let lifecycle = Arc::clone(&lock(&self.lifecycle));
+        families.extend(lifecycle_families(&lifecycle));
         if let Some(snapshot) = report.snapshot {
             families.extend(session_families(snapshot, report.now));
         }
@@ -206,6 +203,118 @@ impl Metrics {
             tracing::error!(%error, "cannot encode metrics");
         }
         out
+    }
+}
+
+/// The lifecycle families, from their totals.
+fn lifecycle_families(lifecycle: &Lifecycle) -> Vec<MetricFamily> {
+    vec![
+        family(
+            "agi_session_transitions_total",
+            "Sessions seen entering a status since the exporter started, per agent, in sessions.",
+            MetricType::COUNTER,
+            lifecycle.transitions.iter().map(|((agent, status), n)| {
+                metric(
+                    &[("agent_name", agent), ("status", status)],
+                    counter(*n as f64),
+                )
+            }),
+        ),
+        family(
+            "agi_sessions_removed_total",
+            "Sessions listed by the previous successful fetch and gone from the next, by the status they last had, in sessions.",
+            MetricType::COUNTER,
+            lifecycle
+                .removed
+                .iter()
+                .map(|(status, n)| metric(&[("status", status)], counter(*n as f64))),
+        ),
+        family(
+            "agi_session_start_latency_seconds",
+            "Time from a session's created_at to the first fetch that listed it as running, for sessions this exporter saw start, in seconds.",
+            MetricType::HISTOGRAM,
+            lifecycle.start_latency.iter().map(|(agent, counts)| {
+                metric(
+                    &[("agent_name", agent)],
+                    histogram(counts, &START_LATENCY_BUCKETS),
+                )
+            }),
+        ),
+        family(
+            "agi_session_duration_seconds",
+            "Time from a session's created_at to the first fetch that listed it in a final status, for sessions this exporter saw finish, in seconds.",
+            MetricType::HISTOGRAM,
+            lifecycle.duration.iter().map(|((agent, status), counts)| {
+                metric(
+                    &[("agent_name", agent), ("status", status)],
+                    histogram(counts, &DURATION_BUCKETS),
+                )
+            }),
+        ),
+    ]
+}
+
+/// A family of any type, built directly, without a registry.
+fn family(
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    metrics: impl IntoIterator<Item = proto::Metric>,
+) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(name.to_owned());
+    family.set_help(help.to_owned());
+    family.set_field_type(kind);
+    family.set_metric(metrics.into_iter().collect());
+    family
+}
+
+/// A metric with these labels, whose value `value` sets.
+fn metric(labels: &[(&str, &str)], value: impl FnOnce(&mut proto::Metric)) -> proto::Metric {
+    let mut metric = proto::Metric::default();
+    metric.set_label(
+        labels
+            .iter()
+            .map(|(name, value)| {
+                let mut pair = proto::LabelPair::default();
+                pair.set_name((*name).to_owned());
+                pair.set_value((*value).to_owned());
+                pair
+            })
+            .collect(),
+    );
+    value(&mut metric);
+    metric
+}
+
+fn counter(value: f64) -> impl FnOnce(&mut proto::Metric) {
+    move |metric| {
+        let mut counter = proto::Counter::default();
+        counter.set_value(value);
+        metric.set_counter(counter);
+    }
+}
+
+fn histogram<'a>(
+    counts: &'a HistogramCounts,
+    bounds: &'a [f64],
+) -> impl FnOnce(&mut proto::Metric) + 'a {
+    move |metric| {
+        let mut histogram = proto::Histogram::default();
+        histogram.set_sample_count(counts.count);
+        histogram.set_sample_sum(counts.sum);
+        histogram.set_bucket(
+            counts
+                .cumulative(bounds)
+                .map(|(bound, n)| {
+                    let mut bucket = proto::Bucket::default();
+                    bucket.set_upper_bound(bound);
+                    bucket.set_cumulative_count(n);
+                    bucket
+                })
+                .collect(),
+        );
+        metric.set_histogram(histogram);
     }
 }
 
@@ -248,6 +357,21 @@ fn session_families(snapshot: &Snapshot, now: UnixMillis) -> Vec<MetricFamily> {
                 .map(|s| (vec![("status", s.status.as_str())], age(s.oldest))),
         ),
         gauge_family(
+            "agi_agent_oldest_session_age_seconds",
+            "Age of each agent's oldest session in each live status (now - created_at), in seconds; 0 when there is none.",
+            snapshot.agents.iter().flat_map(|agent| {
+                agent.oldest.iter().map(move |(status, oldest)| {
+                    (
+                        vec![
+                            ("agent_name", agent.agent_name.as_str()),
+                            ("status", status.as_str()),
+                        ],
+                        age(*oldest),
+                    )
+                })
+            }),
+        ),
+        gauge_family(
             "agi_session_age_seconds",
             "Age of each of the oldest live sessions (now - created_at), in seconds; bounded by --sessions.top-oldest.",
             snapshot.oldest_sessions.iter().map(|s| {
@@ -285,30 +409,16 @@ fn gauge_family<'a>(
     help: &str,
     samples: impl IntoIterator<Item = (Vec<(&'a str, &'a str)>, f64)>,
 ) -> MetricFamily {
-    let metrics = samples
-        .into_iter()
-        .map(|(labels, value)| {
-            let mut gauge = proto::Gauge::default();
-            gauge.set_value(value);
-            let mut metric = proto::Metric::from_gauge(gauge);
-            metric.set_label(
-                labels
-                    .into_iter()
-                    .map(|(name, value)| {
-                        let mut pair = proto::LabelPair::default();
-                        pair.set_name(name.to_owned());
-                        pair.set_value(value.to_owned());
-                        pair
-                    })
-                    .collect(),
-            );
-            metric
-        })
-        .collect();
-    let mut family = MetricFamily::default();
-    family.set_name(name.to_owned());
-    family.set_help(help.to_owned());
-    family.set_field_type(MetricType::GAUGE);
-    family.set_metric(metrics);
-    family
+    family(
+        name,
+        help,
+        MetricType::GAUGE,
+        samples.into_iter().map(|(labels, value)| {
+            metric(&labels, |metric| {
+                let mut gauge = proto::Gauge::default();
+                gauge.set_value(value);
+                metric.set_gauge(gauge);
+            })
+        }),
+    )
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::aggregate::{Aggregator, Limits, SessionTracker, Snapshot};
+use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker, Snapshot};
 use crate::api::parse::parse_sessions;
 use crate::api::redact::Redactor;
 use crate::api::timestamp;
@@ -79,7 +79,7 @@ impl Scraper {
             metrics,
             limits,
             cache_ttl,
-            tracker: Mutex::new(SessionTracker::default()),
+            tracker: Mutex::new(SessionTracker::new(limits.agents_max)),
             flight: Mutex::new(FlightState::default()),
         }
     }
@@ -186,10 +186,15 @@ impl Scraper {
         sender: watch::Sender<Option<FetchOutcome>>,
     ) {
         let started = Instant::now();
+        let sent_at = timestamp::now();
         let outcome = deadline::within(deadline, self.client.fetch_body())
             .await
             .and_then(|(body, key)| {
-                let folded = self.fold(&body, key.redactor());
+                let times = FetchTimes {
+                    sent_at,
+                    received_at: timestamp::now(),
+                };
+                let folded = self.fold(&body, key.redactor(), times);
                 self.client.recycle(body);
                 folded
             })
@@ -234,9 +239,14 @@ impl Scraper {
 
     /// Parses a body and folds it; on success the sessions seen become the
     /// tracker's baseline for the next fetch.
-    fn fold(&self, body: &[u8], redactor: &Redactor) -> Result<Snapshot, FetchError> {
+    fn fold(
+        &self,
+        body: &[u8],
+        redactor: &Arc<Redactor>,
+        times: FetchTimes,
+    ) -> Result<Snapshot, FetchError> {
         let mut tracker = lock(&self.tracker);
-        let mut aggregator = Aggregator::new(self.limits, &mut tracker, redactor);
+        let mut aggregator = Aggregator::new(self.limits, &mut tracker, redactor, times);
         parse_sessions(body, &mut aggregator).map_err(|e| FetchError::InvalidResponse(e.into()))?;
         Ok(aggregator.finish())
     }

@@ -5,7 +5,9 @@
 
 #![no_main]
 
-use agi_exporter::{Aggregator, Limits, Redactor, SessionTracker, parse_sessions};
+use std::sync::Arc;
+
+use agi_exporter::{Aggregator, FetchTimes, Limits, Redactor, SessionTracker, parse_sessions};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: Limits = Limits {
@@ -24,10 +26,14 @@ fuzz_target!(|data: &[u8]| {
     let split = usize::from(u16::from_le_bytes(*split)).min(rest.len());
     let (first, second) = rest.split_at(split);
     // A key that appears in bodies the fuzzer builds from the dictionary.
-    let redactor = Redactor::new("agi-fuzz-key-0123");
-    let mut tracker = SessionTracker::default();
-    for body in [first, second] {
-        let mut aggregator = Aggregator::new(LIMITS, &mut tracker, &redactor);
+    let redactor = Arc::new(Redactor::new("agi-fuzz-key-0123"));
+    let mut tracker = SessionTracker::new(LIMITS.agents_max);
+    for (at, body) in [(1_800_000_000_000, first), (1_800_000_015_000, second)] {
+        let times = FetchTimes {
+            sent_at: at,
+            received_at: at,
+        };
+        let mut aggregator = Aggregator::new(LIMITS, &mut tracker, &redactor, times);
         if let Ok(count) = parse_sessions(body, &mut aggregator) {
             let snapshot = aggregator.finish();
             contract::assert_consistent(count, &snapshot, LIMITS);

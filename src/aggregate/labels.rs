@@ -97,6 +97,9 @@ pub(crate) struct StickyLabels {
     other: LabelId,
     /// Label text by id: the fixed labels, then [`OTHER`], then those given.
     labels: Vec<String>,
+    /// The value each given label was made from, so that a new key can
+    /// redact them again.
+    sources: Vec<String>,
     /// Value (as kept by [`label_source`]) to its label, for values seen.
     by_value: HashMap<String, LabelId>,
     /// Label text to its id, so that values that redact alike share one.
@@ -111,12 +114,14 @@ impl StickyLabels {
             limit,
             other: fixed.len() as LabelId,
             labels: Vec::new(),
+            sources: Vec::new(),
             by_value: HashMap::new(),
             by_label: HashMap::new(),
         };
         for name in fixed.iter().chain([&OTHER]) {
             let id = sticky.labels.len() as LabelId;
             sticky.labels.push((*name).to_owned());
+            sticky.sources.push((*name).to_owned());
             sticky.by_value.insert((*name).to_owned(), id);
             sticky.by_label.insert((*name).to_owned(), id);
         }
@@ -142,8 +147,35 @@ impl StickyLabels {
         let id = self.labels.len() as LabelId;
         self.by_label.insert(text.clone(), id);
         self.labels.push(text);
+        self.sources.push(source.to_owned());
         self.by_value.insert(source.to_owned(), id);
         id
+    }
+
+    /// The id of the `index`-th fixed label.
+    pub(crate) fn fixed(&self, index: usize) -> LabelId {
+        debug_assert!(index < self.other as usize);
+        index as LabelId
+    }
+
+    /// The id of [`OTHER`].
+    #[cfg(test)]
+    fn other(&self) -> LabelId {
+        self.other
+    }
+
+    /// Redacts every given label again with a new key's redactor: a value
+    /// that now holds the key loses it from its label. Labels that become
+    /// equal keep their ids; their counts are added up where they are
+    /// rendered.
+    pub(crate) fn relabel(&mut self, redactor: &Redactor) {
+        let given = self.other as usize + 1;
+        self.by_label.retain(|_, id| (*id as usize) < given);
+        for id in given..self.labels.len() {
+            let text = label(redactor, &self.sources[id]);
+            self.by_label.entry(text.clone()).or_insert(id as LabelId);
+            self.labels[id] = text;
+        }
     }
 
     /// The text of a label.
@@ -185,16 +217,32 @@ mod tests {
     fn sticky_labels_are_given_once_and_for_good_up_to_the_limit() {
         let redactor = redactor();
         let mut sticky = StickyLabels::new(&["running", "error"], 2);
-        assert_eq!(sticky.text(sticky.other), OTHER);
+        assert_eq!(sticky.text(sticky.other()), OTHER);
         let running = sticky.id("running", &redactor);
         assert_eq!(sticky.text(running), "running");
         let a = sticky.id("a", &redactor);
         let b = sticky.id("b", &redactor);
-        assert_eq!(sticky.id("c", &redactor), sticky.other, "over the limit");
+        assert_eq!(sticky.id("c", &redactor), sticky.other(), "over the limit");
         assert_eq!(sticky.id("a", &redactor), a, "kept for good");
         assert_eq!((sticky.text(a), sticky.text(b)), ("a", "b"));
-        assert_eq!(sticky.id(OTHER, &redactor), sticky.other);
+        assert_eq!(sticky.id(OTHER, &redactor), sticky.other());
         assert_eq!(sticky.id("running", &redactor), running);
+    }
+
+    #[test]
+    fn a_new_key_is_redacted_from_labels_given_before_it() {
+        let mut sticky = StickyLabels::new(&[], 5);
+        let id = sticky.id(
+            "echo-sk-NEWKEY9876543210ZyXw",
+            &Redactor::new("sk-OLD-0123456789"),
+        );
+        assert_eq!(sticky.text(id), "echo-sk-NEWKEY9876543210ZyXw");
+        sticky.relabel(&Redactor::new("sk-NEWKEY9876543210ZyXw"));
+        assert_eq!(sticky.text(id), "echo-<redacted>");
+        assert_eq!(
+            sticky.id("echo-sk-NEWKEY9876543210ZyXw", &Redactor::new("x")),
+            id
+        );
     }
 
     #[test]

@@ -17,19 +17,22 @@
 //! at random per map, so a hostile API cannot choose colliding ids.
 
 mod labels;
+mod lifecycle;
 mod oldest;
 mod tracker;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
 
+pub use self::lifecycle::{DURATION_BUCKETS, HistogramCounts, Lifecycle, START_LATENCY_BUCKETS};
 pub use self::oldest::TopSession;
-pub use self::tracker::SessionTracker;
+pub use self::tracker::{Changes, FetchTimes, SessionTracker};
 
 use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, label, label_source};
 use self::oldest::OldestSessions;
-use self::tracker::FetchTracking;
+use self::tracker::{FetchTracking, Listed, Stage};
 use crate::api::parse::{Field, SessionRecord, SessionSink};
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, looks_like_timestamp, parse_timestamp};
@@ -94,11 +97,14 @@ pub struct AgentCounts {
     pub agent_name: String,
     /// Status label value and count; every documented status is present.
     pub statuses: Vec<(String, u64)>,
+    /// Live status label value and the creation time of the agent's oldest
+    /// session in it; the documented live statuses are always present.
+    pub oldest: Vec<(String, Option<UnixMillis>)>,
 }
 
 /// The result of one successful fetch, ready to render. Every label value
 /// in it is bounded and redacted.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
     /// Sessions listed.
     pub sessions: u64,
@@ -114,10 +120,11 @@ pub struct Snapshot {
     pub agents_truncated: bool,
     /// Status values were folded into `other`.
     pub statuses_truncated: bool,
-    /// Sessions that entered each status since the previous fetch, under
-    /// the counter's labels (empty on the first fetch, which only records
-    /// the baseline).
-    pub transitions: Vec<(String, u64)>,
+    /// What changed since the previous successful fetch, under the
+    /// lifecycle labels.
+    pub changes: Changes,
+    /// The lifecycle families' totals since the exporter started.
+    pub lifecycle: Lifecycle,
 }
 
 /// One status value seen in a body.
@@ -139,6 +146,8 @@ struct AgentStats {
     source: String,
     /// Sessions per status id.
     counts: Vec<u64>,
+    /// Creation time of the oldest session per (live) status id.
+    oldest: Vec<Option<UnixMillis>>,
 }
 
 /// Folds sessions as the parser reports them.
@@ -147,7 +156,7 @@ pub struct Aggregator<'t> {
     limits: Limits,
     /// Applied to every label value that comes from the API, once per
     /// distinct value kept.
-    redactor: &'t Redactor,
+    redactor: &'t Arc<Redactor>,
     /// By status id; the first seven are the documented ones.
     statuses: Vec<StatusStats>,
     status_ids: HashMap<String, StatusId>,
@@ -160,10 +169,16 @@ pub struct Aggregator<'t> {
 }
 
 impl<'t> Aggregator<'t> {
-    /// Starts an aggregation that follows sessions with `tracker`, whose
-    /// baseline [`Self::finish`] replaces; an aggregation dropped unfinished
-    /// (the body was refused) leaves the tracker as it was.
-    pub fn new(limits: Limits, tracker: &'t mut SessionTracker, redactor: &'t Redactor) -> Self {
+    /// Starts an aggregation of the fetch made at `times`, which follows
+    /// sessions with `tracker`, whose baseline and totals [`Self::finish`]
+    /// updates; an aggregation dropped unfinished (the body was refused)
+    /// leaves the tracker as it was.
+    pub fn new(
+        limits: Limits,
+        tracker: &'t mut SessionTracker,
+        redactor: &'t Arc<Redactor>,
+        times: FetchTimes,
+    ) -> Self {
         let statuses = DocumentedStatus::ALL
             .map(|status| StatusStats {
                 source: status.as_str().to_owned(),
@@ -183,7 +198,7 @@ impl<'t> Aggregator<'t> {
             oldest_sessions: OldestSessions::new(limits.top_oldest),
             invalid_fields: InvalidFields::default(),
             sessions: 0,
-            tracking: tracker.fetch(),
+            tracking: tracker.fetch(times),
         }
     }
 
@@ -214,6 +229,7 @@ impl<'t> Aggregator<'t> {
         self.agents.push(AgentStats {
             source: agent.to_owned(),
             counts: Vec::new(),
+            oldest: Vec::new(),
         });
         self.agent_ids.insert(agent.to_owned(), id);
         id
@@ -226,7 +242,7 @@ impl<'t> Aggregator<'t> {
         let status_labels = self.status_labels();
         let agent_labels = self.agent_labels();
         let statuses = status_counts(&self.statuses, &status_labels);
-        let agents = agent_counts(&self.agents, &agent_labels, &status_labels);
+        let agents = agent_counts(&self.agents, &self.statuses, &agent_labels, &status_labels);
 
         let mut oldest_sessions: Vec<TopSession> = Vec::new();
         for mut session in self.oldest_sessions.into_sorted_vec() {
@@ -251,8 +267,9 @@ impl<'t> Aggregator<'t> {
             }
         }
 
-        let sources: Vec<&str> = self.statuses.iter().map(|s| s.source.as_str()).collect();
-        let transitions = self.tracking.finish(&sources, redactor);
+        let statuses_seen: Vec<&str> = self.statuses.iter().map(|s| s.source.as_str()).collect();
+        let agents_seen: Vec<&str> = self.agents.iter().map(|a| a.source.as_str()).collect();
+        let (changes, lifecycle) = self.tracking.finish(&statuses_seen, &agents_seen, redactor);
         Snapshot {
             sessions: self.sessions,
             statuses,
@@ -261,7 +278,8 @@ impl<'t> Aggregator<'t> {
             invalid_fields: self.invalid_fields,
             agents_truncated: agent_labels.truncated,
             statuses_truncated: status_labels.truncated,
-            transitions,
+            changes,
+            lifecycle,
         }
     }
 
@@ -350,9 +368,10 @@ fn status_counts(statuses: &[StatusStats], labels: &Labels) -> Vec<StatusCount> 
 }
 
 /// Sessions per agent label and status label, every documented status
-/// present for every agent.
+/// present for every agent; the oldest per live status likewise.
 fn agent_counts(
     agents: &[AgentStats],
+    statuses: &[StatusStats],
     agent_labels: &Labels,
     status_labels: &Labels,
 ) -> Vec<AgentCounts> {
@@ -364,14 +383,28 @@ fn agent_counts(
                 .iter()
                 .map(|s| (s.as_str().to_owned(), 0))
                 .collect(),
+            oldest: DocumentedStatus::ALL
+                .iter()
+                .filter(|s| !s.is_final())
+                .map(|s| (s.as_str().to_owned(), None))
+                .collect(),
         });
         for (id, &count) in agent.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-            add_count(&mut counts.statuses, &status_labels.labels[id], count);
+            let status = &status_labels.labels[id];
+            add_count(&mut counts.statuses, status, count);
+            if statuses[id].live {
+                let oldest = agent.oldest.get(id).copied().flatten();
+                match counts.oldest.iter_mut().find(|(s, _)| s == status) {
+                    Some((_, kept)) => *kept = min_option(*kept, oldest),
+                    None => counts.oldest.push((status.clone(), oldest)),
+                }
+            }
         }
     }
     let mut agents: Vec<AgentCounts> = by_label.into_values().collect();
     for agent in &mut agents {
         sort_statuses(&mut agent.statuses, |(s, _)| s);
+        sort_statuses(&mut agent.oldest, |(s, _)| s);
     }
     agents.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
     agents
@@ -385,11 +418,11 @@ impl SessionSink for Aggregator<'_> {
         let status_id = self.status_id(&status);
         let agent_id = self.agent_id(&agent);
 
-        let counts = &mut self.agents[agent_id].counts;
-        if counts.len() <= status_id {
-            counts.resize(status_id + 1, 0);
+        let agent_stats = &mut self.agents[agent_id];
+        if agent_stats.counts.len() <= status_id {
+            agent_stats.counts.resize(status_id + 1, 0);
         }
-        counts[status_id] += 1;
+        agent_stats.counts[status_id] += 1;
 
         let stats = &mut self.statuses[status_id];
         stats.count += 1;
@@ -408,6 +441,11 @@ impl SessionSink for Aggregator<'_> {
         }
         if let (true, Some(created_at)) = (stats.live, created_at) {
             stats.oldest = min_option(stats.oldest, Some(created_at));
+            let oldest = &mut agent_stats.oldest;
+            if oldest.len() <= status_id {
+                oldest.resize(status_id + 1, None);
+            }
+            oldest[status_id] = min_option(oldest[status_id], Some(created_at));
             // A session without an id cannot be told apart from another one
             // in `agi_session_age_seconds`; it still counts everywhere else.
             if let Some(id) = session.session_id.as_str() {
@@ -415,9 +453,15 @@ impl SessionSink for Aggregator<'_> {
             }
         }
 
-        let hash = stats.hash;
         if let Some(id) = session.session_id.as_str() {
-            self.tracking.session(id, status_id, hash);
+            self.tracking.session(Listed {
+                id,
+                status: status_id,
+                status_hash: stats.hash,
+                stage: Stage::of(DocumentedStatus::parse(&status)),
+                agent: agent_id,
+                created_at: session.created_at.as_str(),
+            });
         }
     }
 }
@@ -496,15 +540,29 @@ mod tests {
         format!("[{}]", sessions.join(",")).into_bytes()
     }
 
-    fn fold_with(limits: Limits, transitions: &mut SessionTracker, body: &[u8]) -> Snapshot {
-        let redactor = Redactor::new("not-in-any-body");
-        let mut aggregator = Aggregator::new(limits, transitions, &redactor);
+    /// When the fetches of these tests happen: after the timestamps below.
+    const TIMES: FetchTimes = FetchTimes {
+        sent_at: 1_800_000_000_000,
+        received_at: 1_800_000_000_100,
+    };
+
+    fn tracker() -> SessionTracker {
+        SessionTracker::new(LIMITS.agents_max)
+    }
+
+    fn redactor(key: &str) -> Arc<Redactor> {
+        Arc::new(Redactor::new(key))
+    }
+
+    fn fold_with(limits: Limits, tracker: &mut SessionTracker, body: &[u8]) -> Snapshot {
+        let redactor = redactor("not-in-any-body");
+        let mut aggregator = Aggregator::new(limits, tracker, &redactor, TIMES);
         parse_sessions(body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
         aggregator.finish()
     }
 
     fn fold(body: &[u8]) -> Snapshot {
-        fold_with(LIMITS, &mut SessionTracker::default(), body)
+        fold_with(LIMITS, &mut tracker(), body)
     }
 
     fn count(snapshot: &Snapshot, status: &str) -> Option<u64> {
@@ -645,7 +703,7 @@ mod tests {
                 agents_max: 100,
                 top_oldest: 3,
             },
-            &mut SessionTracker::default(),
+            &mut tracker(),
             &body(&sessions),
         );
         let ids: Vec<_> = snapshot
@@ -659,7 +717,7 @@ mod tests {
                 agents_max: 100,
                 top_oldest: 0,
             },
-            &mut SessionTracker::default(),
+            &mut tracker(),
             &body(&sessions),
         );
         assert!(none.oldest_sessions.is_empty());
@@ -678,7 +736,7 @@ mod tests {
                 agents_max: 2,
                 top_oldest: 20,
             },
-            &mut SessionTracker::default(),
+            &mut tracker(),
             &body(&sessions),
         );
         let agents: Vec<_> = snapshot
@@ -737,13 +795,13 @@ mod tests {
     #[test]
     fn label_values_are_redacted_before_they_are_cut() {
         let key = "sk-0123456789abcdefghij";
-        let redactor = Redactor::new(key);
-        let mut transitions = SessionTracker::default();
+        let redactor = redactor(key);
+        let mut transitions = tracker();
         // The key starts 8 bytes before the 128-byte cut: cutting first
         // would keep 8 of its characters, too few for redaction to see.
         let agent = format!("{}{key}", "x".repeat(120));
         let status = format!("{}{key}", "y".repeat(125));
-        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor);
+        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor, TIMES);
         let body = body(&[session(key, &agent, &status, T0)]);
         parse_sessions(&body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
         let snapshot = aggregator.finish();
@@ -770,18 +828,18 @@ mod tests {
 
     #[test]
     fn the_first_fetch_is_only_a_baseline_for_transitions() {
-        let mut transitions = SessionTracker::default();
+        let mut transitions = tracker();
         let first = fold_with(
             LIMITS,
             &mut transitions,
             &body(&[session("a", "agi-0", "running", T0)]),
         );
-        assert!(first.transitions.is_empty());
+        assert!(first.changes.transitions.is_empty());
     }
 
     #[test]
     fn transitions_count_new_sessions_and_status_changes() {
-        let mut transitions = SessionTracker::default();
+        let mut transitions = tracker();
         fold_with(
             LIMITS,
             &mut transitions,
@@ -798,17 +856,22 @@ mod tests {
             session("d", "agi-0", "waiting_for_input", T1),
         ]);
         let second = fold_with(LIMITS, &mut transitions, &changed);
+        let entered = |status: &str| (("agi-0".to_owned(), status.to_owned()), 1);
         assert_eq!(
-            second.transitions,
+            second.changes.transitions,
             [
-                ("initializing".to_owned(), 1),
-                ("error".to_owned(), 1),
-                ("waiting_for_input".to_owned(), 1)
+                entered("error"),
+                entered("initializing"),
+                entered("waiting_for_input")
             ]
         );
         // Nothing changed: nothing is counted.
         let third = fold_with(LIMITS, &mut transitions, &changed);
-        assert!(third.transitions.is_empty(), "{:?}", third.transitions);
+        assert!(
+            third.changes.transitions.is_empty(),
+            "{:?}",
+            third.changes.transitions
+        );
     }
 
     /// Sessions `ids` all running, in this order.
@@ -826,7 +889,7 @@ mod tests {
 
     fn entered(transitions: &mut SessionTracker, body: &[u8]) -> u64 {
         let snapshot = fold_with(LIMITS, transitions, body);
-        snapshot.transitions.iter().map(|(_, n)| n).sum()
+        snapshot.changes.transitions.iter().map(|(_, n)| n).sum()
     }
 
     #[test]
@@ -849,7 +912,7 @@ mod tests {
             ("reversed", reversed, 0),
             ("rotated and swapped", shuffled, 0),
         ] {
-            let mut transitions = SessionTracker::default();
+            let mut transitions = tracker();
             assert_eq!(entered(&mut transitions, &running(&base)), 0, "baseline");
             assert_eq!(entered(&mut transitions, &running(&next)), new, "{name}");
         }
@@ -857,7 +920,7 @@ mod tests {
 
     #[test]
     fn a_session_listed_twice_counts_once() {
-        let mut transitions = SessionTracker::default();
+        let mut transitions = tracker();
         entered(&mut transitions, &running(&ids(0..3)));
         let mut twice = ids(0..3);
         twice.extend(ids(5..6));
@@ -868,14 +931,14 @@ mod tests {
 
     #[test]
     fn a_failed_parse_leaves_the_baseline_untouched() {
-        let mut transitions = SessionTracker::default();
+        let mut transitions = tracker();
         fold_with(
             LIMITS,
             &mut transitions,
             &body(&[session("a", "agi-0", "running", T0)]),
         );
-        let redactor = Redactor::new("not-in-any-body");
-        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor);
+        let redactor = redactor("not-in-any-body");
+        let mut aggregator = Aggregator::new(LIMITS, &mut transitions, &redactor, TIMES);
         let truncated = br#"[{"session_id":"a","status":"error"},{"sess"#;
         assert!(parse_sessions(truncated, &mut aggregator).is_err());
         drop(aggregator);
@@ -884,6 +947,392 @@ mod tests {
             &mut transitions,
             &body(&[session("a", "agi-0", "error", T0)]),
         );
-        assert_eq!(next.transitions, [("error".to_owned(), 1)]);
+        assert_eq!(
+            next.changes.transitions,
+            [(("agi-0".to_owned(), "error".to_owned()), 1)]
+        );
+    }
+}
+
+/// The observation rule and the other lifecycle rules (README, Metrics),
+/// one by one, through fetches at chosen times.
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use crate::api::parse::parse_sessions;
+    use crate::api::timestamp::format_timestamp;
+
+    /// Seconds since the Unix epoch at which these tests' clock stands at 0.
+    const EPOCH: i64 = 1_800_000_000;
+
+    /// A session: id, agent, status and `created_at` (seconds on the test
+    /// clock, or `None` for no `created_at`).
+    type Listing<'a> = (&'a str, &'a str, &'a str, Option<i64>);
+
+    fn body(sessions: &[Listing<'_>]) -> Vec<u8> {
+        let sessions: Vec<String> = sessions
+            .iter()
+            .map(|(id, agent, status, created)| {
+                let created = created.map_or(String::new(), |t| {
+                    format!(
+                        r#","created_at":"{}""#,
+                        format_timestamp((EPOCH + t) * 1000)
+                    )
+                });
+                format!(
+                    r#"{{"session_id":"{id}","agent_name":"{agent}","status":"{status}"{created}}}"#
+                )
+            })
+            .collect();
+        format!("[{}]", sessions.join(",")).into_bytes()
+    }
+
+    /// An exporter's tracker, fetching at chosen times.
+    struct Watch {
+        tracker: SessionTracker,
+        limits: Limits,
+        redactor: Arc<Redactor>,
+    }
+
+    impl Watch {
+        fn new() -> Self {
+            Watch::with_agents_max(100)
+        }
+
+        fn with_agents_max(agents_max: usize) -> Self {
+            Watch {
+                tracker: SessionTracker::new(agents_max),
+                limits: Limits {
+                    agents_max,
+                    top_oldest: 5,
+                },
+                redactor: Arc::new(Redactor::new("sk-not-in-any-body")),
+            }
+        }
+
+        /// A successful fetch at `at` seconds listing `sessions`.
+        fn fetch(&mut self, at: i64, sessions: &[Listing<'_>]) -> Snapshot {
+            let times = FetchTimes {
+                sent_at: (EPOCH + at) * 1000,
+                received_at: (EPOCH + at) * 1000,
+            };
+            let mut aggregator =
+                Aggregator::new(self.limits, &mut self.tracker, &self.redactor, times);
+            parse_sessions(&body(sessions), &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
+            aggregator.finish()
+        }
+
+        /// A fetch at `at` whose body is cut short after listing `sessions`.
+        fn fail(&mut self, at: i64, sessions: &[Listing<'_>]) {
+            let times = FetchTimes {
+                sent_at: (EPOCH + at) * 1000,
+                received_at: (EPOCH + at) * 1000,
+            };
+            let mut aggregator =
+                Aggregator::new(self.limits, &mut self.tracker, &self.redactor, times);
+            let mut cut = body(sessions);
+            cut.truncate(cut.len() - 1);
+            assert!(parse_sessions(&cut, &mut aggregator).is_err());
+        }
+    }
+
+    fn starts(snapshot: &Snapshot) -> Vec<(&str, f64)> {
+        let changes = &snapshot.changes.start_latency;
+        changes
+            .iter()
+            .map(|(agent, s)| (agent.as_str(), *s))
+            .collect()
+    }
+
+    fn durations(snapshot: &Snapshot) -> Vec<(&str, &str, f64)> {
+        let changes = &snapshot.changes.duration;
+        changes
+            .iter()
+            .map(|((agent, status), s)| (agent.as_str(), status.as_str(), *s))
+            .collect()
+    }
+
+    fn total_starts(snapshot: &Snapshot, agent: &str) -> u64 {
+        let lifecycle = &snapshot.lifecycle;
+        lifecycle
+            .start_latency
+            .iter()
+            .find(|(a, _)| a == agent)
+            .map_or(0, |(_, counts)| counts.count)
+    }
+
+    #[test]
+    fn a_session_seen_starting_then_running_observes_its_start_latency() {
+        let mut watch = Watch::new();
+        watch.fetch(100, &[("s1", "agi-0", "initializing", Some(95))]);
+        let running = watch.fetch(110, &[("s1", "agi-0", "running", Some(95))]);
+        assert_eq!(starts(&running), [("agi-0", 15.0)]);
+        assert_eq!(total_starts(&running, "agi-0"), 1);
+    }
+
+    #[test]
+    fn a_session_first_seen_running_and_created_before_the_previous_fetch_is_never_observed() {
+        let mut watch = Watch::new();
+        watch.fetch(100, &[("other", "agi-0", "running", Some(10))]);
+        let late = watch.fetch(110, &[("s2", "agi-0", "running", Some(50))]);
+        assert!(starts(&late).is_empty(), "{:?}", starts(&late));
+        let later = watch.fetch(120, &[("s2", "agi-0", "running", Some(50))]);
+        assert_eq!(total_starts(&later, "agi-0"), 0);
+    }
+
+    #[test]
+    fn a_session_created_after_the_previous_fetch_is_observed_whatever_it_is_first_seen_in() {
+        let mut watch = Watch::new();
+        watch.fetch(100, &[]);
+        let new = watch.fetch(
+            110,
+            &[
+                ("quick", "agi-0-fast", "running", Some(105)),
+                ("done", "agi-0-fast", "completed", Some(102)),
+            ],
+        );
+        assert_eq!(starts(&new), [("agi-0-fast", 5.0)]);
+        assert_eq!(durations(&new), [("agi-0-fast", "completed", 8.0)]);
+    }
+
+    #[test]
+    fn a_session_first_seen_finished_and_created_before_the_previous_fetch_is_never_observed() {
+        let mut watch = Watch::new();
+        watch.fetch(100, &[]);
+        let old = watch.fetch(110, &[("s4", "agi-1", "completed", Some(50))]);
+        assert!(durations(&old).is_empty());
+        let again = watch.fetch(120, &[("s4", "agi-1", "error", Some(50))]);
+        assert!(durations(&again).is_empty(), "{:?}", durations(&again));
+    }
+
+    #[test]
+    fn each_session_is_observed_once_per_histogram() {
+        let mut watch = Watch::new();
+        let s1 = |status| [("s1", "agi-0", status, Some(95))];
+        watch.fetch(100, &s1("initializing"));
+        assert_eq!(starts(&watch.fetch(110, &s1("running"))).len(), 1);
+        assert!(starts(&watch.fetch(120, &s1("paused"))).is_empty());
+        assert!(starts(&watch.fetch(130, &s1("running"))).is_empty());
+        let done = watch.fetch(140, &s1("completed"));
+        assert_eq!(durations(&done), [("agi-0", "completed", 45.0)]);
+        let retried = watch.fetch(150, &s1("error"));
+        assert!(durations(&retried).is_empty());
+        let totals = &retried.lifecycle.duration;
+        let finished: u64 = totals.iter().map(|(_, counts)| counts.count).sum();
+        assert_eq!(finished, 1);
+        assert_eq!(total_starts(&retried, "agi-0"), 1);
+    }
+
+    #[test]
+    fn a_failed_fetch_in_between_neither_resets_the_baseline_nor_observes_anything() {
+        let mut watch = Watch::new();
+        watch.fetch(
+            100,
+            &[
+                ("s1", "agi-0", "initializing", Some(95)),
+                ("gone", "agi-0", "error", Some(1)),
+            ],
+        );
+        watch.fail(110, &[("s1", "agi-0", "running", Some(95))]);
+        let next = watch.fetch(120, &[("s1", "agi-0", "running", Some(95))]);
+        assert_eq!(
+            starts(&next),
+            [("agi-0", 25.0)],
+            "observed at the next successful fetch"
+        );
+        assert_eq!(
+            next.changes.transitions,
+            [(("agi-0".to_owned(), "running".to_owned()), 1)],
+            "the failed fetch counted nothing"
+        );
+        assert_eq!(next.changes.removed, [("error".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn a_restart_observes_nothing_on_its_first_fetch() {
+        let mut watch = Watch::new();
+        let first = watch.fetch(
+            100,
+            &[
+                ("s1", "agi-0", "running", Some(99)),
+                ("s2", "agi-0", "completed", Some(99)),
+            ],
+        );
+        assert!(starts(&first).is_empty() && durations(&first).is_empty());
+        assert!(first.changes.transitions.is_empty());
+        assert!(first.changes.removed.is_empty());
+        // Nor later: their first listings in those stages are past.
+        let second = watch.fetch(
+            110,
+            &[
+                ("s1", "agi-0", "running", Some(99)),
+                ("s2", "agi-0", "completed", Some(99)),
+            ],
+        );
+        assert!(starts(&second).is_empty() && durations(&second).is_empty());
+    }
+
+    #[test]
+    fn a_created_at_in_the_future_observes_0() {
+        let mut watch = Watch::new();
+        watch.fetch(100, &[]);
+        let skewed = watch.fetch(110, &[("s1", "agi-0", "running", Some(115))]);
+        assert_eq!(starts(&skewed), [("agi-0", 0.0)]);
+    }
+
+    #[test]
+    fn a_session_without_a_created_at_is_not_observed() {
+        let mut watch = Watch::new();
+        watch.fetch(100, &[("s1", "agi-0", "initializing", None)]);
+        let running = watch.fetch(110, &[("s1", "agi-0", "running", None)]);
+        assert!(starts(&running).is_empty());
+        assert_eq!(total_starts(&running, "agi-0"), 0);
+        let done = watch.fetch(120, &[("s1", "agi-0", "completed", Some(95))]);
+        assert_eq!(durations(&done), [("agi-0", "completed", 25.0)]);
+    }
+
+    #[test]
+    fn removals_count_sessions_gone_by_the_status_they_last_had() {
+        let mut watch = Watch::new();
+        watch.fetch(
+            100,
+            &[
+                ("s1", "agi-0", "running", Some(1)),
+                ("s2", "agi-1", "error", Some(1)),
+            ],
+        );
+        let one_gone = watch.fetch(110, &[("s1", "agi-0", "running", Some(1))]);
+        assert_eq!(one_gone.changes.removed, [("error".to_owned(), 1)]);
+        let all_gone = watch.fetch(120, &[]);
+        assert_eq!(all_gone.changes.removed, [("running".to_owned(), 1)]);
+        let removed = &all_gone.lifecycle.removed;
+        let count = |status: &str| removed.iter().find(|(s, _)| s == status).map(|(_, n)| *n);
+        assert_eq!(
+            (count("error"), count("running"), count("paused")),
+            (Some(1), Some(1), Some(0))
+        );
+    }
+
+    #[test]
+    fn transitions_are_counted_per_agent_with_every_documented_status_from_0() {
+        let mut watch = Watch::new();
+        let first = watch.fetch(100, &[("s1", "agi-2-qwen", "running", Some(1))]);
+        let series: Vec<&str> = first
+            .lifecycle
+            .transitions
+            .iter()
+            .filter(|((agent, _), _)| agent == "agi-2-qwen")
+            .map(|((_, status), _)| status.as_str())
+            .collect();
+        for status in DocumentedStatus::ALL {
+            assert!(
+                series.contains(&status.as_str()),
+                "{status:?} missing: {series:?}"
+            );
+        }
+        let errored = watch.fetch(
+            110,
+            &[
+                ("s1", "agi-2-qwen", "error", Some(1)),
+                ("s2", "agi-0", "error", Some(105)),
+            ],
+        );
+        assert_eq!(
+            errored.changes.transitions,
+            [
+                (("agi-0".to_owned(), "error".to_owned()), 1),
+                (("agi-2-qwen".to_owned(), "error".to_owned()), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn counter_labels_are_sticky_under_the_guard() {
+        let mut watch = Watch::with_agents_max(2);
+        let at = |t| Some(t);
+        watch.fetch(
+            100,
+            &[
+                ("a1", "a", "running", at(1)),
+                ("b1", "b", "running", at(1)),
+                ("c1", "c", "running", at(1)),
+            ],
+        );
+        // a and b came first and keep their series even once c is the
+        // biggest agent and they are gone; everything later is `other`.
+        let later = watch.fetch(
+            110,
+            &[
+                ("c1", "c", "error", at(1)),
+                ("c2", "c", "error", at(105)),
+                ("d1", "d", "error", at(105)),
+            ],
+        );
+        let agents: std::collections::BTreeSet<&str> = later
+            .lifecycle
+            .transitions
+            .iter()
+            .map(|((agent, _), _)| agent.as_str())
+            .collect();
+        assert_eq!(agents.into_iter().collect::<Vec<_>>(), ["a", "b", "other"]);
+        assert_eq!(
+            later.changes.transitions,
+            [(("other".to_owned(), "error".to_owned()), 3)]
+        );
+        // The gauges still follow the biggest agents of this fetch.
+        let gauges: Vec<&str> = later.agents.iter().map(|a| a.agent_name.as_str()).collect();
+        assert_eq!(gauges, ["c", "d"]);
+    }
+
+    #[test]
+    fn a_new_key_is_redacted_from_counter_labels_given_before_it() {
+        let mut watch = Watch::new();
+        let key = "sk-NEWKEY9876543210ZyXwVu";
+        let echo = format!("echo-{key}");
+        watch.fetch(100, &[("s1", "agi-0", "running", Some(1))]);
+        // Counted under the key of the day, which does not redact it.
+        let counted = watch.fetch(110, &[("s1", "agi-0", &echo, Some(1))]);
+        assert!(format!("{:?}", counted.lifecycle).contains("NEWKEY"));
+        watch.redactor = Arc::new(Redactor::new(key));
+        let rotated = watch.fetch(120, &[("s1", "agi-0", "running", Some(1))]);
+        let texts = format!("{:?}", rotated.lifecycle);
+        assert!(!texts.contains("NEWKEY"), "{texts}");
+        assert!(texts.contains("echo-<redacted>"), "{texts}");
+    }
+
+    #[test]
+    fn the_oldest_session_per_agent_and_live_status_is_kept() {
+        let mut watch = Watch::new();
+        let snapshot = watch.fetch(
+            100,
+            &[
+                ("s1", "agi-0", "running", Some(10)),
+                ("s2", "agi-0", "running", Some(5)),
+                ("s3", "agi-0", "waiting_for_input", Some(7)),
+                ("s4", "agi-1", "completed", Some(1)),
+            ],
+        );
+        let oldest = |agent: &str| {
+            let agent = snapshot.agents.iter().find(|a| a.agent_name == agent)?;
+            Some(agent.oldest.clone())
+        };
+        let at = |t: i64| Some((EPOCH + t) * 1000);
+        assert_eq!(
+            oldest("agi-0"),
+            Some(vec![
+                ("initializing".to_owned(), None),
+                ("ready".to_owned(), None),
+                ("running".to_owned(), at(5)),
+                ("paused".to_owned(), None),
+                ("waiting_for_input".to_owned(), at(7)),
+            ])
+        );
+        let finished_only = oldest("agi-1").unwrap_or_default();
+        assert_eq!(
+            finished_only.len(),
+            4,
+            "the documented live statuses, at none"
+        );
+        assert!(finished_only.iter().all(|(_, t)| t.is_none()));
     }
 }

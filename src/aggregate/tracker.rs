@@ -1,12 +1,15 @@
 //! Following sessions from one successful fetch to the next: which are new,
-//! which changed status, which are gone.
+//! which changed status, which are gone, and how long they took to start
+//! and to finish.
 //!
 //! The tracker keeps the previous successful fetch's sessions as a list of
-//! small entries (a hash of the id and of the status), in list order, and
-//! the status labels the transitions counter has given out. A fetch
-//! matches each session it lists against that baseline as the session
-//! arrives; only a successful fetch, at [`FetchTracking::finish`], replaces
-//! the baseline, so a failed one changes nothing.
+//! small entries ([`Tracked`]: a hash of the id and of the status, the
+//! status's label, and what was seen of the session so far), in list order,
+//! with the labels the lifecycle counters have given out and their totals.
+//! A fetch matches each session it lists against that baseline as the
+//! session arrives; only a successful fetch, at [`FetchTracking::finish`],
+//! replaces the baseline and adds to the totals, so a failed one changes
+//! nothing.
 //!
 //! Lists come back in much the same order from one fetch to the next, so
 //! the two are walked in step: in the steady state each session costs one
@@ -15,14 +18,25 @@
 //! Sessions out of step (new ones, or moved) wait until the end, when one
 //! pass over the baseline places them; when many are out of step (a
 //! reordered list), a hash index of the baseline is built once instead.
+//!
+//! The observation rule of the histograms (README, Metrics): a session is
+//! observed only when this exporter saw the change happen, that is when an
+//! earlier successful fetch listed it in a status before the one observed
+//! (`initializing` or `ready` before `running`; a live status before a
+//! final one), or when it was created after the previous successful fetch
+//! was sent. Each session is observed at most once per histogram, with the
+//! time from its `created_at` to this fetch.
 
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, StickyLabels};
-use super::{StatusId, sort_statuses};
+use super::lifecycle::{FINAL_STATUSES, Lifecycle, Totals};
+use super::{AgentId, StatusId};
 use crate::api::redact::Redactor;
+use crate::api::timestamp::{UnixMillis, parse_timestamp};
 use crate::status::DocumentedStatus;
 
 /// How far ahead in the baseline a session is looked for before it counts as
@@ -33,74 +47,59 @@ const LOOKAHEAD: usize = 8;
 /// list reordered or with a large gap, rather than a few new sessions).
 const PENDING_BEFORE_INDEX: usize = 64;
 
-/// What the exporter remembers of sessions between fetches.
+/// What the exporter remembers between fetches. Its size is bounded by the
+/// number of sessions last listed (a [`Tracked`] each) and by the label
+/// limits, never by anything an API sent earlier.
 #[derive(Debug)]
 pub struct SessionTracker {
     /// Hashes session ids and status values; the quality variant, because
     /// two ids that collide would share a status. Seeded at random, so a
     /// hostile API cannot choose colliding ids.
     hasher: foldhash::quality::RandomState,
-    /// The previous successful fetch's sessions, in list order, one entry
-    /// per id. `None` before the first successful fetch.
-    baseline: Option<Vec<Tracked>>,
-    /// The transitions counter's status labels.
+    /// The previous successful fetch. `None` before the first one.
+    baseline: Option<Baseline>,
+    /// The lifecycle counters' status labels: the documented statuses, then
+    /// the first 20 others seen.
     statuses: StickyLabels,
-}
-
-impl Default for SessionTracker {
-    fn default() -> Self {
-        let documented = DocumentedStatus::ALL.map(DocumentedStatus::as_str);
-        SessionTracker {
-            hasher: foldhash::quality::RandomState::default(),
-            baseline: None,
-            statuses: StickyLabels::new(&documented, MAX_UNDOCUMENTED_STATUSES),
-        }
-    }
-}
-
-/// One session as a fetch saw it: a few bytes, whatever the API sent.
-#[derive(Debug, Clone, Copy)]
-struct Tracked {
-    /// Hash of the session id.
-    key: u64,
-    /// Hash of the status value, to tell a change of status.
-    status: u32,
-    /// Listed again in the same fetch: left out of the next baseline.
-    again: bool,
-}
-
-/// How a session of this fetch relates to the baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
-    /// The baseline entry at this index.
-    Before(usize),
-    /// Not in the baseline.
-    New,
-    /// Its id was listed earlier in this fetch.
-    Again,
-}
-
-/// A session out of step with the baseline, placed at the end.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    /// Its entry in this fetch's list.
-    entry: usize,
-    status: StatusId,
+    /// Their agent labels: the first `--agents.max` seen.
+    agents: StickyLabels,
+    totals: Totals,
+    /// The redactor the labels were last redacted with.
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl SessionTracker {
+    /// A tracker that has seen nothing, whose agent labels are bounded by
+    /// `agents_max`.
+    pub fn new(agents_max: usize) -> Self {
+        let documented = DocumentedStatus::ALL.map(DocumentedStatus::as_str);
+        let statuses = StickyLabels::new(&documented, MAX_UNDOCUMENTED_STATUSES);
+        SessionTracker {
+            hasher: foldhash::quality::RandomState::default(),
+            baseline: None,
+            totals: Totals::new(&statuses),
+            statuses,
+            agents: StickyLabels::new(&[], agents_max),
+            redactor: None,
+        }
+    }
+
     /// Starts following the sessions of one fetch.
-    pub(crate) fn fetch(&mut self) -> FetchTracking<'_> {
-        let previous = self.baseline.as_ref().map_or(0, Vec::len);
+    pub(crate) fn fetch(&mut self, times: FetchTimes) -> FetchTracking<'_> {
+        let previous = self.baseline.as_ref().map_or(0, |b| b.sessions.len());
         FetchTracking {
             tracker: self,
+            times,
             listed: Vec::with_capacity(previous),
+            listed_statuses: Vec::with_capacity(previous),
             cursor: 0,
             used: vec![false; previous],
             index: None,
             pending: Vec::new(),
             new_keys: HashSet::new(),
-            entered: Vec::new(),
+            entered: HashMap::new(),
+            starts: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
@@ -112,12 +111,141 @@ impl SessionTracker {
     }
 }
 
+/// The previous successful fetch.
+#[derive(Debug)]
+struct Baseline {
+    /// Its sessions, in list order, one entry per id.
+    sessions: Vec<Tracked>,
+    /// When its request was sent: a session created later is new.
+    sent_at: UnixMillis,
+}
+
+/// When a fetch happened, by the exporter's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTimes {
+    /// The request was sent.
+    pub sent_at: UnixMillis,
+    /// The answer was in: what was listed was true by then, so the time
+    /// from `created_at` to this is an upper bound of a session's times.
+    pub received_at: UnixMillis,
+}
+
+/// One session as a fetch saw it: 16 bytes, whatever the API sent.
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    /// Hash of the session id.
+    key: u64,
+    /// Hash of the status value, to tell a change of status.
+    status: u32,
+    /// The label of its status, for the removal counter.
+    label: u16,
+    /// What was seen of it: [`Seen`] bits.
+    seen: u8,
+}
+
+/// What was seen of a session so far, as bits of [`Tracked::seen`].
+struct Seen;
+
+impl Seen {
+    /// Listed as `initializing` or `ready`.
+    const STARTING: u8 = 1;
+    /// Listed in a live status.
+    const LIVE: u8 = 2;
+    /// Its first listing as `running` is past (observed or not).
+    const STARTED: u8 = 4;
+    /// Its first listing in a final status is past (observed or not).
+    const ENDED: u8 = 8;
+    /// Listed again in the same fetch: left out of the next baseline.
+    const AGAIN: u8 = 128;
+}
+
+/// How a session of this fetch relates to the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The baseline entry at this index.
+    Before(usize),
+    /// Not in the baseline.
+    New,
+    /// Its id was listed earlier in this fetch.
+    Again,
+}
+
+/// What a status means for a session's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// `initializing`, `ready`.
+    Starting,
+    /// `running`.
+    Running,
+    /// Another live status: `paused`, or one the API does not document.
+    Live,
+    /// `completed`, `error`, `terminated`: the index in [`FINAL_STATUSES`].
+    Final(usize),
+}
+
+impl Stage {
+    /// The stage of a status value.
+    pub(crate) fn of(status: Option<DocumentedStatus>) -> Stage {
+        match status {
+            Some(DocumentedStatus::Initializing | DocumentedStatus::Ready) => Stage::Starting,
+            Some(DocumentedStatus::Running) => Stage::Running,
+            Some(status) if status.is_final() => Stage::Final(
+                FINAL_STATUSES
+                    .iter()
+                    .position(|&s| s == status)
+                    .unwrap_or_default(),
+            ),
+            _ => Stage::Live,
+        }
+    }
+}
+
+/// One session with an id, as the aggregator hands it over.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listed<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) status: StatusId,
+    pub(crate) status_hash: u32,
+    pub(crate) stage: Stage,
+    pub(crate) agent: AgentId,
+    /// `created_at` as listed, parsed only if an observation needs it.
+    pub(crate) created_at: Option<&'a str>,
+}
+
+/// A session out of step with the baseline, placed later.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// Its entry in this fetch's list.
+    entry: usize,
+    stage: Stage,
+    agent: AgentId,
+    status: StatusId,
+    created_at: Option<UnixMillis>,
+}
+
+/// What one fetch saw change, by label text, for the tests and the log.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    /// Sessions that entered each status, by agent and status (empty on the
+    /// first fetch, which only records the baseline).
+    pub transitions: Vec<((String, String), u64)>,
+    /// Sessions gone since the previous fetch, by the status they had.
+    pub removed: Vec<(String, u64)>,
+    /// Start latencies observed, by agent, in seconds.
+    pub start_latency: Vec<(String, f64)>,
+    /// Durations observed, by agent and final status, in seconds.
+    pub duration: Vec<((String, String), f64)>,
+}
+
 /// One fetch's sessions, matched against the baseline as they arrive.
 #[derive(Debug)]
 pub(crate) struct FetchTracking<'t> {
     tracker: &'t mut SessionTracker,
+    times: FetchTimes,
     /// This fetch's sessions with an id, in list order: the next baseline.
     listed: Vec<Tracked>,
+    /// The status id of each, whose label is known at the end.
+    listed_statuses: Vec<StatusId>,
     /// Where the next session is expected in the baseline.
     cursor: usize,
     /// Baseline entries already matched.
@@ -128,8 +256,12 @@ pub(crate) struct FetchTracking<'t> {
     /// Keys not in the baseline seen so far, so that a new session listed
     /// twice counts once.
     new_keys: HashSet<u64>,
-    /// Sessions that entered each status (by this fetch's status id).
-    entered: Vec<u64>,
+    /// Sessions that entered a status, by agent and status id.
+    entered: HashMap<(AgentId, StatusId), u64>,
+    /// Start latencies observed, by agent id, in seconds.
+    starts: Vec<(AgentId, f64)>,
+    /// Durations observed, by agent id and final status, in seconds.
+    ends: Vec<(AgentId, usize, f64)>,
 }
 
 impl FetchTracking<'_> {
@@ -139,18 +271,41 @@ impl FetchTracking<'_> {
     }
 
     /// Follows one session with an id.
-    pub(crate) fn session(&mut self, session_id: &str, status: StatusId, status_hash: u32) {
-        let key = self.tracker.hasher.hash_one(session_id);
+    pub(crate) fn session(&mut self, session: Listed<'_>) {
+        let key = self.tracker.hasher.hash_one(session.id);
         let entry = self.listed.len();
         self.listed.push(Tracked {
             key,
-            status: status_hash,
-            again: false,
+            status: session.status_hash,
+            label: 0,
+            seen: 0,
         });
+        self.listed_statuses.push(session.status);
         match self.place(key) {
-            Some(seen) => self.resolve(entry, status, seen),
+            Some(place) => {
+                let created_at = || session.created_at.and_then(parse_timestamp);
+                self.resolve(
+                    entry,
+                    place,
+                    session.stage,
+                    session.agent,
+                    session.status,
+                    created_at,
+                );
+            }
             None => {
-                self.pending.push(Pending { entry, status });
+                // Parsed now: the listing is gone once this call returns.
+                let observable = matches!(session.stage, Stage::Running | Stage::Final(_));
+                self.pending.push(Pending {
+                    entry,
+                    stage: session.stage,
+                    agent: session.agent,
+                    status: session.status,
+                    created_at: session
+                        .created_at
+                        .filter(|_| observable)
+                        .and_then(parse_timestamp),
+                });
                 if self.pending.len() >= PENDING_BEFORE_INDEX {
                     self.build_index();
                 }
@@ -159,10 +314,10 @@ impl FetchTracking<'_> {
     }
 
     /// Where `key` stands in the baseline, or `None` when that is decided
-    /// at the end.
-    fn place(&mut self, key: u64) -> Option<Seen> {
-        let Some(previous) = self.tracker.baseline.as_deref() else {
-            return Some(Seen::New);
+    /// later.
+    fn place(&mut self, key: u64) -> Option<Place> {
+        let Some(previous) = self.tracker.baseline.as_ref().map(|b| &b.sessions) else {
+            return Some(Place::New);
         };
         let window = self.cursor..(self.cursor + 1 + LOOKAHEAD).min(previous.len());
         let in_step = previous
@@ -171,18 +326,22 @@ impl FetchTracking<'_> {
             .map(|offset| window.start + offset)
             .filter(|&j| !self.used[j]);
         if let Some(j) = in_step {
-            return Some(Seen::Before(j));
+            return Some(Place::Before(j));
         }
         let index = self.index.as_ref()?;
         Some(match index.get(&key) {
-            Some(&j) => Seen::Before(j),
-            None => Seen::New,
+            Some(&j) => Place::Before(j),
+            None => Place::New,
         })
     }
 
     /// Builds the baseline's index and places the sessions waiting for it.
     fn build_index(&mut self) {
-        let previous = self.tracker.baseline.as_deref().unwrap_or(&[]);
+        let previous = self
+            .tracker
+            .baseline
+            .as_ref()
+            .map_or(&[][..], |b| &b.sessions);
         let mut index = HashMap::with_capacity(previous.len());
         for (j, entry) in previous.iter().enumerate() {
             index.entry(entry.key).or_insert(j);
@@ -190,83 +349,232 @@ impl FetchTracking<'_> {
         self.index = Some(index);
         for pending in std::mem::take(&mut self.pending) {
             let key = self.listed[pending.entry].key;
-            if let Some(seen) = self.place(key) {
-                self.resolve(pending.entry, pending.status, seen);
+            if let Some(place) = self.place(key) {
+                self.resolve_pending(pending, place);
             }
         }
+    }
+
+    fn resolve_pending(&mut self, pending: Pending, place: Place) {
+        let Pending {
+            entry,
+            stage,
+            agent,
+            status,
+            created_at,
+        } = pending;
+        self.resolve(entry, place, stage, agent, status, || created_at);
     }
 
     /// Records what a placed session means: a transition when it is new or
-    /// changed status, nothing when it is listed again.
-    fn resolve(&mut self, entry: usize, status: StatusId, seen: Seen) {
+    /// changed status, and the observations the rule allows.
+    fn resolve(
+        &mut self,
+        entry: usize,
+        place: Place,
+        stage: Stage,
+        agent: AgentId,
+        status: StatusId,
+        created_at: impl FnOnce() -> Option<UnixMillis>,
+    ) {
         let key = self.listed[entry].key;
-        let seen = match seen {
-            Seen::Before(j) if self.used[j] => Seen::Again,
-            Seen::New if !self.new_keys.insert(key) => Seen::Again,
-            seen => seen,
+        let place = match place {
+            Place::Before(j) if self.used[j] => Place::Again,
+            Place::New if !self.new_keys.insert(key) => Place::Again,
+            place => place,
         };
-        let previous = self.tracker.baseline.as_deref();
-        let entered = match seen {
-            Seen::Before(j) => {
+        let baseline = self.tracker.baseline.as_ref();
+        let (before, entered) = match place {
+            Place::Before(j) => {
                 self.used[j] = true;
                 self.cursor = j + 1;
-                previous.is_some_and(|p| p[j].status != self.listed[entry].status)
+                let previous = baseline.map(|b| b.sessions[j]);
+                let changed = previous.is_some_and(|p| p.status != self.listed[entry].status);
+                (previous.map_or(0, |p| p.seen), changed)
             }
             // The first fetch only records the baseline.
-            Seen::New => previous.is_some(),
-            Seen::Again => {
-                self.listed[entry].again = true;
-                false
+            Place::New => (0, baseline.is_some()),
+            Place::Again => {
+                self.listed[entry].seen = Seen::AGAIN;
+                return;
             }
         };
         if entered {
-            if self.entered.len() <= status {
-                self.entered.resize(status + 1, 0);
-            }
-            self.entered[status] += 1;
+            *self.entered.entry((agent, status)).or_insert(0) += 1;
         }
+        let sent_before = baseline.map(|b| b.sent_at);
+        let received_at = self.times.received_at;
+        // Observed once, and only what this exporter saw happen: a session
+        // listed before in an earlier stage, or one created since the
+        // previous fetch was sent.
+        let mut seen = before;
+        let observe = |watched: bool, record: &mut dyn FnMut(f64)| {
+            if sent_before.is_none() {
+                return;
+            }
+            let created_at = created_at();
+            let new = place == Place::New
+                && created_at
+                    .zip(sent_before)
+                    .is_some_and(|(c, sent)| c > sent);
+            if let Some(created_at) = created_at.filter(|_| watched || new) {
+                record((received_at - created_at).max(0) as f64 / 1000.0);
+            }
+        };
+        match stage {
+            Stage::Starting => seen |= Seen::STARTING | Seen::LIVE,
+            Stage::Live => seen |= Seen::LIVE,
+            Stage::Running => {
+                seen |= Seen::LIVE;
+                if before & Seen::STARTED == 0 {
+                    let starts = &mut self.starts;
+                    observe(before & Seen::STARTING != 0, &mut |s| {
+                        starts.push((agent, s))
+                    });
+                    seen |= Seen::STARTED;
+                }
+            }
+            Stage::Final(which) => {
+                if before & Seen::ENDED == 0 {
+                    let ends = &mut self.ends;
+                    observe(before & Seen::LIVE != 0, &mut |s| {
+                        ends.push((agent, which, s))
+                    });
+                    seen |= Seen::ENDED;
+                }
+            }
+        }
+        self.listed[entry].seen = seen;
     }
 
     /// Places the sessions still out of step (one pass over the baseline),
-    /// makes this fetch the baseline, and returns the transitions under the
-    /// counter's labels. `statuses` gives each status id's value.
-    pub(crate) fn finish(mut self, statuses: &[&str], redactor: &Redactor) -> Vec<(String, u64)> {
-        if !self.pending.is_empty() {
-            let previous = self.tracker.baseline.as_deref().unwrap_or(&[]);
-            let mut wanted: HashMap<u64, Option<usize>> = self
-                .pending
-                .iter()
-                .map(|p| (self.listed[p.entry].key, None))
-                .collect();
-            for (j, entry) in previous.iter().enumerate() {
-                if let Some(slot) = wanted.get_mut(&entry.key) {
-                    slot.get_or_insert(j);
-                }
-            }
-            for pending in std::mem::take(&mut self.pending) {
-                let seen = match wanted.get(&self.listed[pending.entry].key) {
-                    Some(Some(j)) => Seen::Before(*j),
-                    _ => Seen::New,
-                };
-                self.resolve(pending.entry, pending.status, seen);
-            }
+    /// adds this fetch to the totals under the lifecycle labels, and makes it
+    /// the baseline. `statuses` and `agents` give each id's value as kept for
+    /// its label.
+    pub(crate) fn finish(
+        mut self,
+        statuses: &[&str],
+        agents: &[&str],
+        redactor: &Arc<Redactor>,
+    ) -> (Changes, Lifecycle) {
+        self.place_pending();
+        let tracker = &mut *self.tracker;
+        if !tracker
+            .redactor
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, redactor))
+        {
+            // A new key: labels given before it must not show it.
+            tracker.statuses.relabel(redactor);
+            tracker.agents.relabel(redactor);
+            tracker.redactor = Some(Arc::clone(redactor));
         }
-        let tracker = self.tracker;
-        let mut counts: Vec<(LabelId, u64)> = Vec::new();
-        for (status, &n) in self.entered.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let label = tracker.statuses.id(statuses[status], redactor);
-            match counts.iter_mut().find(|(id, _)| *id == label) {
-                Some((_, count)) => *count += n,
-                None => counts.push((label, n)),
-            }
-        }
-        self.listed.retain(|entry| !entry.again);
-        tracker.baseline = Some(self.listed);
-        let mut counts: Vec<(String, u64)> = counts
-            .into_iter()
-            .map(|(label, n)| (tracker.statuses.text(label).to_owned(), n))
+        let status_labels: Vec<LabelId> = statuses
+            .iter()
+            .map(|status| tracker.statuses.id(status, redactor))
             .collect();
-        sort_statuses(&mut counts, |(status, _)| status);
-        counts
+        let agent_labels: Vec<LabelId> = agents
+            .iter()
+            .map(|agent| tracker.agents.id(agent, redactor))
+            .collect();
+        for &agent in &agent_labels {
+            tracker.totals.agent(agent, &tracker.statuses);
+        }
+
+        let mut changes = Changes::default();
+        let agent_text = |id: AgentId| tracker.agents.text(agent_labels[id]).to_owned();
+        let status_text = |id: StatusId| tracker.statuses.text(status_labels[id]).to_owned();
+        let mut transitions: HashMap<(String, String), u64> = HashMap::new();
+        for (&(agent, status), &n) in &self.entered {
+            tracker
+                .totals
+                .transition(agent_labels[agent], status_labels[status], n);
+            *transitions
+                .entry((agent_text(agent), status_text(status)))
+                .or_insert(0) += n;
+        }
+        changes.transitions = transitions.into_iter().collect();
+        for &(agent, seconds) in &self.starts {
+            tracker.totals.start(agent_labels[agent], seconds);
+            changes.start_latency.push((agent_text(agent), seconds));
+        }
+        for &(agent, which, seconds) in &self.ends {
+            tracker.totals.end(agent_labels[agent], which, seconds);
+            let status = FINAL_STATUSES[which].as_str().to_owned();
+            changes
+                .duration
+                .push(((agent_text(agent), status), seconds));
+        }
+        if let Some(baseline) = &tracker.baseline {
+            let mut removed: HashMap<String, u64> = HashMap::new();
+            for (entry, _) in baseline
+                .sessions
+                .iter()
+                .zip(&self.used)
+                .filter(|(_, used)| !**used)
+            {
+                let label = LabelId::from(entry.label);
+                tracker.totals.removal(label);
+                *removed
+                    .entry(tracker.statuses.text(label).to_owned())
+                    .or_insert(0) += 1;
+            }
+            changes.removed = removed.into_iter().collect();
+        }
+
+        for (entry, &status) in self.listed.iter_mut().zip(&self.listed_statuses) {
+            // Status labels are few (the limit is 27), so they fit in 16 bits.
+            entry.label = u16::try_from(status_labels[status]).unwrap_or(u16::MAX);
+        }
+        self.listed.retain(|entry| entry.seen & Seen::AGAIN == 0);
+        tracker.baseline = Some(Baseline {
+            sessions: self.listed,
+            sent_at: self.times.sent_at,
+        });
+        changes.transitions.sort_by(|a, b| a.0.cmp(&b.0));
+        changes.removed.sort();
+        changes.start_latency.sort_by(|a, b| a.0.cmp(&b.0));
+        changes.duration.sort_by(|a, b| a.0.cmp(&b.0));
+        let lifecycle = tracker.totals.by_text(&tracker.agents, &tracker.statuses);
+        (changes, lifecycle)
+    }
+
+    /// Places the sessions still out of step, with one pass over the baseline.
+    fn place_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let previous = self
+            .tracker
+            .baseline
+            .as_ref()
+            .map_or(&[][..], |b| &b.sessions);
+        let mut wanted: HashMap<u64, Option<usize>> = self
+            .pending
+            .iter()
+            .map(|p| (self.listed[p.entry].key, None))
+            .collect();
+        for (j, entry) in previous.iter().enumerate() {
+            if let Some(slot) = wanted.get_mut(&entry.key) {
+                slot.get_or_insert(j);
+            }
+        }
+        for pending in std::mem::take(&mut self.pending) {
+            let place = match wanted.get(&self.listed[pending.entry].key) {
+                Some(Some(j)) => Place::Before(*j),
+                _ => Place::New,
+            };
+            self.resolve_pending(pending, place);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracked_session_costs_16_bytes() {
+        assert_eq!(std::mem::size_of::<Tracked>(), 16);
     }
 }

@@ -88,7 +88,7 @@ impl ApiKey {
     }
 
     /// What cuts this key out of text from upstream.
-    pub(crate) fn redactor(&self) -> &Redactor {
+    pub(crate) fn redactor(&self) -> &Arc<Redactor> {
         &self.redactor
     }
 

@@ -13,7 +13,7 @@ async fn two_hundred_concurrent_scrapes_cause_one_api_request() {
     let api = fake_api(Population::Generated(20)).await;
     // Long enough for all 200 scrapes to arrive while the first request is
     // still under way, even on a busy 2-core machine.
-    api.set_behaviour(Behaviour::Delay(Duration::from_secs(1)));
+    api.set_behaviour(Behaviour::Delay(Duration::from_secs(3)));
     let exporter = Exporter::for_api(&api.url(), &["--web.max-requests", "0"]).await;
 
     let started = Instant::now();

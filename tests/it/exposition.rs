@@ -35,7 +35,9 @@ fn is_time_dependent(name: &str) -> bool {
 fn is_age(name: &str) -> bool {
     matches!(
         name,
-        "agi_oldest_session_age_seconds" | "agi_session_age_seconds"
+        "agi_oldest_session_age_seconds"
+            | "agi_agent_oldest_session_age_seconds"
+            | "agi_session_age_seconds"
     )
 }
 
@@ -153,8 +155,12 @@ async fn the_seven_documented_statuses_are_zero_filled() {
             expect_value(
                 &body,
                 "agi_session_transitions_total",
-                &[("status", status)]
+                &[("agent_name", "agi-0"), ("status", status)]
             ),
+            0.0
+        );
+        assert_eq!(
+            expect_value(&body, "agi_sessions_removed_total", &[("status", status)]),
             0.0
         );
     }
@@ -210,7 +216,7 @@ async fn first_scrape_is_a_baseline_and_a_status_change_counts_once() {
             expect_value(
                 &first,
                 "agi_session_transitions_total",
-                &[("status", status)]
+                &[("agent_name", "agi-0"), ("status", status)]
             ),
             0.0,
             "the first scrape only records a baseline ({status})"
@@ -228,7 +234,7 @@ async fn first_scrape_is_a_baseline_and_a_status_change_counts_once() {
             expect_value(
                 &second,
                 "agi_session_transitions_total",
-                &[("status", status)]
+                &[("agent_name", "agi-0"), ("status", status)]
             ),
             expected,
             "transitions into {status} after running -> error"

@@ -9,8 +9,11 @@
 //! places so that most of them are not JSON any more.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use agi_exporter::{Aggregator, Field, Limits, Redactor, SessionTracker, Snapshot, parse_sessions};
+use agi_exporter::{
+    Aggregator, FetchTimes, Field, Limits, Redactor, SessionTracker, Snapshot, parse_sessions,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::de::IgnoredAny;
@@ -26,9 +29,13 @@ const LIMITS: Limits = Limits {
 
 /// Parses and folds like a scrape does; `Ok` carries the session count the
 /// parser reported and the snapshot.
-fn fold(body: &[u8], transitions: &mut SessionTracker) -> Result<(usize, Snapshot), String> {
-    let redactor = Redactor::new("the-key-of-this-test");
-    let mut aggregator = Aggregator::new(LIMITS, transitions, &redactor);
+fn fold(body: &[u8], tracker: &mut SessionTracker) -> Result<(usize, Snapshot), String> {
+    let redactor = Arc::new(Redactor::new("the-key-of-this-test"));
+    let times = FetchTimes {
+        sent_at: 1_800_000_000_000,
+        received_at: 1_800_000_000_000,
+    };
+    let mut aggregator = Aggregator::new(LIMITS, tracker, &redactor, times);
     let count = parse_sessions(body, &mut aggregator).map_err(|e| e.to_string())?;
     Ok((count, aggregator.finish()))
 }
@@ -119,7 +126,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        if let Ok((count, snapshot)) = fold(&bytes, &mut SessionTracker::default()) {
+        if let Ok((count, snapshot)) = fold(&bytes, &mut SessionTracker::new(LIMITS.agents_max)) {
             assert_consistent(count, &snapshot, LIMITS);
         }
     }
@@ -127,7 +134,7 @@ proptest! {
     #[test]
     fn arbitrary_json_never_panics(value in any_json()) {
         let body = serde_json::to_vec(&value).unwrap();
-        if let Ok((count, snapshot)) = fold(&body, &mut SessionTracker::default()) {
+        if let Ok((count, snapshot)) = fold(&body, &mut SessionTracker::new(LIMITS.agents_max)) {
             assert_consistent(count, &snapshot, LIMITS);
         }
     }
@@ -143,7 +150,7 @@ proptest! {
         first in any_body(),
         second in any_body(),
     ) {
-        let mut transitions = SessionTracker::default();
+        let mut transitions = SessionTracker::new(LIMITS.agents_max);
         for value in [&first, &second] {
             let body = serde_json::to_vec(value).unwrap();
             let expected = match value {
@@ -161,7 +168,7 @@ proptest! {
         let body = serde_json::to_vec(&value).unwrap();
         let end = ((body.len() as f64) * cut) as usize;
         if end < body.len() {
-            prop_assert!(fold(&body[..end], &mut SessionTracker::default()).is_err());
+            prop_assert!(fold(&body[..end], &mut SessionTracker::new(LIMITS.agents_max)).is_err());
         }
     }
 }
@@ -385,7 +392,7 @@ fn pathological_bodies_are_refused_or_survived() {
         ("NUL bytes", b"\0\0\0".to_vec(), false),
     ];
     for (name, body, accepted) in cases {
-        let result = fold(&body, &mut SessionTracker::default());
+        let result = fold(&body, &mut SessionTracker::new(LIMITS.agents_max));
         assert_eq!(
             result.is_ok(),
             accepted,

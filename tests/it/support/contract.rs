@@ -61,13 +61,20 @@ pub fn assert_consistent(count: usize, snapshot: &Snapshot, limits: Limits) {
     );
     assert!(snapshot.statuses.len() <= MAX_STATUSES, "status guard");
     assert!(snapshot.oldest_sessions.len() <= limits.top_oldest);
-    assert!(snapshot.transitions.len() <= MAX_STATUSES);
+    let changes = &snapshot.changes;
+    assert!(changes.transitions.len() <= (limits.agents_max + 1) * MAX_STATUSES);
     let invalid = snapshot.invalid_fields;
     for field in [invalid.status, invalid.agent_name, invalid.created_at] {
         assert!(field <= snapshot.sessions);
     }
-    let entered: u64 = snapshot.transitions.iter().map(|(_, n)| n).sum();
+    let entered: u64 = changes.transitions.iter().map(|(_, n)| n).sum();
     assert!(entered <= snapshot.sessions);
+    assert!(changes.start_latency.len() as u64 <= snapshot.sessions);
+    assert!(changes.duration.len() as u64 <= snapshot.sessions);
+    let lifecycle = &snapshot.lifecycle;
+    assert!(lifecycle.start_latency.len() <= limits.agents_max + 1);
+    assert!(lifecycle.duration.len() <= (limits.agents_max + 1) * 3);
+    assert!(lifecycle.removed.len() <= MAX_STATUSES);
 
     assert_unique(
         "statuses",
@@ -90,9 +97,18 @@ pub fn assert_consistent(count: usize, snapshot: &Snapshot, limits: Limits) {
             .iter()
             .map(|s| s.session_id.as_str()),
     );
+    let pairs: Vec<String> = lifecycle
+        .transitions
+        .iter()
+        .map(|((agent, status), _)| format!("{agent}\u{0}{status}"))
+        .collect();
+    let mut seen = HashSet::new();
+    for pair in &pairs {
+        assert!(seen.insert(pair), "the transition series {pair:?} twice");
+    }
     assert_unique(
-        "transitions",
-        snapshot.transitions.iter().map(|(s, _)| s.as_str()),
+        "removals",
+        lifecycle.removed.iter().map(|(s, _)| s.as_str()),
     );
     assert!(
         snapshot

@@ -41,7 +41,7 @@ pub use self::logs::Logs;
 /// aside): README, Metrics.
 pub const EXPORTER_FAMILIES: [&str; 9] = [
     "agi_up",
-    "agi_session_transitions_total",
+    "agi_sessions_removed_total",
     "agi_scrape_duration_seconds",
     "agi_api_requests_total",
     "agi_api_request_failures_total",
@@ -51,12 +51,21 @@ pub const EXPORTER_FAMILIES: [&str; 9] = [
     "agi_exporter_build_info",
 ];
 
+/// The lifecycle families with an `agent_name` label: present, and kept
+/// on every later scrape, once an agent has been listed.
+pub const AGENT_LIFECYCLE_FAMILIES: [&str; 3] = [
+    "agi_session_transitions_total",
+    "agi_session_start_latency_seconds",
+    "agi_session_duration_seconds",
+];
+
 /// The families that describe one fetch, absent when it failed (no stale
 /// numbers).
-pub const SESSION_FAMILIES: [&str; 4] = [
+pub const SESSION_FAMILIES: [&str; 5] = [
     "agi_sessions",
     "agi_agent_sessions",
     "agi_oldest_session_age_seconds",
+    "agi_agent_oldest_session_age_seconds",
     "agi_session_age_seconds",
 ];
 
