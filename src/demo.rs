@@ -645,6 +645,108 @@ mod tests {
         }
     }
 
+    /// Three minutes of `--demo` scraped every 15 s, on a simulated clock:
+    /// what the dashboard would show by then.
+    fn three_minutes_of_demo() -> crate::aggregate::Snapshot {
+        use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker};
+        use crate::api::parse::parse_sessions;
+        use crate::api::redact::Redactor;
+
+        let start = 1_800_000_000_000;
+        let mut world = World::new(SimOptions::demo().seed, start);
+        world.populate(Population::Demo);
+        let limits = Limits {
+            agents_max: 100,
+            top_oldest: 5,
+        };
+        let mut tracker = SessionTracker::new(limits.agents_max);
+        let redactor = Arc::new(Redactor::new(DEMO_KEY));
+        let mut last = None;
+        for second in 0..=180 {
+            let now = start + second * SECOND;
+            if second > 0 {
+                world.step(now);
+            }
+            if second % 15 == 0 {
+                let times = FetchTimes {
+                    sent_at: now,
+                    received_at: now,
+                };
+                let mut aggregator = Aggregator::new(limits, &mut tracker, &redactor, times);
+                parse_sessions(&world.body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
+                last = Some(aggregator.finish());
+            }
+        }
+        last.unwrap_or_default()
+    }
+
+    #[test]
+    fn within_three_minutes_the_demo_shows_both_histograms_and_agents_that_differ() {
+        let snapshot = three_minutes_of_demo();
+        let lifecycle = &snapshot.lifecycle;
+        let mean =
+            |counts: &crate::aggregate::HistogramCounts| counts.sum / counts.count.max(1) as f64;
+        let start = |agent: &str| {
+            lifecycle
+                .start_latency
+                .iter()
+                .find(|(a, _)| a == agent)
+                .map(|(_, counts)| counts.clone())
+                .unwrap_or_default()
+        };
+        let started: Vec<&str> = lifecycle
+            .start_latency
+            .iter()
+            .filter(|(_, c)| c.count > 0)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        assert!(started.len() >= 4, "start latencies for {started:?}");
+        assert!(
+            mean(&start("agi-2-claude")) > 3.0 * mean(&start("agi-0-fast")),
+            "agi-2-claude is slow to start: {} s against {} s",
+            mean(&start("agi-2-claude")),
+            mean(&start("agi-0-fast"))
+        );
+        let finished: u64 = lifecycle.duration.iter().map(|(_, c)| c.count).sum();
+        assert!(finished >= 5, "{finished} durations observed");
+        let duration = |agent: &str| {
+            let runs: Vec<_> = lifecycle
+                .duration
+                .iter()
+                .filter(|((a, _), c)| a == agent && c.count > 0)
+                .map(|(_, c)| c.clone())
+                .collect();
+            let count: u64 = runs.iter().map(|c| c.count).sum();
+            let sum: f64 = runs.iter().map(|c| c.sum).sum();
+            (count, sum / count.max(1) as f64)
+        };
+        let (fast_runs, fast) = duration("agi-0-fast");
+        assert!(
+            fast_runs > 0 && fast < 60.0,
+            "agi-0-fast runs {fast} s ({fast_runs})"
+        );
+        let errors = |agent: &str| {
+            let entered = |status: &str| {
+                lifecycle
+                    .transitions
+                    .iter()
+                    .find(|((a, s), _)| a == agent && s == status)
+                    .map_or(0, |(_, n)| *n)
+            };
+            (
+                entered("error"),
+                entered("completed") + entered("error") + entered("terminated"),
+            )
+        };
+        let (qwen_errors, qwen_ended) = errors("agi-2-qwen");
+        assert!(
+            qwen_errors > 0,
+            "agi-2-qwen fails often: {qwen_errors} of {qwen_ended}"
+        );
+        let removed: u64 = lifecycle.removed.iter().map(|(_, n)| n).sum();
+        assert!(removed > 0, "finished sessions are deleted");
+    }
+
     #[test]
     fn generated_population_has_the_requested_size_and_mix() {
         let mut world = World::new(42, 1_800_000_000_000);

@@ -17,6 +17,7 @@ mod garbage_upstream;
 mod http;
 mod key_rotation;
 mod leaks;
+mod lifecycle;
 mod rate_limit;
 mod redirects;
 mod secrets;
