@@ -29,10 +29,12 @@ use crate::api::timestamp::UnixMillis;
 use crate::sync::lock;
 use crate::version::{REVISION, RUSTC_VERSION, VERSION};
 
-/// Histogram buckets for API latency, in seconds: from a fast cached answer
-/// to the default 10 s timeout and beyond.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+/// Histogram buckets for API latency, in seconds: from a fast API on the
+/// same network (1 ms) to the default 10 s timeout and beyond, no bound more
+/// than 2.5 times the one before, so p50 of a sub-millisecond API reads
+/// under 1 ms and p99 of a 30 s list reads between 15 and 30 s.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
 ];
 
 /// What [`Metrics`] needs to know about the configuration.
@@ -421,4 +423,50 @@ fn gauge_family<'a>(
             })
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cumulative count of `agi_api_request_duration_seconds` at `le`.
+    fn bucket(exposition: &str, le: &str) -> f64 {
+        let prefix = format!("agi_api_request_duration_seconds_bucket{{le=\"{le}\"}} ");
+        exposition
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no bucket le={le}:\n{exposition}"))
+    }
+
+    #[test]
+    fn latency_buckets_resolve_a_fast_api_and_a_slow_one() {
+        let metrics = Metrics::new(MetricsOptions {
+            process_metrics: false,
+            cache_ttl: Duration::ZERO,
+        })
+        .unwrap();
+        metrics.observe_request(Duration::from_micros(300), None);
+        metrics.observe_request(Duration::from_millis(4), None);
+        metrics.observe_request(Duration::from_secs(20), Some(FailureReason::Timeout));
+        let exposition = String::from_utf8(metrics.render(ScrapeReport {
+            snapshot: None,
+            duration: Duration::ZERO,
+            now: 0,
+        }))
+        .unwrap();
+
+        // Each request lands in its own bucket: p50 of a sub-millisecond API
+        // reads under 1 ms, not half of the first bound.
+        assert_eq!(bucket(&exposition, "0.001"), 1.0);
+        assert_eq!(bucket(&exposition, "0.0025"), 1.0);
+        assert_eq!(bucket(&exposition, "0.005"), 2.0);
+        assert_eq!(bucket(&exposition, "15"), 2.0);
+        assert_eq!(bucket(&exposition, "30"), 3.0);
+        assert_eq!(bucket(&exposition, "+Inf"), 3.0);
+        assert!(
+            LATENCY_BUCKETS.windows(2).all(|w| w[1] <= 2.5 * w[0]),
+            "no bound may be more than 2.5 times the one before: {LATENCY_BUCKETS:?}"
+        );
+    }
 }
