@@ -1,5 +1,7 @@
-//! End to end: the exporter with the real Prometheus and the shipped
-//! files (README, Dashboard and Alerts).
+//! End to end: the exporter with the real Prometheus, Alertmanager and
+//! VictoriaMetrics, and the shipped files (README, Dashboard and Alerts).
 
+mod alertmanager;
 mod prometheus;
 mod support;
+mod victoria_metrics;

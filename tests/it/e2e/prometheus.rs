@@ -1,57 +1,73 @@
-//! End to end with a real Prometheus: a fake API serving the demo's
-//! population (without life going on), the real
-//! `agi_exporter` binary and the `prometheus` server on loopback, with a
-//! config derived from `prometheus/prometheus.yml` and the shipped alert
-//! rules (their `for:` shortened). Through Prometheus's HTTP API it proves
-//! that the target is up, every rule loads and evaluates without error,
-//! every Grafana dashboard query returns data, every metric and label that
-//! a dashboard query or an alert rule names is one the exporter emits, and
-//! the session alerts fire on stuck, paused and errored sessions. Then the
-//! API refuses the key: the API alerts fire, and the session alerts keep
-//! firing through the outage.
+//! End to end with a real Prometheus and a real Alertmanager: one fake API
+//! serving the demo's population (without life going on) and then the
+//! sessions the test scripts, two `agi_exporter` binaries watching it as two
+//! instances of one job (replicas), `prometheus` with a config derived from
+//! `prometheus/prometheus.yml` and the shipped alert rules (their `for:`
+//! shortened in the copy), and `prometheus-alertmanager` with the README's
+//! inhibit rule and a webhook receiver, all on loopback.
 //!
-//! Needs `prometheus` and `promtool` (Debian package `prometheus`) and
-//! `python3` on PATH; skipped with a message without them, unless `CI` is
-//! set.
+//! The scripted sessions make every lifecycle family move: errors, a new
+//! session, sessions that are slow to start, then finish, then are deleted.
+//! Through the servers' HTTP APIs it proves that both targets are up, every
+//! rule loads and evaluates without error, every Grafana dashboard query
+//! returns data, every account-level dashboard query gives with two replicas
+//! what one exporter gives (nothing counted twice), every metric and label a
+//! query or rule names is one the exporter emits, and the session alerts
+//! fire per agent. Through Alertmanager, the stuck-running alert reaches the
+//! webhook with its agent, severity, session and runbook; a broken API fires
+//! `AGIApiDown`, which resolves once it is repaired; and a refused key fires
+//! `AGIApiUnauthorized` while the inhibit rule keeps `AGIApiDown` from being
+//! notified, and the session alerts keep firing through the outage.
+//!
+//! Needs `prometheus`, `promtool` (Debian package `prometheus`),
+//! `prometheus-alertmanager` and `python3` on PATH; skipped with a message
+//! without them, unless `CI` is set.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use agi_exporter::demo::{Population as Simulated, population_body};
 use agi_exporter::format_timestamp;
 use serde_json::{Value as Json, json};
 
+use super::alertmanager::{self, Webhook};
 use super::support as e2e;
-use super::support::{Deadline, Process, PrometheusApi, TempDir, eventually};
+use super::support::{Deadline, HttpApi, Process, TempDir, eventually};
 use crate::support::{Behaviour, FakeApi};
 
-/// The key the simulator accepts and the exporter is given.
+/// The key the simulator accepts and the exporters are given.
 const KEY: &str = "e2e-prometheus-key-93b1";
 
 /// How long the whole run may wait, once every process has started (it
-/// takes about 10 s).
-const RUN_DEADLINE: Duration = Duration::from_secs(60);
+/// takes about 30 s).
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
-/// How long a process may take to start listening.
-const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+/// Errored sessions the test adds for agent agi-0: enough for
+/// AGINewErroredSessions (3) and AGISessionErrorRatioHigh (10 ended
+/// sessions, over 20% of them errors).
+const NEW_ERRORS: usize = 10;
 
-/// Errored sessions the second phase adds: enough for AGISessionErrorRatioHigh
-/// (at least 5 ended sessions, over 20% of them errors).
-const NEW_ERRORS: usize = 5;
+/// The agent whose sessions start slowly: created 9 minutes ago, listed
+/// initializing, then running, then completed.
+const SLOW_AGENT: &str = "e2e-slow";
 
-/// The alerts the demo population and the second phase must fire.
-const FIRING: [&str; 5] = [
+/// How many sessions it has: AGISessionStartSlow needs 10 starts.
+const SLOW_SESSIONS: usize = 12;
+
+/// The alerts the demo population and the scripted sessions must fire.
+const FIRING: [&str; 6] = [
     "AGISessionStuckRunning",
     "AGISessionStuckInitializing",
     "AGISessionPausedTooLong",
+    "AGISessionStartSlow",
     "AGINewErroredSessions",
     "AGISessionErrorRatioHigh",
 ];
 
-/// The alerts that must stay quiet: the exporter and the API are fine.
+/// The alerts that must stay quiet: the exporters and the API are fine.
 const QUIET: [&str; 4] = [
     "AGIExporterDown",
     "AGIApiDown",
@@ -60,102 +76,261 @@ const QUIET: [&str; 4] = [
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_scrapes_the_exporter_evaluates_every_rule_and_answers_every_dashboard_query() {
-    if !e2e::tools_present() {
+async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two_replicas() {
+    let [prometheus, promtool] = e2e::PROMETHEUS;
+    if !e2e::tools_present(&[prometheus, promtool, e2e::PYTHON, e2e::ALERTMANAGER]) {
         return;
     }
     // The demo population without evolution: every documented status, a
     // running session 3h12m old, an initializing one 25m old and a paused one
-    // 26h old, and the same body on every fetch.
+    // 26h old.
     let simulator = FakeApi::start(KEY, population_body(Simulated::Demo, 0x5eed)).await;
-    let (exporter, exporter_address) = start_exporter(&simulator).await;
+    let mut account = Account::new(&simulator);
+    let (exporter_a, a) = e2e::start_exporter(&simulator).await;
+    let (exporter_b, b) = e2e::start_exporter(&simulator).await;
     let dir = TempDir::new("e2e-prometheus");
-    let rule_files = write_prometheus_files(&dir, exporter_address);
+    let webhook = Webhook::start().await;
+    let (_alertmanager, am) =
+        alertmanager::start(&dir, &webhook, alertmanager::readme_inhibit_rules()).await;
+    let rule_files = write_prometheus_files(&dir, &[a, b], am.address());
     let (prometheus, api) = start_prometheus(&dir).await;
     let deadline = Deadline::after(RUN_DEADLINE);
+    let both = Replicas { api: &api, a, b };
 
-    // Phase 1: a baseline of successful scrapes of the demo population.
-    target_is_up(&api, exporter_address, deadline).await;
-    eventually(
-        "Prometheus has 3 successful scrapes (agi_up 1)",
+    // A baseline of successful scrapes of the demo population.
+    targets_are_up(&api, &[a, b], deadline).await;
+    both.hold(
+        "3 successful scrapes (agi_up 1)",
+        r#"sum_over_time(agi_up{job="agi"}[1m]) >= 3"#,
         deadline,
-        async || {
-            let result = api
-                .query(r#"sum_over_time(agi_up{job="agi"}[1m]) >= 3"#)
-                .await?;
-            non_empty(&result)
-        },
     )
     .await;
 
-    // Phase 2: new sessions appear (5 errored, 1 initializing, 1 completed
-    // whose created_at cannot be parsed), so the transition and invalid-field
-    // counters increase.
-    simulator.set_behaviour(Behaviour::json(body_with_new_sessions(&simulator.body())));
-    eventually(
-        "the new errored sessions are counted",
+    // New sessions: errors, a new initializing one, a finished one whose
+    // created_at cannot be parsed, and the slow agent's sessions, created
+    // 9 minutes ago and still initializing.
+    account.add_new_sessions();
+    account.publish(&simulator);
+    both.hold(
+        "the errored sessions are counted",
+        &format!(
+            r#"agi_session_transitions_total{{agent_name="agi-0", status="error"}} >= {NEW_ERRORS}"#
+        ),
         deadline,
-        async || {
-            let promql = format!(
-                r#"agi_session_transitions_total{{job="agi", status="error"}} >= {NEW_ERRORS}"#
-            );
-            non_empty(&api.query(&promql).await?)
-        },
+    )
+    .await;
+    both.hold(
+        "the slow agent's sessions are listed initializing",
+        &format!(
+            r#"agi_agent_sessions{{agent_name="{SLOW_AGENT}", status="initializing"}} == {SLOW_SESSIONS}"#
+        ),
+        deadline,
+    )
+    .await;
+
+    // They start, about 9 minutes after they were created...
+    account.set_status(SLOW_AGENT, "running");
+    account.publish(&simulator);
+    both.hold(
+        "the slow starts are observed",
+        &format!(
+            r#"agi_session_start_latency_seconds_count{{agent_name="{SLOW_AGENT}"}} == {SLOW_SESSIONS}"#
+        ),
+        deadline,
+    )
+    .await;
+
+    // ...they finish, and the errored sessions are deleted.
+    account.set_status(SLOW_AGENT, "completed");
+    account.delete_errors();
+    account.publish(&simulator);
+    both.hold(
+        "the slow agent's durations are observed",
+        &format!(
+            r#"agi_session_duration_seconds_count{{agent_name="{SLOW_AGENT}", status="completed"}} == {SLOW_SESSIONS}"#
+        ),
+        deadline,
+    )
+    .await;
+    both.hold(
+        "the deleted sessions are counted as removed",
+        &format!(r#"agi_sessions_removed_total{{status="error"}} >= {NEW_ERRORS}"#),
+        deadline,
     )
     .await;
 
     every_dashboard_query_returns_data(&api, deadline).await;
+    replicas_are_not_counted_twice(&both, &account).await;
     oldest_running_age_is_in_seconds(&api).await;
     every_rule_is_loaded_and_healthy(&api, &rule_files, deadline).await;
     every_name_used_is_emitted(&api).await;
-    session_alerts_fire(&api, &simulator, exporter_address, deadline).await;
+    let firing = session_alerts_fire(&api, &[a, b], deadline).await;
+    stuck_running_reaches_the_webhook(&webhook, &simulator.body(), deadline).await;
 
-    // Phase 3: the API refuses the key.
-    api_outage_fires_the_api_alerts_and_keeps_the_session_alerts(&api, &simulator, deadline).await;
+    // The API breaks, and is repaired.
+    let since = webhook.count();
+    simulator.set_behaviour(Behaviour::status(
+        503,
+        r#"{"detail":"Service Unavailable"}"#,
+    ));
+    both_fire(&api, "AGIApiDown", deadline).await;
+    eventually("AGIApiDown reaches the webhook", deadline, async || {
+        found(&webhook, since, "AGIApiDown", "firing", 2)
+    })
+    .await;
+    account.publish(&simulator);
+    eventually("AGIApiDown resolves at the webhook", deadline, async || {
+        found(&webhook, since, "AGIApiDown", "resolved", 2)
+    })
+    .await;
 
-    drop(prometheus);
-    let log = exporter.lines().join("\n");
-    assert!(
-        !log.contains(KEY),
-        "the exporter logged the API key:\n{log}"
-    );
-}
-
-/// Starts the real binary against the simulator, on an ephemeral port, and
-/// returns it with the address it logged.
-async fn start_exporter(simulator: &FakeApi) -> (Process, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agi_exporter"));
-    command
-        .args(["--api.url", &simulator.url()])
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .env("AGI_API_KEY", simulator.key())
-        .env_remove("AGI_API_KEY_FILE")
-        .env_remove("AGI_API_URL");
-    let mut exporter = Process::spawn("agi_exporter", command);
-    let deadline = Deadline::after(STARTUP_DEADLINE);
-    let address = eventually(
-        "agi_exporter logs its listening address",
+    // The key is refused: AGIApiUnauthorized is notified, AGIApiDown fires
+    // but is inhibited, and the session alerts stay firing.
+    let since = webhook.count();
+    simulator.set_behaviour(Behaviour::status(401, r#"{"detail":"Invalid API key"}"#));
+    refused_key_is_notified_once(&api, &am, &webhook, since, deadline).await;
+    session_alerts_keep_firing(&api, &firing).await;
+    account.publish(&simulator);
+    eventually(
+        "AGIApiUnauthorized resolves at the webhook",
         deadline,
-        async || {
-            if let Some(status) = exporter.exit_status() {
-                panic!("agi_exporter exited with {status}:\n{}", exporter.tail());
-            }
-            exporter
-                .lines()
-                .iter()
-                .find_map(|line| e2e::listening_address(line))
-                .ok_or_else(|| exporter.tail())
-        },
+        async || found(&webhook, since, "AGIApiUnauthorized", "resolved", 2),
     )
     .await;
-    (exporter, address)
+    let down = webhook.find(since, "AGIApiDown", "firing");
+    assert!(
+        down.is_empty(),
+        "the README's inhibit rule must keep AGIApiDown from being notified while the key is refused: {down:#?}"
+    );
+
+    drop(prometheus);
+    for exporter in [exporter_a, exporter_b] {
+        let log = exporter.lines().join("\n");
+        assert!(
+            !log.contains(KEY),
+            "the exporter logged the API key:\n{log}"
+        );
+    }
+}
+
+/// The session list the fake API serves, as the test changes it.
+struct Account {
+    sessions: Vec<Json>,
+}
+
+impl Account {
+    fn new(simulator: &FakeApi) -> Account {
+        Account {
+            sessions: serde_json::from_slice(&simulator.body()).unwrap(),
+        }
+    }
+
+    /// Serves the list as it is now.
+    fn publish(&self, simulator: &FakeApi) {
+        simulator.set_behaviour(Behaviour::json(serde_json::to_vec(&self.sessions).unwrap()));
+    }
+
+    /// `NEW_ERRORS` errored sessions of agi-0, an initializing one of
+    /// agi-0-fast and a completed one of agi-1 whose `created_at` cannot be
+    /// parsed, all created now; and `SLOW_SESSIONS` of `SLOW_AGENT`,
+    /// created 9 minutes ago (under AGISessionStuckInitializing's 10) and
+    /// initializing.
+    fn add_new_sessions(&mut self) {
+        let now = e2e::unix_millis();
+        let created = |ago_ms: i64| format_timestamp(now - ago_ms);
+        for i in 0..NEW_ERRORS {
+            self.sessions
+                .push(json!({"session_id": format!("e2e-error-{i}"),
+                "agent_name": "agi-0", "status": "error", "created_at": created(0)}));
+        }
+        self.sessions
+            .push(json!({"session_id": "e2e-new", "agent_name": "agi-0-fast",
+            "status": "initializing", "created_at": created(0)}));
+        self.sessions
+            .push(json!({"session_id": "e2e-bad-time", "agent_name": "agi-1",
+            "status": "completed", "created_at": "yesterday"}));
+        for i in 0..SLOW_SESSIONS {
+            self.sessions
+                .push(json!({"session_id": format!("e2e-slow-{i}"),
+                "agent_name": SLOW_AGENT, "status": "initializing",
+                "created_at": created(9 * 60 * 1000)}));
+        }
+    }
+
+    /// Sets the status of every session of `agent`.
+    fn set_status(&mut self, agent: &str, status: &str) {
+        for session in self
+            .sessions
+            .iter_mut()
+            .filter(|s| s["agent_name"] == agent)
+        {
+            session["status"] = json!(status);
+        }
+    }
+
+    /// Deletes the errored sessions the test added.
+    fn delete_errors(&mut self) {
+        self.sessions.retain(|s| {
+            !s["session_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("e2e-error-"))
+        });
+    }
+
+    /// Sessions per status, as `agi_sessions` counts them.
+    fn by_status(&self) -> BTreeMap<String, f64> {
+        let mut counts = BTreeMap::new();
+        for session in &self.sessions {
+            let status = session["status"].as_str().unwrap_or("unknown");
+            *counts.entry(status.to_owned()).or_insert(0.0) += 1.0;
+        }
+        counts
+    }
+}
+
+/// Two exporters scraped as two instances of job `agi`.
+struct Replicas<'a> {
+    api: &'a HttpApi,
+    a: SocketAddr,
+    b: SocketAddr,
+}
+
+impl Replicas<'_> {
+    /// Waits until `promql` has a result for both instances.
+    async fn hold(&self, what: &str, promql: &str, deadline: Deadline) {
+        let instances: BTreeSet<String> = [self.a, self.b].iter().map(|a| a.to_string()).collect();
+        eventually(what, deadline, async || {
+            let result = self.api.query(promql).await?;
+            let seen: BTreeSet<String> = result
+                .series
+                .iter()
+                .filter_map(|(labels, _)| labels.get("instance")?.as_str().map(str::to_owned))
+                .collect();
+            if instances.is_subset(&seen) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{promql}: not on both instances yet: {}",
+                    result.raw
+                ))
+            }
+        })
+        .await;
+    }
 }
 
 /// Writes the test config and rule files into `dir`, checks them with
 /// `promtool check config`, and returns the rule files' names.
-fn write_prometheus_files(dir: &TempDir, exporter: SocketAddr) -> Vec<String> {
-    let (config, rule_files) =
-        e2e::test_prometheus_config(&e2e::repo_file("prometheus/prometheus.yml"), exporter);
+fn write_prometheus_files(
+    dir: &TempDir,
+    exporters: &[SocketAddr],
+    alertmanager: SocketAddr,
+) -> Vec<String> {
+    let (config, rule_files) = e2e::test_prometheus_config(
+        &e2e::repo_file("prometheus/prometheus.yml"),
+        exporters,
+        Some(alertmanager),
+    );
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
     for file in &rule_files {
@@ -178,114 +353,58 @@ fn write_prometheus_files(dir: &TempDir, exporter: SocketAddr) -> Vec<String> {
     rule_files
 }
 
-/// Starts `prometheus` on a free port, trying another port if that one was
-/// taken in the meantime, and waits until it is ready.
-async fn start_prometheus(dir: &TempDir) -> (Process, PrometheusApi) {
-    for _attempt in 0..3 {
-        let port = e2e::free_port();
+/// Starts `prometheus` on a free port and waits until it is ready.
+async fn start_prometheus(dir: &TempDir) -> (Process, HttpApi) {
+    let config = dir.path().join("prometheus.yml");
+    let data = dir.path().join("data");
+    e2e::start_server("prometheus", "/-/ready", |port| {
         let mut command = Command::new("prometheus");
         command
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        let mut prometheus = Process::spawn("prometheus", command);
-        let api = PrometheusApi::new(port);
-        let deadline = Deadline::after(STARTUP_DEADLINE);
-        let ready = eventually("prometheus is ready", deadline, async || {
-            if prometheus.exit_status().is_some() {
-                return Ok(false);
-            }
-            match api.get("/-/ready", &[]).await {
-                Ok((200, _)) => Ok(true),
-                Ok((code, body)) => Err(format!("/-/ready: HTTP {code}: {body}")),
-                Err(e) => Err(e),
-            }
-        })
-        .await;
-        if ready && prometheus.exit_status().is_none() {
-            return (prometheus, api);
-        }
-        let log = prometheus.tail();
-        assert!(
-            log.contains("address already in use"),
-            "prometheus exited:\n{log}"
-        );
-        eprintln!("port {port} was taken, trying another one");
-    }
-    panic!("prometheus could not bind a port in 3 attempts");
+        command
+    })
+    .await
 }
 
-async fn target_is_up(api: &PrometheusApi, exporter: SocketAddr, deadline: Deadline) {
+async fn targets_are_up(api: &HttpApi, exporters: &[SocketAddr], deadline: Deadline) {
+    let expected: BTreeSet<String> = exporters
+        .iter()
+        .map(|e| format!("http://{e}/metrics"))
+        .collect();
     eventually("/api/v1/targets shows job agi up", deadline, async || {
         let data = api.api("targets", &[("state", "active")]).await?;
         let targets = data["activeTargets"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let target = match targets.as_slice() {
-            [] => return Err("no active target yet".to_owned()),
-            [target] => target,
-            _ => panic!("expected one active target, got {data}"),
-        };
-        assert_eq!(target["labels"]["job"], "agi", "{target}");
-        assert_eq!(
-            target["scrapeUrl"],
-            format!("http://{exporter}/metrics"),
-            "{target}"
-        );
-        match target["health"].as_str() {
-            Some("up") => Ok(()),
-            _ => Err(format!("target not up yet: {target}")),
+        let urls: BTreeSet<String> = targets
+            .iter()
+            .filter_map(|t| t["scrapeUrl"].as_str().map(str::to_owned))
+            .collect();
+        if urls != expected {
+            return Err(format!("active targets {urls:?}, expected {expected:?}"));
         }
+        for target in &targets {
+            assert_eq!(target["labels"]["job"], "agi", "{target}");
+            if target["health"] != "up" {
+                return Err(format!("target not up yet: {target}"));
+            }
+        }
+        Ok(())
     })
     .await;
 }
 
-/// The demo body plus new sessions: `NEW_ERRORS` errored, one initializing,
-/// and one completed whose `created_at` cannot be parsed.
-fn body_with_new_sessions(demo_body: &[u8]) -> Vec<u8> {
-    let mut sessions: Vec<Json> = serde_json::from_slice(demo_body).unwrap();
-    let now = format_timestamp(
-        i64::try_from(
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-        )
-        .unwrap(),
-    );
-    for i in 0..NEW_ERRORS {
-        sessions.push(
-            json!({"session_id": format!("e2e-error-{i}"), "agent_name": "agi-0",
-            "status": "error", "created_at": now}),
-        );
-    }
-    sessions.push(json!({"session_id": "e2e-new", "agent_name": "agi-0-fast",
-        "status": "initializing", "created_at": now}));
-    sessions.push(json!({"session_id": "e2e-bad-time", "agent_name": "agi-1",
-        "status": "completed", "created_at": "yesterday"}));
-    serde_json::to_vec(&sessions).unwrap()
-}
-
-/// The panel queries of the dashboard, as `(panel title, expr)`.
-fn dashboard_queries() -> Vec<(String, String)> {
+/// The panel queries of the dashboard, as `(panel title, expr)`, with
+/// `instance` set to `instances` (a regex).
+fn dashboard_queries(instances: &str) -> Vec<(String, String)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dashboard-queries");
     let output = Command::new("python3")
         .arg(script)
-        .args([
-            "--set",
-            "job=agi",
-            "--set",
-            "instance=.+",
-            "--set",
-            "agent_name=.+",
-        ])
+        .args(["--set", "job=agi", "--set", "agent_name=.+"])
+        .args(["--set", &format!("instance={instances}")])
         .args(["--set", "__rate_interval=1m", "--set", "__interval=1m"])
         .output()
         .unwrap();
@@ -305,16 +424,15 @@ fn dashboard_queries() -> Vec<(String, String)> {
         })
         .collect();
     assert!(
-        queries.len() >= 15,
+        queries.len() >= 30,
         "too few dashboard queries: {queries:?}"
     );
     queries
 }
 
-/// Every panel query succeeds with at least one series and no NaN (with a
-/// request on every scrape, even the latency quantiles have data).
-async fn every_dashboard_query_returns_data(api: &PrometheusApi, deadline: Deadline) {
-    let queries = dashboard_queries();
+/// Every panel query succeeds with at least one series and no NaN.
+async fn every_dashboard_query_returns_data(api: &HttpApi, deadline: Deadline) {
+    let queries = dashboard_queries(".+");
     eventually("every dashboard query returns data", deadline, async || {
         let mut failures = String::new();
         for (title, expr) in &queries {
@@ -341,10 +459,118 @@ async fn every_dashboard_query_returns_data(api: &PrometheusApi, deadline: Deadl
     .await;
 }
 
+/// A query's series by their labels.
+type Series = BTreeMap<String, f64>;
+
+async fn series_at(api: &HttpApi, expr: &str, time: f64) -> Series {
+    let result = api
+        .query_at(expr, time)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    result
+        .series
+        .into_iter()
+        .map(|(labels, value)| (Json::Object(labels).to_string(), value))
+        .collect()
+}
+
+/// Every account-level query (one whose series carry no `instance`) gives
+/// over both replicas what one exporter gives: each series lies between the
+/// two exporters' own values, where counting both would give their sum. The
+/// session counts also match the list the fake API serves.
+async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) {
+    let all = dashboard_queries(".+");
+    let only_a = dashboard_queries(&both.a.to_string());
+    let only_b = dashboard_queries(&both.b.to_string());
+    // One instant for every query, so that all of them read the same
+    // samples: a second in the past, when every scrape begun before it has
+    // been stored, and after both replicas have scraped the list as it is
+    // now (the callers waited for that).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let time = e2e::unix_millis() as f64 / 1000.0 - 1.0;
+    let mut failures = String::new();
+    let mut doubled_would_show = 0;
+    for ((title, expr), ((_, expr_a), (_, expr_b))) in all.iter().zip(only_a.iter().zip(&only_b)) {
+        let merged = series_at(both.api, expr, time).await;
+        if merged.keys().any(|labels| labels.contains("\"instance\"")) {
+            continue; // a panel per instance
+        }
+        let (a, b) = (
+            series_at(both.api, expr_a, time).await,
+            series_at(both.api, expr_b, time).await,
+        );
+        let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        if merged.keys().collect::<BTreeSet<_>>() != keys {
+            let _ = writeln!(
+                failures,
+                "panel {title:?}: series differ\n  both: {merged:?}\n  a: {a:?}\n  b: {b:?}"
+            );
+            continue;
+        }
+        for (labels, value) in &merged {
+            let (va, vb) = (
+                a.get(labels).copied().unwrap_or(0.0),
+                b.get(labels).copied().unwrap_or(0.0),
+            );
+            let (low, high) = (va.min(vb), va.max(vb));
+            let slack = 1e-9 * high.abs().max(1.0);
+            if !(low - slack..=high + slack).contains(value) {
+                let _ = writeln!(
+                    failures,
+                    "panel {title:?} {labels}: {value} over both replicas, {va} and {vb} for each\n  {expr}"
+                );
+            }
+            if va > 0.0 && vb > 0.0 {
+                doubled_would_show += 1;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "replicas counted twice:\n{failures}");
+    assert!(
+        doubled_would_show >= 20,
+        "too few non-zero account-level series ({doubled_would_show}) for double counting to show"
+    );
+
+    // The stats and the by-status panel say what the fake API lists.
+    let counts = account.by_status();
+    let live: f64 = counts
+        .iter()
+        .filter(|(status, _)| !["completed", "error", "terminated"].contains(&status.as_str()))
+        .map(|(_, n)| n)
+        .sum();
+    let panel = |title: &str| {
+        all.iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, expr)| expr.clone())
+            .unwrap_or_else(|| panic!("no panel {title:?}"))
+    };
+    for (title, expected) in [
+        ("Live sessions", live),
+        ("Running", counts["running"]),
+        ("Errored sessions", counts["error"]),
+    ] {
+        let values: Vec<f64> = series_at(both.api, &panel(title), time)
+            .await
+            .into_values()
+            .collect();
+        assert_eq!(values, [expected], "panel {title:?}");
+    }
+    let by_status: BTreeMap<String, f64> = series_at(both.api, &panel("Sessions by status"), time)
+        .await
+        .into_iter()
+        .map(|(labels, value)| {
+            let labels: Json = serde_json::from_str(&labels).unwrap();
+            (labels["status"].as_str().unwrap().to_owned(), value)
+        })
+        .filter(|(_, value)| *value > 0.0)
+        .collect();
+    assert_eq!(by_status, counts, "panel \"Sessions by status\"");
+}
+
 /// The stuck demo session is 3h12m old: the age is in seconds.
-async fn oldest_running_age_is_in_seconds(api: &PrometheusApi) {
+async fn oldest_running_age_is_in_seconds(api: &HttpApi) {
     let promql =
-        r#"last_over_time(agi_oldest_session_age_seconds{job="agi", status="running"}[1m])"#;
+        r#"max(last_over_time(agi_oldest_session_age_seconds{job="agi", status="running"}[1m]))"#;
     let result = api.query(promql).await.unwrap();
     let [(_, age)] = result.series.as_slice() else {
         panic!("{promql}: expected one series, got {}", result.raw);
@@ -359,7 +585,7 @@ async fn oldest_running_age_is_in_seconds(api: &PrometheusApi) {
 /// `/api/v1/rules` has every group and rule of the shipped files, each
 /// evaluated with health ok and no error.
 async fn every_rule_is_loaded_and_healthy(
-    api: &PrometheusApi,
+    api: &HttpApi,
     rule_files: &[String],
     deadline: Deadline,
 ) {
@@ -422,8 +648,8 @@ async fn every_rule_is_loaded_and_healthy(
 /// carry: nothing refers to a name the exporter does not emit. (Read through
 /// `last_over_time` so that one failed scrape, whose stale markers hide the
 /// session families for a second, cannot fail it.)
-async fn every_name_used_is_emitted(api: &PrometheusApi) {
-    let mut exprs: Vec<(String, String)> = dashboard_queries()
+async fn every_name_used_is_emitted(api: &HttpApi) {
+    let mut exprs: Vec<(String, String)> = dashboard_queries(".+")
         .into_iter()
         .map(|(title, expr)| (format!("panel {title:?}"), expr))
         .collect();
@@ -487,31 +713,43 @@ async fn every_name_used_is_emitted(api: &PrometheusApi) {
     );
 }
 
-/// The session alerts fire with the exporter's labels and the stuck
-/// session's id in the description; the exporter and API alerts stay quiet.
+/// Active alerts, keyed by name and then by their labels.
+type Active = BTreeMap<String, Vec<Json>>;
+
+/// The session alerts fire on both exporters, with `agent_name`; the
+/// exporter and API alerts stay quiet. Returns the active alerts.
 async fn session_alerts_fire(
-    api: &PrometheusApi,
-    simulator: &FakeApi,
-    exporter: SocketAddr,
+    api: &HttpApi,
+    exporters: &[SocketAddr],
     deadline: Deadline,
-) {
+) -> Active {
+    let instances: BTreeSet<String> = exporters.iter().map(ToString::to_string).collect();
     let mut quiet_but_active = BTreeMap::new();
-    let alerts = eventually("the session alerts fire", deadline, async || {
+    let active = eventually("the session alerts fire", deadline, async || {
         let (by_name, data) = active_alerts(api).await?;
         for name in QUIET {
-            if let Some(alert) = by_name.get(name) {
-                quiet_but_active.insert(name, alert.clone());
+            if let Some(alerts) = by_name.get(name) {
+                quiet_but_active.insert(name, alerts.clone());
             }
         }
         let missing: Vec<&str> = FIRING
             .into_iter()
-            .filter(|name| by_name.get(*name).is_none_or(|a| a["state"] != "firing"))
+            .filter(|name| {
+                let firing_on: BTreeSet<String> = by_name
+                    .get(*name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a["state"] == "firing")
+                    .filter_map(|a| a["labels"]["instance"].as_str().map(str::to_owned))
+                    .collect();
+                firing_on != instances
+            })
             .collect();
         if missing.is_empty() {
             Ok(by_name)
         } else {
             Err(format!(
-                "not firing yet: {missing:?}\nactive alerts: {data:#}"
+                "not firing on both instances yet: {missing:?}\nactive alerts: {data:#}"
             ))
         }
     })
@@ -536,7 +774,7 @@ async fn session_alerts_fire(
             .collect();
         assert!(
             false_alarms.is_empty(),
-            "alerts active on a healthy exporter and API ({failed} failed scrapes): {false_alarms:#?}"
+            "alerts active on healthy exporters and API ({failed} failed scrapes): {false_alarms:#?}"
         );
         eprintln!(
             "note: {failed} scrape(s) failed (machine under load?), so {:?} fired, rightly",
@@ -544,94 +782,218 @@ async fn session_alerts_fire(
         );
     }
 
-    let stuck = alerts["AGISessionStuckRunning"].clone();
-    assert_eq!(stuck["state"], "firing", "{stuck:#}");
-    let labels = &stuck["labels"];
-    assert_eq!(labels["job"], "agi", "{stuck:#}");
-    assert_eq!(labels["instance"], exporter.to_string(), "{stuck:#}");
-    assert_eq!(labels["status"], "running", "{stuck:#}");
-    assert_eq!(labels["severity"], "warning", "{stuck:#}");
-    let (id, agent) = oldest_running_session(&simulator.body());
-    let description = stuck["annotations"]["description"]
+    for name in FIRING {
+        for alert in &active[name] {
+            let labels = &alert["labels"];
+            assert_eq!(labels["job"], "agi", "{alert:#}");
+            assert!(
+                labels["agent_name"].is_string(),
+                "{name} must carry agent_name: {alert:#}"
+            );
+        }
+    }
+    let agents = |name: &str| -> BTreeSet<String> {
+        active[name]
+            .iter()
+            .filter_map(|a| a["labels"]["agent_name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        agents("AGISessionStuckRunning"),
+        ["agi-1".to_owned()].into()
+    );
+    assert_eq!(
+        agents("AGISessionStartSlow"),
+        [SLOW_AGENT.to_owned()].into()
+    );
+    assert_eq!(agents("AGINewErroredSessions"), ["agi-0".to_owned()].into());
+    active
+}
+
+/// The stuck-running alert reaches the webhook with its agent, severity, a
+/// description naming the session, and its runbook.
+async fn stuck_running_reaches_the_webhook(webhook: &Webhook, body: &[u8], deadline: Deadline) {
+    let (id, agent) = oldest_running_session(body);
+    let notified = eventually(
+        "AGISessionStuckRunning reaches the webhook",
+        deadline,
+        async || {
+            let alerts = webhook.find(0, "AGISessionStuckRunning", "firing");
+            alerts
+                .first()
+                .cloned()
+                .ok_or_else(|| format!("not yet; received {:#?}", webhook.alerts_since(0)))
+        },
+    )
+    .await;
+    assert_eq!(notified.labels["agent_name"], agent, "{notified:#?}");
+    assert_eq!(notified.labels["severity"], "warning", "{notified:#?}");
+    let description = notified.annotations["description"]
         .as_str()
         .unwrap_or_default();
     assert!(
-        description.contains(&format!("Oldest: session {id} (agent {agent})")),
-        "the description does not name the stuck session {id}: {stuck:#}"
+        description.contains(&format!("It is session {id}.")),
+        "the description does not name the stuck session {id}: {notified:#?}"
+    );
+    assert_eq!(
+        notified.annotations["runbook_url"],
+        "https://github.com/agi-exporter/agi_exporter#runbook-agisessionstuckrunning",
+        "{notified:#?}"
     );
 }
 
-/// While the API refuses the key, AGIApiUnauthorized and AGIApiDown fire
-/// (the latter naming the reason), and the session alerts stay firing from
-/// the same moment: `last_over_time` bridges the outage, so they neither
-/// resolve nor fire again.
-async fn api_outage_fires_the_api_alerts_and_keeps_the_session_alerts(
-    api: &PrometheusApi,
-    simulator: &FakeApi,
+/// Waits until `name` fires in Prometheus for both exporters.
+async fn both_fire(api: &HttpApi, name: &str, deadline: Deadline) -> Vec<Json> {
+    eventually(
+        &format!("{name} fires for both exporters"),
+        deadline,
+        async || {
+            let (by_name, data) = active_alerts(api).await?;
+            let firing: Vec<Json> = by_name
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|a| a["state"] == "firing")
+                .cloned()
+                .collect();
+            if firing.len() == 2 {
+                Ok(firing)
+            } else {
+                Err(format!("{name} not firing twice yet: {data:#}"))
+            }
+        },
+    )
+    .await
+}
+
+/// `Ok` once the webhook has received `name` with `status` for `instances`
+/// distinct instances from notification `since` on.
+fn found(
+    webhook: &Webhook,
+    since: usize,
+    name: &str,
+    status: &str,
+    instances: usize,
+) -> Result<(), String> {
+    let seen: BTreeSet<String> = webhook
+        .find(since, name, status)
+        .iter()
+        .filter_map(|a| a.labels["instance"].as_str().map(str::to_owned))
+        .collect();
+    if seen.len() == instances {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} {status} for {seen:?} so far; received {:#?}",
+            webhook.alerts_since(since)
+        ))
+    }
+}
+
+/// While the key is refused, AGIApiUnauthorized and AGIApiDown fire in
+/// Prometheus (the latter naming the reason); Alertmanager notifies the
+/// former and holds the latter as inhibited by it.
+async fn refused_key_is_notified_once(
+    api: &HttpApi,
+    am: &HttpApi,
+    webhook: &Webhook,
+    since: usize,
     deadline: Deadline,
 ) {
-    let (before, _) = active_alerts(api).await.unwrap();
-    simulator.set_behaviour(Behaviour::status(401, r#"{"detail":"Invalid API key"}"#));
-    let during = eventually("the API alerts fire", deadline, async || {
-        let (by_name, data) = active_alerts(api).await?;
-        let firing = |name: &str| by_name.get(name).is_some_and(|a| a["state"] == "firing");
-        if firing("AGIApiUnauthorized") && firing("AGIApiDown") {
-            Ok(by_name)
-        } else {
-            Err(format!(
-                "AGIApiUnauthorized and AGIApiDown not firing yet: {data:#}"
-            ))
-        }
-    })
+    both_fire(api, "AGIApiUnauthorized", deadline).await;
+    // Once refusals outnumber the failures of the outage before.
+    eventually(
+        "AGIApiDown names the failure reason",
+        deadline,
+        async || {
+            let down = both_fire(api, "AGIApiDown", deadline).await;
+            let named = down.iter().all(|alert| {
+                alert["annotations"]["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Most frequent failure reason in the last 5 minutes: unauthorized.")
+            });
+            if named {
+                Ok(())
+            } else {
+                Err(format!("{down:#?}"))
+            }
+        },
+    )
     .await;
-    let down = &during["AGIApiDown"];
-    let description = down["annotations"]["description"]
-        .as_str()
-        .unwrap_or_default();
+    eventually(
+        "AGIApiUnauthorized reaches the webhook",
+        deadline,
+        async || found(webhook, since, "AGIApiUnauthorized", "firing", 2),
+    )
+    .await;
+    eventually(
+        "Alertmanager holds AGIApiDown as inhibited by AGIApiUnauthorized",
+        deadline,
+        async || {
+            let alerts = alertmanager::alerts_named(am, "AGIApiDown").await?;
+            let inhibited = alerts
+                .iter()
+                .filter(|a| {
+                    a["status"]["state"] == "suppressed"
+                        && a["status"]["inhibitedBy"]
+                            .as_array()
+                            .is_some_and(|by| !by.is_empty())
+                })
+                .count();
+            if inhibited == 2 {
+                Ok(())
+            } else {
+                Err(format!("AGIApiDown in Alertmanager: {alerts:#?}"))
+            }
+        },
+    )
+    .await;
+    let (by_name, _) = active_alerts(api).await.unwrap();
     assert!(
-        description.contains("Most frequent failure reason in the last 5 minutes: unauthorized."),
-        "AGIApiDown does not name the failure reason: {down:#}"
+        !by_name.contains_key("AGIExporterDown"),
+        "the exporters still answer, AGIExporterDown must not fire: {:#?}",
+        by_name["AGIExporterDown"]
     );
-    assert!(
-        !during.contains_key("AGIExporterDown"),
-        "the exporter still answers, AGIExporterDown must not fire: {:#}",
-        during["AGIExporterDown"]
-    );
+}
+
+/// The age alerts stay firing from the same moment through an API outage:
+/// `last_over_time` bridges it, so they neither resolve nor fire again.
+async fn session_alerts_keep_firing(api: &HttpApi, before: &Active) {
+    let (during, _) = active_alerts(api).await.unwrap();
     for name in [
         "AGISessionStuckRunning",
         "AGISessionStuckInitializing",
         "AGISessionPausedTooLong",
     ] {
-        let (was, is) = (&before[name], during.get(name));
-        assert!(
-            is.is_some_and(|is| is["state"] == "firing" && is["activeAt"] == was["activeAt"]),
-            "{name} must keep firing through an API outage\nbefore: {was:#}\nduring: {is:#?}"
+        let key = |alert: &Json| (alert["labels"].to_string(), alert["activeAt"].to_string());
+        let was: BTreeSet<_> = before[name].iter().map(key).collect();
+        let is: BTreeSet<_> = during
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|a| a["state"] == "firing")
+            .map(key)
+            .collect();
+        assert_eq!(
+            is, was,
+            "{name} must keep firing, from the same moment, through an API outage"
         );
     }
 }
 
 /// The active (pending or firing) alerts by name, and Prometheus's answer.
-async fn active_alerts(api: &PrometheusApi) -> Result<(BTreeMap<String, Json>, Json), String> {
+async fn active_alerts(api: &HttpApi) -> Result<(Active, Json), String> {
     let data = api.api("alerts", &[]).await?;
-    let by_name = data["alerts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            let name = a["labels"]["alertname"].as_str().unwrap_or_default();
-            (name.to_owned(), a.clone())
-        })
-        .collect();
-    Ok((by_name, data))
-}
-
-/// `Ok` when a query returned at least one series.
-fn non_empty(result: &e2e::QueryResult) -> Result<(), String> {
-    if result.series.is_empty() {
-        Err(format!("no series yet: {}", result.raw))
-    } else {
-        Ok(())
+    let mut by_name = Active::new();
+    for alert in data["alerts"].as_array().into_iter().flatten() {
+        let name = alert["labels"]["alertname"].as_str().unwrap_or_default();
+        by_name
+            .entry(name.to_owned())
+            .or_default()
+            .push(alert.clone());
     }
+    Ok((by_name, data))
 }
 
 /// `(session_id, agent_name)` of the oldest running session of a body.

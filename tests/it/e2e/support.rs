@@ -22,27 +22,65 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// Lines of a child's output printed when the test fails.
 const TAIL_LINES: usize = 40;
 
-/// Whether `prometheus`, `promtool` and `python3` (for
-/// `scripts/dashboard-queries`) are on PATH. Without them the test is
-/// skipped with a message, unless `CI` is set, where that is an error.
-pub fn tools_present() -> bool {
-    let missing: Vec<&str> = ["prometheus", "promtool", "python3"]
-        .into_iter()
-        .filter(|tool| !on_path(tool))
+/// A program the end-to-end tests run, and the Debian package that has it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    /// The name on PATH.
+    pub program: &'static str,
+    /// The Debian package to install.
+    pub package: &'static str,
+}
+
+/// `prometheus` and `promtool`.
+pub const PROMETHEUS: [Tool; 2] = [
+    Tool {
+        program: "prometheus",
+        package: "prometheus",
+    },
+    Tool {
+        program: "promtool",
+        package: "prometheus",
+    },
+];
+/// `python3`, for `scripts/dashboard-queries`.
+pub const PYTHON: Tool = Tool {
+    program: "python3",
+    package: "python3",
+};
+/// Alertmanager as Debian names it.
+pub const ALERTMANAGER: Tool = Tool {
+    program: "prometheus-alertmanager",
+    package: "prometheus-alertmanager",
+};
+/// VictoriaMetrics single-node.
+pub const VICTORIA_METRICS: Tool = Tool {
+    program: "victoria-metrics",
+    package: "victoria-metrics",
+};
+
+/// Whether every tool is on PATH. Without one the test is skipped with a
+/// message, unless `CI` is set, where that is an error.
+pub fn tools_present(tools: &[Tool]) -> bool {
+    let missing: Vec<Tool> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !on_path(tool.program))
         .collect();
     if missing.is_empty() {
         return true;
     }
-    let what = missing.join(" and ");
-    let install = if missing.contains(&"python3") {
-        "apt-get install prometheus python3"
-    } else {
-        "apt-get install prometheus"
-    };
+    let programs: Vec<&str> = missing.iter().map(|t| t.program).collect();
+    let mut packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
+    packages.dedup();
+    let message = format!(
+        "{} not found on PATH (apt-get install {})",
+        programs.join(" and "),
+        packages.join(" ")
+    );
     if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
-        panic!("{what} not found on PATH, and CI is set: {install}");
+        panic!("{message}, and CI is set");
     }
-    eprintln!("SKIP: {what} not found ({install})");
+    eprintln!("SKIP: {message}");
     false
 }
 
@@ -188,6 +226,36 @@ fn collect(stream: impl Read + Send + 'static, output: Arc<Mutex<Vec<String>>>) 
     })
 }
 
+/// Starts the real binary against `api`, on an ephemeral port, and returns
+/// it with the address it logged.
+pub async fn start_exporter(api: &crate::support::FakeApi) -> (Process, SocketAddr) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agi_exporter"));
+    command
+        .args(["--api.url", &api.url()])
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .env("AGI_API_KEY", api.key())
+        .env_remove("AGI_API_KEY_FILE")
+        .env_remove("AGI_API_URL");
+    let mut exporter = Process::spawn("agi_exporter", command);
+    let deadline = Deadline::after(STARTUP_DEADLINE);
+    let address = eventually(
+        "agi_exporter logs its listening address",
+        deadline,
+        async || {
+            if let Some(status) = exporter.exit_status() {
+                panic!("agi_exporter exited with {status}:\n{}", exporter.tail());
+            }
+            exporter
+                .lines()
+                .iter()
+                .find_map(|line| listening_address(line))
+                .ok_or_else(|| exporter.tail())
+        },
+    )
+    .await;
+    (exporter, address)
+}
+
 /// The port of `address=HOST:PORT` on the exporter's `listening` log line
 /// (logfmt; quotes and ANSI colours tolerated).
 pub fn listening_address(line: &str) -> Option<SocketAddr> {
@@ -217,6 +285,46 @@ fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+/// Starts a server that cannot be given port 0: `command(port)` on a port
+/// that was free a moment ago, trying another one if it was taken in the
+/// meantime, until `GET ready_path` answers 200.
+pub async fn start_server(
+    name: &str,
+    ready_path: &str,
+    mut command: impl FnMut(u16) -> Command,
+) -> (Process, HttpApi) {
+    for _attempt in 0..3 {
+        let port = free_port();
+        let mut process = Process::spawn(name, command(port));
+        let api = HttpApi::new(port);
+        let deadline = Deadline::after(STARTUP_DEADLINE);
+        let ready = eventually(&format!("{name} is ready"), deadline, async || {
+            if process.exit_status().is_some() {
+                return Ok(false);
+            }
+            match api.get(ready_path, &[]).await {
+                Ok((200, _)) => Ok(true),
+                Ok((code, body)) => Err(format!("{ready_path}: HTTP {code}: {body}")),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        if ready && process.exit_status().is_none() {
+            return (process, api);
+        }
+        let log = process.tail();
+        assert!(
+            log.contains("address already in use"),
+            "{name} exited:\n{log}"
+        );
+        eprintln!("port {port} was taken, trying another one");
+    }
+    panic!("{name} could not bind a port in 3 attempts");
+}
+
+/// How long a process may take to start listening.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A port that was free a moment ago on 127.0.0.1 (for `prometheus`, which
 /// cannot be given port 0 and report it; the caller retries if it is taken).
@@ -281,9 +389,14 @@ fn yaml_key<'a>(map: &'a mut Yaml, key: &str, what: &str) -> &'a mut Yaml {
 
 /// The example `prometheus/prometheus.yml` turned into a test config: every
 /// interval and timeout 1s, only the `agi` job (name and metrics path kept)
-/// scraping `target`, and the same `rule_files`. Returns the config and those
-/// rule files' paths (relative to the config's directory).
-pub fn test_prometheus_config(shipped: &str, target: SocketAddr) -> (String, Vec<String>) {
+/// scraping `targets`, alerts sent to `alertmanager` if given, and the same
+/// `rule_files`. Returns the config and those rule files' paths (relative to
+/// the config's directory).
+pub fn test_prometheus_config(
+    shipped: &str,
+    targets: &[SocketAddr],
+    alertmanager: Option<SocketAddr>,
+) -> (String, Vec<String>) {
     let mut config = parse_yaml("prometheus/prometheus.yml", shipped);
     let global = yaml_key(&mut config, "global", "prometheus.yml");
     for key in ["scrape_interval", "scrape_timeout", "evaluation_interval"] {
@@ -317,15 +430,34 @@ pub fn test_prometheus_config(shipped: &str, target: SocketAddr) -> (String, Vec
             job.remove(key);
         }
     }
-    let targets = Yaml::Sequence(vec![Yaml::from(target.to_string())]);
-    let mut static_config = serde_yaml_ng::Mapping::new();
-    static_config.insert(Yaml::from("targets"), targets);
-    *yaml_key(&mut agi, "static_configs", "job agi") =
-        Yaml::Sequence(vec![Yaml::Mapping(static_config)]);
+    *yaml_key(&mut agi, "static_configs", "job agi") = static_configs(targets);
     *jobs = Yaml::Sequence(vec![agi]);
+    if let Some(alertmanager) = alertmanager {
+        let mut alertmanagers = serde_yaml_ng::Mapping::new();
+        alertmanagers.insert(
+            Yaml::from("alertmanagers"),
+            Yaml::Sequence(vec![Yaml::Mapping(
+                [(
+                    Yaml::from("static_configs"),
+                    static_configs(&[alertmanager]),
+                )]
+                .into_iter()
+                .collect(),
+            )]),
+        );
+        *yaml_key(&mut config, "alerting", "prometheus.yml") = Yaml::Mapping(alertmanagers);
+    }
     let text = serde_yaml_ng::to_string(&config)
         .unwrap_or_else(|e| panic!("cannot write the test config: {e}"));
     (text, rule_files)
+}
+
+/// `[{targets: [...]}]`.
+fn static_configs(targets: &[SocketAddr]) -> Yaml {
+    let targets = targets.iter().map(|t| Yaml::from(t.to_string())).collect();
+    let mut static_config = serde_yaml_ng::Mapping::new();
+    static_config.insert(Yaml::from("targets"), Yaml::Sequence(targets));
+    Yaml::Sequence(vec![Yaml::Mapping(static_config)])
 }
 
 /// A rule file with every `for:` set to 0s and every group `interval:` to
@@ -414,9 +546,19 @@ pub fn alert_exprs(rules: &str, what: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A client for one Prometheus server's HTTP API.
+/// Now, in Unix milliseconds.
+pub fn unix_millis() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A client for the HTTP API of one server on 127.0.0.1 (Prometheus,
+/// Alertmanager, VictoriaMetrics).
 #[derive(Debug, Clone)]
-pub struct PrometheusApi {
+pub struct HttpApi {
+    port: u16,
     base: String,
     client: reqwest::Client,
 }
@@ -426,11 +568,11 @@ pub struct PrometheusApi {
 pub struct QueryResult {
     /// Each series' labels and value (a scalar result is one unlabelled series).
     pub series: Vec<(serde_json::Map<String, Json>, f64)>,
-    /// Prometheus's answer, for failure messages.
+    /// The server's answer, for failure messages.
     pub raw: String,
 }
 
-impl PrometheusApi {
+impl HttpApi {
     /// A client for `http://127.0.0.1:port`.
     pub fn new(port: u16) -> Self {
         // reqwest is built with rustls-no-provider: a provider must be chosen
@@ -440,10 +582,16 @@ impl PrometheusApi {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"));
-        PrometheusApi {
+        HttpApi {
+            port,
             base: format!("http://127.0.0.1:{port}"),
             client,
         }
+    }
+
+    /// The server's address.
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// `GET path?params`: the status code and body, or why it failed.
@@ -464,6 +612,15 @@ impl PrometheusApi {
         Ok((status, body))
     }
 
+    /// `GET path?params` answered 200 with JSON: that JSON.
+    pub async fn get_json(&self, path: &str, params: &[(&str, &str)]) -> Result<Json, String> {
+        let (code, body) = self.get(path, params).await?;
+        if code != 200 {
+            return Err(format!("{path}: HTTP {code}: {body}"));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("{path}: not JSON ({e}): {body}"))
+    }
+
     /// `GET /api/v1/<endpoint>`: its `data` when `status` is `success`.
     pub async fn api(&self, endpoint: &str, params: &[(&str, &str)]) -> Result<Json, String> {
         let (code, body) = self.get(&format!("/api/v1/{endpoint}"), params).await?;
@@ -477,8 +634,25 @@ impl PrometheusApi {
 
     /// An instant query, evaluated now.
     pub async fn query(&self, promql: &str) -> Result<QueryResult, String> {
+        self.query_with(promql, &[]).await
+    }
+
+    /// An instant query, evaluated at `time` (Unix seconds), so that several
+    /// queries read the same samples.
+    pub async fn query_at(&self, promql: &str, time: f64) -> Result<QueryResult, String> {
+        self.query_with(promql, &[("time", &format!("{time:.3}"))])
+            .await
+    }
+
+    async fn query_with(
+        &self,
+        promql: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<QueryResult, String> {
+        let mut params = vec![("query", promql)];
+        params.extend_from_slice(extra);
         let data = self
-            .api("query", &[("query", promql)])
+            .api("query", &params)
             .await
             .map_err(|e| format!("query {promql}\n  -> {e}"))?;
         let raw = data.to_string();
