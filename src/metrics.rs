@@ -173,7 +173,12 @@ impl Metrics {
                 .with_label_values(&[field])
                 .inc_by(count);
         }
-        *lock(&self.lifecycle) = Arc::new(snapshot.lifecycle.clone());
+        self.show_lifecycle(snapshot.lifecycle.clone());
+    }
+
+    /// Shows these lifecycle totals from now on.
+    pub(crate) fn show_lifecycle(&self, lifecycle: Lifecycle) {
+        *lock(&self.lifecycle) = Arc::new(lifecycle);
     }
 
     /// Renders the whole exposition in the Prometheus text format.

@@ -49,10 +49,20 @@ pub(crate) struct Scraper {
 struct FlightState {
     /// The request under way, if any; later scrapes wait on it.
     in_flight: Option<watch::Receiver<Option<FetchOutcome>>>,
-    /// The last success and when it was fetched, while `--api.cache-ttl` lasts.
-    cached: Option<(Instant, Arc<Snapshot>)>,
+    /// The last success, while `--api.cache-ttl` lasts.
+    cached: Option<Cached>,
     /// After a 429: no request before this instant.
     not_before: Option<Instant>,
+}
+
+/// A successful fetch kept for `--api.cache-ttl`.
+#[derive(Debug)]
+struct Cached {
+    fetched: Instant,
+    snapshot: Arc<Snapshot>,
+    /// The redactor of the key it was fetched with: its labels are redacted
+    /// for that key only, so a new key ends its reuse.
+    redactor: Arc<Redactor>,
 }
 
 /// How a scrape gets its snapshot.
@@ -129,10 +139,11 @@ impl Scraper {
     /// starts the request when none is under way.
     fn plan(self: &Arc<Self>, deadline: Duration) -> Plan {
         let mut state = lock(&self.flight);
-        if let Some((fetched, snapshot)) = &state.cached
-            && fetched.elapsed() < self.cache_ttl
+        if let Some(cached) = &state.cached
+            && cached.fetched.elapsed() < self.cache_ttl
+            && Arc::ptr_eq(&cached.redactor, self.client.key().redactor())
         {
-            return Plan::Ready(Ok(Arc::clone(snapshot)));
+            return Plan::Ready(Ok(Arc::clone(&cached.snapshot)));
         }
         if let Some(not_before) = state.not_before {
             let now = Instant::now();
@@ -185,16 +196,19 @@ impl Scraper {
         deadline: Duration,
         sender: watch::Sender<Option<FetchOutcome>>,
     ) {
+        let key = self.client.key();
+        let redactor = key.redactor();
+        self.rekey(redactor);
         let started = Instant::now();
         let sent_at = timestamp::now();
-        let outcome = deadline::within(deadline, self.client.fetch_body())
+        let outcome = deadline::within(deadline, self.client.fetch_body(&key))
             .await
-            .and_then(|(body, key)| {
+            .and_then(|body| {
                 let times = FetchTimes {
                     sent_at,
                     received_at: timestamp::now(),
                 };
-                let folded = self.fold(&body, key.redactor(), times);
+                let folded = self.fold(&body, redactor, times);
                 self.client.recycle(body);
                 folded
             })
@@ -216,18 +230,32 @@ impl Scraper {
                 tracing::warn!(reason = error.reason().as_str(), %error, "API request failed");
             }
         }
-        self.settle(&outcome);
+        self.settle(&outcome, redactor);
         sender.send_replace(Some(outcome));
+    }
+
+    /// Before a request with a new key: the lifecycle labels given so far
+    /// are redacted again for it, and the totals shown from now on, even if
+    /// the request fails, carry the new labels.
+    fn rekey(&self, redactor: &Arc<Redactor>) {
+        let relabelled = lock(&self.tracker).rekey(redactor);
+        if let Some(lifecycle) = relabelled {
+            self.metrics.show_lifecycle(lifecycle);
+        }
     }
 
     /// Records what a finished request means for the next scrapes: nothing
     /// under way, the result cached, or a back-off after a 429.
-    fn settle(&self, outcome: &FetchOutcome) {
+    fn settle(&self, outcome: &FetchOutcome, redactor: &Arc<Redactor>) {
         let mut state = lock(&self.flight);
         state.in_flight = None;
         match outcome {
             Ok(snapshot) if !self.cache_ttl.is_zero() => {
-                state.cached = Some((Instant::now(), Arc::clone(snapshot)));
+                state.cached = Some(Cached {
+                    fetched: Instant::now(),
+                    snapshot: Arc::clone(snapshot),
+                    redactor: Arc::clone(redactor),
+                });
             }
             Err(FetchError::RateLimited { retry_after }) => {
                 let now = Instant::now();

@@ -100,8 +100,11 @@ pub(crate) struct StickyLabels {
     /// The value each given label was made from, so that a new key can
     /// redact them again.
     sources: Vec<String>,
-    /// Value (as kept by [`label_source`]) to its label, for values seen.
+    /// Value (as kept by [`label_source`]) to its label, for the values
+    /// given a label and for a bounded number of aliases.
     by_value: HashMap<String, LabelId>,
+    /// Values remembered in `by_value` that share another value's label.
+    aliases: usize,
     /// Label text to its id, so that values that redact alike share one.
     by_label: HashMap<String, LabelId>,
 }
@@ -116,6 +119,7 @@ impl StickyLabels {
             labels: Vec::new(),
             sources: Vec::new(),
             by_value: HashMap::new(),
+            aliases: 0,
             by_label: HashMap::new(),
         };
         for name in fixed.iter().chain([&OTHER]) {
@@ -128,21 +132,28 @@ impl StickyLabels {
         sticky
     }
 
-    /// The label `source` counts under, giving it one of its own while
-    /// fewer than the limit have one.
+    /// The label `source` counts under: the one its label text already has
+    /// (values alike after the cut, or that redact alike, share it, for
+    /// good), else one of its own while fewer than the limit have one, else
+    /// [`OTHER`].
     pub(crate) fn id(&mut self, source: &str, redactor: &Redactor) -> LabelId {
         if let Some(&id) = self.by_value.get(source) {
             return id;
         }
+        let text = label(redactor, source);
+        if let Some(&shared) = self.by_label.get(&text) {
+            // Remembered by value while aliases are no more than labels, so
+            // what is kept stays within twice the limit; beyond that, such a
+            // value is redacted again each time it is seen.
+            if self.aliases < self.labels.len() {
+                self.by_value.insert(source.to_owned(), shared);
+                self.aliases += 1;
+            }
+            return shared;
+        }
         let given = self.labels.len() - (self.other as usize + 1);
         if given >= self.limit {
             return self.other;
-        }
-        let text = label(redactor, source);
-        if let Some(&shared) = self.by_label.get(&text) {
-            // Not remembered by value: only values that get a label of their
-            // own are, so what is kept stays within the limit.
-            return shared;
         }
         let id = self.labels.len() as LabelId;
         self.by_label.insert(text.clone(), id);
@@ -256,5 +267,30 @@ mod tests {
         assert_eq!(sticky.text(one), "x-<redacted>");
         assert_eq!(sticky.text(three), "x-<redacted>");
         assert_eq!(one, three, "the same label text is one label");
+    }
+
+    #[test]
+    fn a_value_sharing_a_label_keeps_it_once_the_limit_is_reached() {
+        let redactor = redactor();
+        let stem = "p".repeat(MAX_LABEL_VALUE_BYTES);
+        let mut sticky = StickyLabels::new(&[], 2);
+        let first = sticky.id(&format!("{stem}1"), &redactor);
+        let alike = sticky.id(&format!("{stem}2"), &redactor);
+        assert_eq!(alike, first, "alike after the cut: one label");
+        let q = sticky.id("q", &redactor);
+        assert_ne!(q, sticky.other);
+        // The limit is reached: the value that shared a label still has it,
+        // a new one does not, nor do further values alike after the cut
+        // once aliases are as many as labels.
+        assert_eq!(sticky.id(&format!("{stem}2"), &redactor), first);
+        assert_eq!(sticky.id("r", &redactor), sticky.other);
+        for i in 3..100 {
+            assert_eq!(sticky.id(&format!("{stem}{i}"), &redactor), first);
+        }
+        assert!(
+            sticky.by_value.len() <= 2 * sticky.labels.len(),
+            "{}",
+            sticky.by_value.len()
+        );
     }
 }

@@ -1175,9 +1175,49 @@ mod lifecycle_tests {
     #[test]
     fn a_created_at_in_the_future_observes_0() {
         let mut watch = Watch::new();
-        watch.fetch(100, &[]);
+        watch.fetch(100, &[("s1", "agi-0", "initializing", Some(115))]);
         let skewed = watch.fetch(110, &[("s1", "agi-0", "running", Some(115))]);
         assert_eq!(starts(&skewed), [("agi-0", 0.0)]);
+        let done = watch.fetch(120, &[("s1", "agi-0", "completed", Some(125))]);
+        assert_eq!(durations(&done), [("agi-0", "completed", 0.0)]);
+    }
+
+    #[test]
+    fn a_session_missed_by_one_fetch_is_not_observed_again() {
+        // A created_at in the future (the API's clock ahead) would make the
+        // session look new each time it comes back: it is never new.
+        let mut watch = Watch::new();
+        watch.fetch(100, &[]);
+        for (time, listed) in [
+            (110, true),
+            (120, false),
+            (130, true),
+            (140, false),
+            (150, true),
+        ] {
+            let sessions: &[Listing<'_>] = if listed {
+                &[
+                    ("s1", "agi-0", "running", Some(3_600)),
+                    ("s2", "agi-0", "completed", Some(3_600)),
+                ]
+            } else {
+                &[]
+            };
+            let fetch = watch.fetch(time, sessions);
+            assert!(
+                starts(&fetch).is_empty() && durations(&fetch).is_empty(),
+                "at {time}"
+            );
+        }
+        // With sane times: new once, then never again.
+        let mut watch = Watch::new();
+        watch.fetch(100, &[]);
+        let first = watch.fetch(110, &[("s3", "agi-0", "running", Some(105))]);
+        assert_eq!(starts(&first), [("agi-0", 5.0)]);
+        watch.fetch(120, &[]);
+        let back = watch.fetch(130, &[("s3", "agi-0", "running", Some(105))]);
+        assert!(starts(&back).is_empty());
+        assert_eq!(total_starts(&back, "agi-0"), 1);
     }
 
     #[test]

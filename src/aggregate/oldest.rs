@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use foldhash::{HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 
 use super::labels::{MAX_LABEL_VALUE_BYTES, label_source, prefix};
 use crate::api::timestamp::UnixMillis;
@@ -50,14 +50,23 @@ impl PartialOrd for TopSession {
 /// The `limit` oldest live sessions, one per id as its label will read: a
 /// max-heap whose top is the youngest kept, so each new session costs one
 /// comparison unless it is older.
+///
+/// An id listed again with an older `created_at` replaces its entry without
+/// searching the heap: `kept` records which entry is current, the one it
+/// replaces stays behind as stale and is dropped when it reaches the top,
+/// and the heap is compacted once stale entries outnumber the limit. So a
+/// list that repeats one id with ever older times costs `O(log limit)` per
+/// listing, like any other.
 #[derive(Debug)]
 pub(crate) struct OldestSessions {
     limit: usize,
     heap: BinaryHeap<TopSession>,
-    /// The ids in the heap, cut as labels are, so that an id listed twice
-    /// (or two ids alike in their first 128 bytes) keep one entry: the
-    /// oldest.
-    ids: HashSet<String>,
+    /// Each kept id, cut as labels are (so that an id listed twice, or two
+    /// ids alike in their first 128 bytes, keep one entry: the oldest), to
+    /// the `created_at` of its current entry.
+    kept: HashMap<String, UnixMillis>,
+    /// Entries of the heap that were replaced.
+    stale: usize,
 }
 
 impl OldestSessions {
@@ -65,7 +74,8 @@ impl OldestSessions {
         OldestSessions {
             limit,
             heap: BinaryHeap::with_capacity(limit + 1),
-            ids: HashSet::with_capacity(limit + 1),
+            kept: HashMap::with_capacity(limit + 1),
+            stale: 0,
         }
     }
 
@@ -81,7 +91,10 @@ impl OldestSessions {
             return;
         }
         let session_id = label_source(session_id);
-        if self.heap.len() == self.limit {
+        if self.kept.len() == self.limit {
+            // Not older than the youngest kept: not kept, and not older than
+            // its own entry if it has one.
+            self.drop_stale_top();
             let youngest = self
                 .heap
                 .peek()
@@ -90,37 +103,63 @@ impl OldestSessions {
                 return;
             }
         }
-        let as_label = |id: &str| prefix(id, MAX_LABEL_VALUE_BYTES).to_owned();
         let label_id = as_label(session_id);
-        if self.ids.contains(&label_id) {
-            // Rare (the same id twice): this one replaces the one kept only
-            // if it is older.
-            let older = self
-                .heap
-                .iter()
-                .any(|s| as_label(&s.session_id) == label_id && created_at < s.created_at);
-            if !older {
-                return;
+        match self.kept.get_mut(label_id) {
+            // The same id again: it replaces the entry kept only if older.
+            Some(kept) if created_at < *kept => {
+                *kept = created_at;
+                self.stale += 1;
             }
-            self.heap.retain(|s| as_label(&s.session_id) != label_id);
-        } else if self.heap.len() == self.limit
-            && let Some(youngest) = self.heap.pop()
-        {
-            self.ids.remove(&as_label(&youngest.session_id));
+            Some(_) => return,
+            None => {
+                if self.kept.len() == self.limit
+                    && let Some(youngest) = self.heap.pop()
+                {
+                    self.kept.remove(as_label(&youngest.session_id));
+                }
+                self.kept.insert(label_id.to_owned(), created_at);
+            }
         }
-        self.ids.insert(label_id);
         self.heap.push(TopSession {
             created_at,
             session_id: session_id.to_owned(),
             agent_name: agent_name.to_owned(),
             status: status.to_owned(),
         });
+        if self.stale > self.limit {
+            let kept = &self.kept;
+            self.heap.retain(|s| is_current(kept, s));
+            self.stale = 0;
+        }
+    }
+
+    /// Pops replaced entries off the top, so that the top is the youngest
+    /// session kept.
+    fn drop_stale_top(&mut self) {
+        while self.heap.peek().is_some_and(|s| !is_current(&self.kept, s)) {
+            self.heap.pop();
+            self.stale -= 1;
+        }
     }
 
     /// The sessions kept, oldest first.
     pub(crate) fn into_sorted_vec(self) -> Vec<TopSession> {
-        self.heap.into_sorted_vec()
+        let kept = self.kept;
+        let mut sessions = self.heap.into_sorted_vec();
+        sessions.retain(|s| is_current(&kept, s));
+        sessions
     }
+}
+
+/// An id as its label reads.
+fn as_label(id: &str) -> &str {
+    prefix(id, MAX_LABEL_VALUE_BYTES)
+}
+
+/// Whether `session` is its id's current entry (an id's entries have
+/// distinct times, since one replaces another only when older).
+fn is_current(kept: &HashMap<String, UnixMillis>, session: &TopSession) -> bool {
+    kept.get(as_label(&session.session_id)) == Some(&session.created_at)
 }
 
 #[cfg(test)]
@@ -162,6 +201,78 @@ mod tests {
         let kept = ids(oldest);
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].0, 1);
+    }
+
+    #[test]
+    fn an_id_repeated_with_ever_older_times_keeps_one_entry_and_the_heap_small() {
+        let mut oldest = OldestSessions::new(3);
+        oldest.offer(1_000_000, "young", "agi-0", "running");
+        for t in (0..10_000).rev() {
+            oldest.offer(t + 100, "dup", "agi-0", "running");
+            assert!(
+                oldest.heap.len() <= 2 * 3 + 1,
+                "{} entries",
+                oldest.heap.len()
+            );
+        }
+        oldest.offer(50, "older", "agi-0", "running");
+        oldest.offer(2_000_000, "youngest", "agi-0", "running");
+        assert_eq!(
+            ids(oldest),
+            [
+                (50, "older".to_owned()),
+                (100, "dup".to_owned()),
+                (1_000_000, "young".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replaced_entry_never_pushes_out_a_kept_one() {
+        // Full with a, b, c; b is replaced twice; d is older than c only.
+        let mut oldest = OldestSessions::new(3);
+        for (t, id) in [
+            (10, "a"),
+            (30, "b"),
+            (20, "c"),
+            (25, "b"),
+            (5, "b"),
+            (15, "d"),
+        ] {
+            oldest.offer(t, id, "agi-0", "running");
+        }
+        assert_eq!(
+            ids(oldest),
+            [
+                (5, "b".to_owned()),
+                (10, "a".to_owned()),
+                (15, "d".to_owned())
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the order and the repeats, what is kept is the `limit`
+        /// oldest ids, each at its oldest time.
+        #[test]
+        fn keeps_the_oldest_ids_at_their_oldest_times(
+            limit in 0usize..6,
+            offers in proptest::collection::vec((0i64..40, 0u8..10), 0..200),
+        ) {
+            let mut oldest = OldestSessions::new(limit);
+            let mut model: std::collections::BTreeMap<String, i64> = Default::default();
+            for (t, id) in &offers {
+                let id = format!("s{id}");
+                oldest.offer(*t, &id, "agi-0", "running");
+                let min = model.entry(id).or_insert(*t);
+                *min = (*min).min(*t);
+            }
+            let mut expected: Vec<(i64, String)> = model.into_iter().map(|(id, t)| (t, id)).collect();
+            expected.sort();
+            expected.truncate(limit);
+            proptest::prop_assert!(oldest.heap.len() <= 2 * limit + 1);
+            proptest::prop_assert_eq!(ids(oldest), expected);
+        }
     }
 
     #[test]

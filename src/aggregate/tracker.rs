@@ -103,6 +103,24 @@ impl SessionTracker {
         }
     }
 
+    /// Redacts the labels given so far again when `redactor` is a new
+    /// key's, so that none of them shows it; returns the totals under the
+    /// new labels then, `None` when the key is the one they were made with.
+    pub(crate) fn rekey(&mut self, redactor: &Arc<Redactor>) -> Option<Lifecycle> {
+        if self
+            .redactor
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, redactor))
+        {
+            return None;
+        }
+        let first = self.redactor.is_none();
+        self.statuses.relabel(redactor);
+        self.agents.relabel(redactor);
+        self.redactor = Some(Arc::clone(redactor));
+        (!first).then(|| self.totals.by_text(&self.agents, &self.statuses))
+    }
+
     /// The hash a status value is compared by.
     pub(crate) fn status_hash(&self, status: &str) -> u32 {
         // The low half: a session whose status changes between two values
@@ -406,7 +424,9 @@ impl FetchTracking<'_> {
         let received_at = self.times.received_at;
         // Observed once, and only what this exporter saw happen: a session
         // listed before in an earlier stage, or one created since the
-        // previous fetch was sent.
+        // previous fetch was sent. A created_at later than this answer (the
+        // API's clock ahead) does not make a session new: it may have been
+        // listed before and missed by one fetch, and been observed then.
         let mut seen = before;
         let observe = |watched: bool, record: &mut dyn FnMut(f64)| {
             if sent_before.is_none() {
@@ -416,7 +436,7 @@ impl FetchTracking<'_> {
             let new = place == Place::New
                 && created_at
                     .zip(sent_before)
-                    .is_some_and(|(c, sent)| c > sent);
+                    .is_some_and(|(c, sent)| c > sent && c <= received_at);
             if let Some(created_at) = created_at.filter(|_| watched || new) {
                 record((received_at - created_at).max(0) as f64 / 1000.0);
             }
@@ -459,16 +479,7 @@ impl FetchTracking<'_> {
     ) -> (Changes, Lifecycle) {
         self.place_pending();
         let tracker = &mut *self.tracker;
-        if !tracker
-            .redactor
-            .as_ref()
-            .is_some_and(|last| Arc::ptr_eq(last, redactor))
-        {
-            // A new key: labels given before it must not show it.
-            tracker.statuses.relabel(redactor);
-            tracker.agents.relabel(redactor);
-            tracker.redactor = Some(Arc::clone(redactor));
-        }
+        tracker.rekey(redactor);
         let status_labels: Vec<LabelId> = statuses
             .iter()
             .map(|status| tracker.statuses.id(status, redactor))
@@ -527,6 +538,11 @@ impl FetchTracking<'_> {
             entry.label = u16::try_from(status_labels[status]).unwrap_or(u16::MAX);
         }
         self.listed.retain(|entry| entry.seen & Seen::AGAIN == 0);
+        if self.listed.capacity() > 2 * self.listed.len() + 1024 {
+            // A list that repeated ids, or shrank a lot, leaves room the
+            // baseline must not keep until the next fetch.
+            self.listed.shrink_to_fit();
+        }
         tracker.baseline = Some(Baseline {
             sessions: self.listed,
             sent_at: self.times.sent_at,

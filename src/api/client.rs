@@ -222,12 +222,15 @@ impl ApiClient {
         &self.sessions_url
     }
 
-    /// Sends one `GET /v1/sessions` and returns the body, with the key it
-    /// was fetched with (whose redactor the label values go through). The
+    /// The key for the next request (a key file is read again).
+    pub(crate) fn key(&self) -> ApiKey {
+        self.key.current()
+    }
+
+    /// Sends one `GET /v1/sessions` with `key` and returns the body. The
     /// caller bounds it with its deadline, and hands the body back with
     /// [`Self::recycle`] once it is done with it.
-    pub(crate) async fn fetch_body(&self) -> Result<(Vec<u8>, ApiKey), FetchError> {
-        let key = self.key.current();
+    pub(crate) async fn fetch_body(&self, key: &ApiKey) -> Result<Vec<u8>, FetchError> {
         let redactor = key.redactor();
         let mut response = self
             .http
@@ -272,7 +275,7 @@ impl ApiClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((body, key))
+        Ok(body)
     }
 
     /// Takes a body back for the next fetch to read into.
@@ -494,7 +497,8 @@ mod tests {
 
     #[test]
     fn sessions_url_keeps_a_base_path() -> Result<(), Box<dyn std::error::Error>> {
-        let key = || KeySource::Fixed(ApiKey::new("k").unwrap_or_else(|e| panic!("{e}")));
+        let key =
+            || KeySource::Fixed(ApiKey::new("client-test-key").unwrap_or_else(|e| panic!("{e}")));
         let client = ApiClient::new(&Url::parse("https://api.agi.tech")?, key(), 1)?;
         assert_eq!(
             client.sessions_url().as_str(),

@@ -23,6 +23,11 @@ use crate::sync::lock;
 /// sent as a header on every request.
 pub const MAX_KEY_BYTES: usize = 4096;
 
+/// The shortest key accepted: a real key is a few dozen bytes, and a key of
+/// a byte or two (a placeholder left in a Secret) would be redacted out of
+/// ordinary text, such as agent names, wherever its letters appear.
+pub const MIN_KEY_BYTES: usize = 8;
+
 /// The key the demo simulator accepts, and `--demo` sends.
 pub const DEMO_KEY: &str = "agi-demo-key";
 
@@ -32,6 +37,9 @@ pub enum KeyError {
     /// Nothing but whitespace.
     #[error("the key is empty")]
     Empty,
+    /// Shorter than [`MIN_KEY_BYTES`].
+    #[error("the key is shorter than 8 bytes, too short to be an AGI API key")]
+    TooShort,
     /// Longer than [`MAX_KEY_BYTES`].
     #[error("the key is longer than 4 KiB")]
     TooLong,
@@ -56,6 +64,9 @@ impl ApiKey {
         let key = raw.trim();
         if key.is_empty() {
             return Err(KeyError::Empty);
+        }
+        if key.len() < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort);
         }
         if key.len() > MAX_KEY_BYTES {
             return Err(KeyError::TooLong);
@@ -241,12 +252,21 @@ mod tests {
     #[test]
     fn keys_that_cannot_be_sent_are_refused() {
         assert_eq!(ApiKey::new(" \n"), Err(KeyError::Empty));
+        assert_eq!(ApiKey::new(" k\n"), Err(KeyError::TooShort));
+        assert_eq!(ApiKey::new("1234567"), Err(KeyError::TooShort));
+        assert!(ApiKey::new("12345678").is_ok());
         assert_eq!(ApiKey::new("two words"), Err(KeyError::NotHeaderSafe));
-        assert_eq!(ApiKey::new("caf\u{e9}"), Err(KeyError::NotHeaderSafe));
-        assert_eq!(ApiKey::new("a\u{7f}b"), Err(KeyError::NotHeaderSafe));
+        assert_eq!(
+            ApiKey::new("caf\u{e9}-is-not-ascii"),
+            Err(KeyError::NotHeaderSafe)
+        );
+        assert_eq!(
+            ApiKey::new("a\u{7f}b-delete-inside"),
+            Err(KeyError::NotHeaderSafe)
+        );
         assert_eq!(ApiKey::new(&"k".repeat(4097)), Err(KeyError::TooLong));
         assert!(ApiKey::new(&"k".repeat(4096)).is_ok());
-        assert!(ApiKey::new(r#"sk/+="\"#).is_ok());
+        assert!(ApiKey::new(r#"sk/+="\-key"#).is_ok());
     }
 
     #[test]
@@ -261,8 +281,9 @@ mod tests {
         for (bad, why) in [
             (&b""[..], "empty"),
             (&[b'k'; 10 << 20][..], "larger than 4 KiB"),
-            (b"sp ace", "HTTP header"),
-            (b"caf\xe9", "HTTP header"),
+            (b"with a space", "HTTP header"),
+            (b"caf\xe9-latin-1", "HTTP header"),
+            (b"short", "shorter than 8 bytes"),
         ] {
             write(bad);
             let (kept, problem) = file.current();

@@ -243,3 +243,82 @@ async fn a_key_file_that_grows_too_large_or_unusable_keeps_the_last_good_key() {
         format!("Bearer {KEY_C}")
     );
 }
+
+/// A key with nothing in common with `KEY_A` (no run of 12 bytes), so that
+/// redacting `KEY_A` leaves it whole.
+const KEY_NEXT: &str = "next-Zq8Wm3Tx5Lp2Rv7Y";
+
+/// Sessions of an agent whose name holds `KEY_NEXT`, the key the file is
+/// about to hold: harmless while `KEY_A` is in use, a leak once it is the key.
+fn agent_named_after_the_next_key() -> String {
+    format!(
+        r#"[{{"session_id":"s1","agent_name":"x-{KEY_NEXT}","status":"running","created_at":"2025-10-05T18:04:34Z"}}]"#
+    )
+}
+
+fn assert_no_next_key_in(what: &str, text: &str) {
+    if let Some(line) = text.lines().find(|line| line.contains(KEY_NEXT)) {
+        panic!("the key leaked into {what}: {line}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_key_leaves_every_label_at_once_even_while_fetches_fail() {
+    let api = fake_api(Population::Empty).await;
+    api.set_behaviour(Behaviour::json(agent_named_after_the_next_key()));
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+    let before = exporter.scrape().await;
+    assert!(
+        before.contains(&format!(
+            "agi_session_transitions_total{{agent_name=\"x-{KEY_NEXT}\""
+        )),
+        "while KEY_A is the key, the agent keeps its name in the lifecycle families:\n{before}"
+    );
+
+    std::fs::write(key_file.path(), format!("{KEY_NEXT}\n")).expect("rotate the key");
+    api.set_behaviour(Behaviour::status(401, r#"{"detail":"Invalid API key"}"#));
+    let refused = exporter.scrape().await;
+    assert_eq!(failures(&refused, "unauthorized"), 1.0, "{refused}");
+    assert!(
+        refused.contains("agi_session_transitions_total{agent_name=\"x-<redacted>\""),
+        "the agent's counters keep counting under its redacted name:\n{refused}"
+    );
+    assert_no_next_key_in("/metrics after a failed fetch with the new key", &refused);
+}
+
+#[tokio::test]
+async fn a_new_key_ends_the_reuse_of_a_cached_result() {
+    let api = fake_api(Population::Empty).await;
+    api.set_behaviour(Behaviour::json(agent_named_after_the_next_key()));
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = Exporter::start(
+        &[
+            "--api.url",
+            &api.url(),
+            "--api.key-file",
+            key_file.path(),
+            "--api.cache-ttl",
+            "1h",
+        ],
+        None,
+    )
+    .await;
+    let before = exporter.scrape().await;
+    assert!(
+        before.contains(&format!("agi_agent_sessions{{agent_name=\"x-{KEY_NEXT}\"")),
+        "{before}"
+    );
+    assert_eq!(api.requests(), 1);
+
+    std::fs::write(key_file.path(), format!("{KEY_NEXT}\n")).expect("rotate the key");
+    let after = exporter.scrape().await;
+    assert_eq!(up(&after), 1.0, "{after}");
+    assert_eq!(
+        api.requests(),
+        2,
+        "the cached result was made for the old key: a new request is needed"
+    );
+    assert_eq!(bearer_seen_by(&api), format!("Bearer {KEY_NEXT}"));
+    assert_no_next_key_in("/metrics after the key changed under the cache", &after);
+}
