@@ -39,7 +39,7 @@ RUN touch src/main.rs src/lib.rs \
 
 # --- run -----------------------------------------------------------------
 # distroless/cc: glibc, libgcc and CA certificates, nothing else. The binary
-# links glibc dynamically and uses rustls, so it needs no OpenSSL.
+# links glibc and libgcc_s dynamically and uses rustls, so it needs no OpenSSL.
 FROM gcr.io/distroless/cc-debian12:nonroot
 
 ARG VERSION=dev

@@ -18,6 +18,7 @@ mod http;
 mod key_rotation;
 mod leaks;
 mod lifecycle;
+mod proxy;
 mod rate_limit;
 mod redirects;
 mod secrets;

@@ -7,12 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
-
 use crate::support::process;
+use crate::support::tls::{Ca, Leaf};
 use crate::support::*;
 
 // ---------------------------------------------------------------- helpers
@@ -67,69 +63,6 @@ fn mtime(path: &Path) -> SystemTime {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .expect("read the file's mtime")
-}
-
-/// A certificate authority made for one test.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-/// A certificate and its private key, PEM encoded.
-struct Leaf {
-    cert: String,
-    key: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().expect("CA key");
-        Ca {
-            issuer: CertifiedIssuer::self_signed(params, key).expect("self-signed CA"),
-        }
-    }
-
-    fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    fn sign(&self, name: &str, sans: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
-        let sans: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
-        let mut params = CertificateParams::new(sans).expect("leaf params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
-        params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("sign the leaf");
-        Leaf {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
-    }
-
-    /// A server certificate for 127.0.0.1 and localhost.
-    fn server(&self) -> Leaf {
-        self.sign(
-            "agi_exporter test server",
-            &["127.0.0.1", "localhost"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )
-    }
-
-    fn client(&self) -> Leaf {
-        self.sign(
-            "prometheus",
-            &["prometheus.test"],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        )
-    }
 }
 
 /// A client that trusts only `ca_pem`, presents `identity` if given, and

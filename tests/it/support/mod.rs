@@ -22,6 +22,7 @@ pub mod process;
 pub mod raw;
 pub use self::raw::{RawAnswer, RawUpstream, chunked_response};
 pub mod serde_model;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
