@@ -45,7 +45,9 @@ pub use crate::aggregate::{
 };
 pub use crate::api::ClientError;
 pub use crate::api::key::DEMO_KEY;
-pub use crate::api::parse::{Field, ParseError, SessionRecord, SessionSink, parse_sessions};
+pub use crate::api::parse::{
+    Field, ParseError, SessionRecord, SessionSink, SessionStream, parse_sessions,
+};
 pub use crate::api::redact::Redactor;
 pub use crate::api::timestamp::{
     UnixMillis, format_timestamp, looks_like_timestamp, parse_timestamp,

@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker, Snapshot};
-use crate::api::parse::parse_sessions;
+use crate::api::key::ApiKey;
+use crate::api::parse::SessionStream;
 use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
@@ -41,7 +42,8 @@ pub(crate) struct Scraper {
     metrics: Metrics,
     limits: Limits,
     cache_ttl: Duration,
-    tracker: Mutex<SessionTracker>,
+    /// Held by the one fetch under way for as long as it folds.
+    tracker: tokio::sync::Mutex<SessionTracker>,
     flight: Mutex<FlightState>,
 }
 
@@ -89,7 +91,7 @@ impl Scraper {
             metrics,
             limits,
             cache_ttl,
-            tracker: Mutex::new(SessionTracker::new(limits.agents_max)),
+            tracker: tokio::sync::Mutex::new(SessionTracker::new(limits.agents_max)),
             flight: Mutex::new(FlightState::default()),
         }
     }
@@ -198,20 +200,10 @@ impl Scraper {
     ) {
         let key = self.client.key();
         let redactor = key.redactor();
-        self.rekey(redactor);
+        self.rekey(redactor).await;
         let started = Instant::now();
-        let sent_at = timestamp::now();
-        let outcome = deadline::within(deadline, self.client.fetch_body(&key))
+        let outcome = deadline::within(deadline, self.fetch_and_fold(&key))
             .await
-            .and_then(|body| {
-                let times = FetchTimes {
-                    sent_at,
-                    received_at: timestamp::now(),
-                };
-                let folded = self.fold(&body, redactor, times);
-                self.client.recycle(body);
-                folded
-            })
             .map(Arc::new);
         let elapsed = started.elapsed();
         self.metrics
@@ -237,8 +229,8 @@ impl Scraper {
     /// Before a request with a new key: the lifecycle labels given so far
     /// are redacted again for it, and the totals shown from now on, even if
     /// the request fails, carry the new labels.
-    fn rekey(&self, redactor: &Arc<Redactor>) {
-        let relabelled = lock(&self.tracker).rekey(redactor);
+    async fn rekey(&self, redactor: &Arc<Redactor>) {
+        let relabelled = self.tracker.lock().await.rekey(redactor);
         if let Some(lifecycle) = relabelled {
             self.metrics.show_lifecycle(lifecycle);
         }
@@ -265,17 +257,26 @@ impl Scraper {
         }
     }
 
-    /// Parses a body and folds it; on success the sessions seen become the
-    /// tracker's baseline for the next fetch.
-    fn fold(
-        &self,
-        body: &[u8],
-        redactor: &Arc<Redactor>,
-        times: FetchTimes,
-    ) -> Result<Snapshot, FetchError> {
-        let mut tracker = lock(&self.tracker);
-        let mut aggregator = Aggregator::new(self.limits, &mut tracker, redactor, times);
-        parse_sessions(body, &mut aggregator).map_err(|e| FetchError::InvalidResponse(e.into()))?;
+    /// Sends the request and folds the body as it arrives, within the
+    /// caller's deadline; on success the sessions seen become the tracker's
+    /// baseline for the next fetch. If the deadline cuts it short, the
+    /// tracker is left as it was.
+    async fn fetch_and_fold(&self, key: &ApiKey) -> Result<Snapshot, FetchError> {
+        let sent_at = timestamp::now();
+        let answer = self.client.send(key).await?;
+        let times = FetchTimes {
+            sent_at,
+            received_at: timestamp::now(),
+        };
+        let mut tracker = self.tracker.lock().await;
+        let mut aggregator = Aggregator::new(self.limits, &mut tracker, key.redactor(), times);
+        let mut stream = SessionStream::new(&mut aggregator);
+        self.client
+            .read_sessions(answer, &mut stream, key.redactor())
+            .await?;
+        stream
+            .finish()
+            .map_err(|e| FetchError::InvalidResponse(e.into()))?;
         Ok(aggregator.finish())
     }
 }

@@ -1,22 +1,22 @@
 //! The HTTP client for `GET /v1/sessions`.
 //!
 //! It sends the bearer key to `--api.url` and nowhere else: redirects are
-//! never followed. It reads the body in chunks and gives up past
-//! `--api.max-response-bytes` (after decompression), whatever
-//! `Content-Length` claims. Every way a request can fail maps to one
-//! [`FailureReason`], the fixed label set of
-//! `agi_api_request_failures_total`.
+//! never followed. It asks for gzip, and hands the body to the session
+//! parser chunk by chunk as it arrives (inflated first when it is gzip), so
+//! no copy of the whole body is ever held; it gives up past
+//! `--api.max-response-bytes` of (inflated) body, whatever `Content-Length`
+//! claims. Every way a request can fail maps to one [`FailureReason`], the
+//! fixed label set of `agi_api_request_failures_total`.
 
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header;
 use reqwest::{StatusCode, Url, redirect};
 
+use super::inflate::{Inflated, Inflater};
 use super::key::{ApiKey, KeySource};
-use super::parse::ParseError;
+use super::parse::{ParseError, SessionSink, SessionStream};
 use super::redact::{Redactor, UpstreamText};
-use crate::sync::lock;
 
 /// The fixed set of reasons a request can fail for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,16 +169,15 @@ pub(crate) struct ApiClient {
     sessions_url: Url,
     key: KeySource,
     max_response_bytes: u64,
-    /// The buffer the previous body was read into, reused by the next fetch:
-    /// a large account's body is then allocated (and faulted in) once rather
-    /// than at every scrape, and does not leave a body-sized hole in the
-    /// allocator of whichever worker thread ran each scrape.
-    spare_buffer: Mutex<Vec<u8>>,
 }
 
-/// The most memory reserved up front for a body; a larger one grows as it
-/// arrives.
-const MAX_PREALLOCATION: u64 = 64 << 20;
+/// An answer whose status says a session list follows, its body still to
+/// be read with [`ApiClient::read_sessions`].
+#[derive(Debug)]
+pub(crate) struct Answer {
+    response: reqwest::Response,
+    gzip: bool,
+}
 
 /// How much of an error body is read for its message.
 const ERROR_BODY_BYTES: usize = 4096;
@@ -201,7 +200,6 @@ impl ApiClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("agi_exporter/", env!("CARGO_PKG_VERSION")))
             .redirect(redirect::Policy::none())
-            .gzip(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
         let mut sessions_url = base_url.clone();
@@ -212,7 +210,6 @@ impl ApiClient {
             sessions_url,
             key,
             max_response_bytes,
-            spare_buffer: Mutex::new(Vec::new()),
         })
     }
 
@@ -227,16 +224,17 @@ impl ApiClient {
         self.key.current()
     }
 
-    /// Sends one `GET /v1/sessions` with `key` and returns the body. The
-    /// caller bounds it with its deadline, and hands the body back with
-    /// [`Self::recycle`] once it is done with it.
-    pub(crate) async fn fetch_body(&self, key: &ApiKey) -> Result<Vec<u8>, FetchError> {
+    /// Sends one `GET /v1/sessions` with `key`; an answer that is not a
+    /// session list to come (a status other than 2xx, a `Content-Length`
+    /// over the cap, an encoding that was not asked for) is its error.
+    pub(crate) async fn send(&self, key: &ApiKey) -> Result<Answer, FetchError> {
         let redactor = key.redactor();
-        let mut response = self
+        let response = self
             .http
             .get(self.sessions_url.clone())
             .header(header::AUTHORIZATION, key.authorization())
             .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT_ENCODING, "gzip")
             .send()
             .await
             .map_err(|e| transport_error(&e, redactor))?;
@@ -253,36 +251,82 @@ impl ApiClient {
                 limit: self.max_response_bytes,
             });
         }
-        // Content-Length is only a hint: never reserve more than the body
-        // could legitimately need, nor more than a sane first allocation.
-        let capacity = response
-            .content_length()
-            .unwrap_or(64 * 1024)
-            .min(self.max_response_bytes)
-            .min(MAX_PREALLOCATION);
-        let mut body = std::mem::take(&mut *lock(&self.spare_buffer));
-        body.clear();
-        body.reserve(usize::try_from(capacity).unwrap_or(0));
+        let gzip = is_gzip(&response, redactor)?;
+        Ok(Answer { response, gzip })
+    }
+
+    /// Reads the answer's body into `stream` chunk by chunk as it arrives,
+    /// inflating it first if it is gzip, and letting other tasks run between
+    /// chunks. The caller then finishes the stream.
+    pub(crate) async fn read_sessions<S: SessionSink>(
+        &self,
+        answer: Answer,
+        stream: &mut SessionStream<'_, S>,
+        redactor: &Redactor,
+    ) -> Result<(), FetchError> {
+        let Answer { mut response, gzip } = answer;
+        let mut inflater = gzip.then(Inflater::new);
+        let limit = self.max_response_bytes;
+        let mut read: u64 = 0;
+        let mut take = |bytes: &[u8]| -> Result<(), FetchError> {
+            read += bytes.len() as u64;
+            if read > limit {
+                return Err(FetchError::TooLarge { limit });
+            }
+            stream
+                .feed(bytes)
+                .map_err(|e| FetchError::InvalidResponse(e.into()))
+        };
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| transport_error(&e, redactor))?
         {
-            if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
-                return Err(FetchError::TooLarge {
-                    limit: self.max_response_bytes,
-                });
+            match &mut inflater {
+                None => take(&chunk)?,
+                Some(inflater) => inflater.inflate(&chunk, &mut take).map_err(|e| match e {
+                    Inflated::Sink(error) => error,
+                    Inflated::Inflate(error) => encoding_error(&error.to_string(), redactor),
+                })?,
             }
-            body.extend_from_slice(&chunk);
+            // A large body arrives in many chunks that may all be ready at
+            // once: folding them must not hold the worker.
+            tokio::task::consume_budget().await;
         }
-        Ok(body)
+        if let Some(inflater) = &inflater {
+            inflater
+                .finish()
+                .map_err(|e| encoding_error(&e.to_string(), redactor))?;
+        }
+        Ok(())
     }
+}
 
-    /// Takes a body back for the next fetch to read into.
-    pub(crate) fn recycle(&self, mut body: Vec<u8>) {
-        body.clear();
-        *lock(&self.spare_buffer) = body;
+/// Whether the body is gzip, the one encoding asked for; another is an
+/// invalid answer.
+fn is_gzip(response: &reqwest::Response, redactor: &Redactor) -> Result<bool, FetchError> {
+    let Some(encoding) = response.headers().get(header::CONTENT_ENCODING) else {
+        return Ok(false);
+    };
+    let encoding = String::from_utf8_lossy(encoding.as_bytes())
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(false),
+        "gzip" | "x-gzip" => Ok(true),
+        other => Err(encoding_error(
+            &format!("Content-Encoding {other:?}, which was not asked for (only gzip is)"),
+            redactor,
+        )),
     }
+}
+
+fn encoding_error(message: &str, redactor: &Redactor) -> FetchError {
+    FetchError::InvalidResponse(InvalidBody::Encoding(redactor.excerpt(
+        message,
+        false,
+        ERROR_CHAIN_CHARS,
+    )))
 }
 
 /// Maps a non-2xx answer to its error, reading a short excerpt of the body
@@ -365,15 +409,30 @@ fn location_for_log(location: &str, requested: &Url) -> String {
 /// The API's error message: `message`, `error` or `detail` from a JSON body,
 /// else the start of a text body, redacted in case the API echoes the key.
 async fn error_message(response: reqwest::Response, redactor: &Redactor) -> UpstreamText {
-    // Read at most a few KiB: the message is for a log line.
+    // Read at most a few KiB: the message is for a log line. It may be
+    // gzip like any answer.
     let mut response = response;
+    let mut inflater = is_gzip(&response, redactor)
+        .unwrap_or(false)
+        .then(Inflater::new);
     let mut body = Vec::new();
+    let mut keep = |bytes: &[u8]| {
+        let room = ERROR_BODY_BYTES - body.len();
+        body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if body.len() == ERROR_BODY_BYTES {
+            Err(())
+        } else {
+            Ok(())
+        }
+    };
     let cut = loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                let room = ERROR_BODY_BYTES - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() == ERROR_BODY_BYTES {
+                let full = match &mut inflater {
+                    None => keep(&chunk).is_err(),
+                    Some(inflater) => inflater.inflate(&chunk, &mut keep).is_err(),
+                };
+                if full {
                     break true;
                 }
             }

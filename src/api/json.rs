@@ -1,25 +1,32 @@
-//! A JSON reader for a body held in memory, built for what the session
-//! parser does with it: read a few short strings per object and skip
-//! everything else, checking the grammar of all of it.
+//! A JSON reader built for what the session parser does with it: read a
+//! few short strings per object and skip everything else, checking the
+//! grammar of all of it.
+//!
+//! It reads a window of the body: the whole body, or the part of it that
+//! has arrived. At the end of a window that is not the end of the body it
+//! stops with a fault that asks for more bytes ([`Fault::needs_more`]), and
+//! the caller reads the same step again once they have come; everywhere
+//! else it behaves exactly as if it had the whole body.
 //!
 //! It refuses what serde_json refuses and reads strings as serde_json reads
 //! them (the session parser states the model, and `tests/garbage.rs`
 //! compares the two on damaged bodies), and says where an error is by line
-//! and column. It is not a serde
-//! `Deserializer`: the parser drives it directly, which on a session list
-//! costs about what `serde_json::from_slice::<IgnoredAny>` costs to skip the
-//! same bytes. What makes that possible:
+//! and column. It is not a serde `Deserializer`: the parser drives it
+//! directly, which on a session list costs about what
+//! `serde_json::from_slice::<IgnoredAny>` costs to skip the same bytes.
+//! What makes that possible:
 //!
 //! - keys the caller names are recognised in place when written plainly
 //!   (`"status":`), without scanning them as strings first;
 //! - strings are scanned eight bytes at a time for `"`, `\` and control
 //!   characters;
-//! - the body's UTF-8 is checked once up front, so strings are handed out as
-//!   slices of it with no check each (a body that is not UTF-8 is still read:
-//!   then only the strings handed out must be, as with serde_json);
+//! - the window's UTF-8 is checked once up front, so strings are handed out
+//!   as slices of it with no check each (past a byte that is not UTF-8, the
+//!   strings handed out are checked one by one, as serde_json checks them);
 //! - skipped values are walked in place with an explicit stack instead of
 //!   recursion, so any depth is fine;
-//! - nothing tracks lines and columns until an error needs them.
+//! - nothing tracks lines and columns until an error needs them (the
+//!   caller counts the lines of the bytes it has dropped, [`Lines`]).
 
 /// Why a body is not the JSON expected: what went wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,26 +38,71 @@ pub struct Error {
 }
 
 /// An error as the reader and its caller raise it: what, and where as an
-/// offset into the body, which [`Reader::locate`] turns into a line and
+/// offset into the window, which [`Reader::locate`] turns into a line and
 /// column.
 #[derive(Debug)]
 pub struct Fault {
     message: &'static str,
     offset: usize,
+    /// The window ended before the body did: not an error yet.
+    more: bool,
 }
 
-/// The reading position in a body.
-pub struct Reader<'de> {
-    bytes: &'de [u8],
-    /// The same bytes as text, when the whole body is valid UTF-8 (it nearly
-    /// always is): strings are then sliced from it without a check each.
-    text: Option<&'de str>,
-    pos: usize,
+impl Fault {
+    /// Whether the window ended where the body may go on: the step must be
+    /// read again with more bytes.
+    pub fn needs_more(&self) -> bool {
+        self.more
+    }
+}
+
+/// The lines of the bytes before a window, which are no longer held, so
+/// that an error in the window can still say its line and column.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lines {
+    /// The body offset of the window's first byte.
+    offset: usize,
+    /// Newlines before it.
+    newlines: usize,
+    /// The body offset where the line it is on starts.
+    line_start: usize,
+}
+
+impl Lines {
+    /// The window now starts after `dropped`, which it started with.
+    pub fn advance(&mut self, dropped: &[u8]) {
+        let newlines = dropped.iter().filter(|&&byte| byte == b'\n').count();
+        if newlines > 0 {
+            self.newlines += newlines;
+            if let Some(last) = dropped.iter().rposition(|&byte| byte == b'\n') {
+                self.line_start = self.offset + last + 1;
+            }
+        }
+        self.offset += dropped.len();
+    }
+}
+
+/// The allocations a reader keeps between windows.
+#[derive(Debug, Default)]
+pub struct Buffers {
     /// The unescaped copy of the last string that had escapes.
     scratch: Vec<u8>,
     /// The lists (`false`) and objects (`true`) open in the value being
-    /// skipped; kept so that skipping allocates once.
+    /// skipped.
     skipping: Vec<bool>,
+}
+
+/// The reading position in a window of the body.
+pub struct Reader<'de> {
+    bytes: &'de [u8],
+    /// The longest prefix of the window that is valid UTF-8 (nearly always
+    /// all of it, or all but a character cut by the window's end): strings
+    /// in it are sliced from it without a check each.
+    text: &'de str,
+    /// Whether the window ends where the body ends.
+    complete: bool,
+    pos: usize,
+    buffers: Buffers,
 }
 
 /// Where a string's contents are in the body.
@@ -79,15 +131,36 @@ pub enum Text<'de, 's> {
 }
 
 impl<'de> Reader<'de> {
-    /// A reader at the start of `bytes`.
+    /// A reader at the start of a whole body.
+    #[cfg(test)]
     pub fn new(bytes: &'de [u8]) -> Self {
+        Reader::window(bytes, true, Buffers::default())
+    }
+
+    /// A reader at the start of a window of the body; `complete` when the
+    /// body ends where the window does.
+    pub fn window(bytes: &'de [u8], complete: bool, buffers: Buffers) -> Self {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+        };
         Reader {
             bytes,
-            text: std::str::from_utf8(bytes).ok(),
+            text,
+            complete,
             pos: 0,
-            scratch: Vec::new(),
-            skipping: Vec::new(),
+            buffers,
         }
+    }
+
+    /// Gives back the allocations, for the next window.
+    pub fn into_buffers(self) -> Buffers {
+        self.buffers
+    }
+
+    /// The reading position, as an offset into the window.
+    pub fn position(&self) -> usize {
+        self.pos
     }
 
     /// A fault at the reading position.
@@ -96,25 +169,32 @@ impl<'de> Reader<'de> {
     }
 
     fn fault_at(&self, offset: usize, message: &'static str) -> Fault {
-        Fault { message, offset }
+        Fault {
+            message,
+            offset,
+            more: false,
+        }
     }
 
+    /// The window ended: the end of the body, or a request for more of it.
     fn end_of_body(&mut self) -> Fault {
         self.pos = self.bytes.len();
-        self.fault("unexpected end of the body")
+        Fault {
+            more: !self.complete,
+            ..self.fault("unexpected end of the body")
+        }
     }
 
-    /// The fault with its line and column.
-    pub fn locate(&self, fault: Fault) -> Error {
+    /// The fault with its line and column in the body, the window starting
+    /// after the bytes `lines` counted.
+    pub fn locate(&self, fault: Fault, lines: &Lines) -> Error {
         let before = &self.bytes[..fault.offset.min(self.bytes.len())];
-        let line_start = before
-            .iter()
-            .rposition(|&byte| byte == b'\n')
-            .map_or(0, |newline| newline + 1);
+        let newline = before.iter().rposition(|&byte| byte == b'\n');
+        let line_start = newline.map_or(lines.line_start, |at| lines.offset + at + 1);
         Error {
             message: fault.message,
-            line: 1 + before.iter().filter(|&&byte| byte == b'\n').count(),
-            column: 1 + before.len() - line_start,
+            line: 1 + lines.newlines + before.iter().filter(|&&byte| byte == b'\n').count(),
+            column: 1 + lines.offset + before.len() - line_start,
         }
     }
 
@@ -186,19 +266,19 @@ impl<'de> Reader<'de> {
         self.colon()?;
         let raw = &self.bytes[key.start..key.end];
         let unescaped = if key.escaped {
-            self.scratch.clear();
-            if let Err((at, message)) = unescape(raw, &mut self.scratch) {
+            self.buffers.scratch.clear();
+            if let Err((at, message)) = unescape(raw, &mut self.buffers.scratch) {
                 return Err(self.fault_at(key.start + at, message));
             }
-            &self.scratch[..]
+            &self.buffers.scratch[..]
         } else {
             raw
         };
         // A key is read as text, as serde_json reads the keys of the objects
         // it deserializes (the body's and each session's): one that is not
-        // UTF-8 refuses the body. A body that is UTF-8 as a whole needs no
-        // check per key.
-        if self.text.is_none() && std::str::from_utf8(unescaped).is_err() {
+        // UTF-8 refuses the body. A key in the UTF-8 part of the window
+        // needs no check.
+        if key.end > self.text.len() && std::str::from_utf8(unescaped).is_err() {
             return Err(self.fault_at(key.start, "invalid UTF-8 in a key"));
         }
         let known = names.iter().find(|(name, _)| *name == unescaped);
@@ -269,9 +349,13 @@ impl<'de> Reader<'de> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<(), Fault> {
-        if self.bytes[self.pos..].starts_with(word) {
+        let rest = &self.bytes[self.pos..];
+        if rest.starts_with(word) {
             self.pos += word.len();
             Ok(())
+        } else if rest.len() < word.len() && word.starts_with(rest) {
+            // The window ends inside what may be the word.
+            Err(self.end_of_body())
         } else {
             Err(self.fault("expected a JSON value"))
         }
@@ -341,8 +425,8 @@ impl<'de> Reader<'de> {
             escaped,
         } = span;
         if !escaped {
-            let text = match self.text {
-                Some(text) => text.get(start..end),
+            let text = match self.text.get(start..end) {
+                Some(text) => Some(text),
                 None => std::str::from_utf8(&self.bytes[start..end]).ok(),
             };
             return match text {
@@ -350,11 +434,11 @@ impl<'de> Reader<'de> {
                 None => Err(self.fault_at(start, "invalid UTF-8 in a string")),
             };
         }
-        self.scratch.clear();
-        if let Err((at, message)) = unescape(&self.bytes[start..end], &mut self.scratch) {
+        self.buffers.scratch.clear();
+        if let Err((at, message)) = unescape(&self.bytes[start..end], &mut self.buffers.scratch) {
             return Err(self.fault_at(start + at, message));
         }
-        match std::str::from_utf8(&self.scratch) {
+        match std::str::from_utf8(&self.buffers.scratch) {
             Ok(text) => Ok(Text::Copied(text)),
             Err(_) => Err(self.fault_at(start, "invalid UTF-8 in a string")),
         }
@@ -363,6 +447,15 @@ impl<'de> Reader<'de> {
     /// Skips a number, checking its grammar.
     fn skip_number(&mut self) -> Result<(), Fault> {
         let bytes = self.bytes;
+        if !self.complete {
+            // A number that runs to the window's end may go on after it.
+            let end = bytes[self.pos..]
+                .iter()
+                .position(|byte| !matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+            if end.is_none() {
+                return Err(self.end_of_body());
+            }
+        }
         let digits_from = |mut pos: usize| {
             while let Some(b'0'..=b'9') = bytes.get(pos) {
                 pos += 1;
@@ -398,7 +491,7 @@ impl<'de> Reader<'de> {
 
     /// Skips one value of any kind, checking its grammar, without recursion.
     pub fn skip_value(&mut self) -> Result<(), Fault> {
-        self.skipping.clear();
+        self.buffers.skipping.clear();
         loop {
             // A value starts here.
             match self.next_token()? {
@@ -416,7 +509,7 @@ impl<'de> Reader<'de> {
                     if self.peek_token() == Some(b']') {
                         self.pos += 1;
                     } else {
-                        self.skipping.push(false);
+                        self.buffers.skipping.push(false);
                         continue;
                     }
                 }
@@ -425,7 +518,7 @@ impl<'de> Reader<'de> {
                     if self.peek_token() == Some(b'}') {
                         self.pos += 1;
                     } else {
-                        self.skipping.push(true);
+                        self.buffers.skipping.push(true);
                         self.skip_key()?;
                         continue;
                     }
@@ -434,7 +527,7 @@ impl<'de> Reader<'de> {
             }
             // A value ended: close what it ends, up to where the next starts.
             loop {
-                let Some(&in_object) = self.skipping.last() else {
+                let Some(&in_object) = self.buffers.skipping.last() else {
                     return Ok(());
                 };
                 match self.next_token()? {
@@ -447,11 +540,11 @@ impl<'de> Reader<'de> {
                     }
                     b']' if !in_object => {
                         self.pos += 1;
-                        self.skipping.pop();
+                        self.buffers.skipping.pop();
                     }
                     b'}' if in_object => {
                         self.pos += 1;
-                        self.skipping.pop();
+                        self.buffers.skipping.pop();
                     }
                     _ if in_object => return Err(self.fault("expected `,` or `}`")),
                     _ => return Err(self.fault("expected `,` or `]`")),
@@ -593,7 +686,10 @@ mod tests {
     #[test]
     fn errors_say_line_and_column() {
         let mut reader = Reader::new(b"[\n  1,\n  x]");
-        let fault = reader.skip_value().err().map(|fault| reader.locate(fault));
+        let fault = reader
+            .skip_value()
+            .err()
+            .map(|fault| reader.locate(fault, &Lines::default()));
         assert_eq!(
             fault.map(|error| error.to_string()).as_deref(),
             Some("expected a JSON value at line 3 column 3")

@@ -5,6 +5,7 @@
 //! `GET {api.url}/v1/sessions`.
 
 mod client;
+mod inflate;
 mod json;
 pub(crate) mod key;
 pub(crate) mod parse;

@@ -11,6 +11,14 @@
 //! no `Vec` of sessions and no `serde_json::Value` tree is ever built.
 //! Strings are borrowed from the body whenever they contain no escapes.
 //!
+//! The body is read as it arrives: [`SessionStream`] takes it chunk by
+//! chunk and hands each session over as soon as its last byte is in. It
+//! keeps only the bytes of the step under way (the session, or the skipped
+//! value of the wrapping object, that a chunk cut), so its memory is that of
+//! one session, not of the body. How the body is cut never changes the
+//! result: the same sessions, or the same error at the same line and
+//! column, as from the whole body at once ([`parse_sessions`]).
+//!
 //! The JSON itself is read by [`super::json`]. Verdicts and fields are
 //! exactly serde_json's when it reads the body with the serde model of the
 //! contract (the README's "What the exporter accepts"): the body's keys and
@@ -35,7 +43,7 @@
 
 use std::borrow::Cow;
 
-use super::json::{self, Fault, Key, Reader, Text};
+use super::json::{self, Buffers, Fault, Key, Lines, Reader, Text};
 
 /// One field of one session, as found in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,56 +91,237 @@ pub trait SessionSink {
 #[error("{0}")]
 pub struct ParseError(json::Error);
 
-/// Parses a whole body, folding every session into `sink`.
+/// Parses a whole body, folding every session into `sink`; returns how
+/// many sessions it listed.
 ///
 /// On error the sink may already have seen some sessions; callers discard it.
 pub fn parse_sessions<S: SessionSink>(body: &[u8], sink: &mut S) -> Result<usize, ParseError> {
-    let mut reader = Reader::new(body);
-    let count = body_sessions(&mut reader, sink).and_then(|count| {
-        reader.end()?;
-        Ok(count)
-    });
-    count.map_err(|fault| ParseError(reader.locate(fault)))
+    let mut stream = SessionStream::new(sink);
+    stream.feed(body)?;
+    stream.finish()
 }
 
-/// The whole body: a bare list, or an object wrapping one.
-fn body_sessions<S: SessionSink>(reader: &mut Reader<'_>, sink: &mut S) -> Result<usize, Fault> {
-    const EXPECTED_BODY: &str =
-        "expected a list of sessions, or an object with a sessions, data or items list";
-    const LIST_KEYS: [(&[u8], ()); 3] = [(b"sessions", ()), (b"data", ()), (b"items", ())];
-    match reader.next_token()? {
-        b'[' => list(reader, sink),
-        b'{' => {
-            reader.open();
-            let mut found = None;
-            let mut first = true;
-            while let Some(key) = reader.next_key(first, &LIST_KEYS)? {
-                first = false;
-                if key != Key::Other && found.is_none() {
-                    found = Some(list(reader, sink)?);
-                } else {
-                    reader.skip_value()?;
+/// Reads a body chunk by chunk as it arrives, folding each session into the
+/// sink as soon as it is complete.
+///
+/// Feed it the chunks in order, then call [`Self::finish`]. Once a chunk
+/// has shown that the body is not a session list, that chunk's `feed`
+/// returns the error and the stream refuses everything after it.
+pub struct SessionStream<'s, S> {
+    sink: &'s mut S,
+    state: State,
+    /// The bytes of the step under way that the last chunk ended inside.
+    pending: Vec<u8>,
+    /// Don't read the step under way again before `pending` has this many
+    /// bytes: each attempt that falls short doubles it, so that a step as
+    /// large as the body costs its size twice over, not once per chunk.
+    retry_at: usize,
+    lines: Lines,
+    buffers: Buffers,
+    sessions: usize,
+    failed: Option<ParseError>,
+}
+
+/// Where the stream is in the body's grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the body's first token.
+    Start,
+    /// In the wrapping object, before a key (or its end); `found` once a
+    /// list key's list has been read.
+    WrapperKey { first: bool, found: bool },
+    /// After a list key of the wrapping object: its value must be a list.
+    ListStart,
+    /// In the wrapping object, at a value to skip.
+    WrapperValue { found: bool },
+    /// In the list, before a session (or the list's end).
+    Item { first: bool, wrapped: bool },
+    /// After the body: only whitespace may follow.
+    End,
+}
+
+/// What one step did.
+enum Step {
+    /// Moved on; read the next step.
+    Next,
+    /// The body is complete; only whitespace may follow.
+    Done,
+}
+
+impl<'s, S: SessionSink> SessionStream<'s, S> {
+    /// A stream at the start of a body.
+    pub fn new(sink: &'s mut S) -> Self {
+        SessionStream {
+            sink,
+            state: State::Start,
+            pending: Vec::new(),
+            retry_at: 0,
+            lines: Lines::default(),
+            buffers: Buffers::default(),
+            sessions: 0,
+            failed: None,
+        }
+    }
+
+    /// Reads the next chunk of the body.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        // Bytes of the chunk read so far.
+        let mut at = 0;
+        // The step under way started in an earlier chunk: add to its bytes,
+        // a doubling slice at a time, until it completes.
+        while !self.pending.is_empty() {
+            if at == chunk.len() {
+                return Ok(());
+            }
+            let take = (chunk.len() - at).min(self.pending.len().max(PENDING_STEP));
+            let before = self.pending.len();
+            self.pending.extend_from_slice(&chunk[at..at + take]);
+            at += take;
+            if self.pending.len() < self.retry_at {
+                continue;
+            }
+            let pending = std::mem::take(&mut self.pending);
+            let consumed = self.run(&pending, false)?;
+            if consumed >= before {
+                // The steps read ended in the bytes just added: go on in
+                // the chunk itself, right after them.
+                at = at - take + (consumed - before);
+            } else {
+                self.pending = pending[consumed..].to_vec();
+            }
+        }
+        let rest = &chunk[at..];
+        let consumed = self.run(rest, false)?;
+        self.pending.extend_from_slice(&rest[consumed..]);
+        Ok(())
+    }
+
+    /// The body has ended: reads what remains and returns how many sessions
+    /// it listed, or why it is not a session list.
+    pub fn finish(mut self) -> Result<usize, ParseError> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.run(&pending, true)?;
+        Ok(self.sessions)
+    }
+
+    /// Reads steps from `window` until it ends or the body does; returns
+    /// how many of its bytes the completed steps took. The bytes taken are
+    /// dropped (their lines counted); a step that falls short is read again
+    /// once there are twice its bytes; an error ends the stream.
+    fn run(&mut self, window: &[u8], complete: bool) -> Result<usize, ParseError> {
+        let mut reader = Reader::window(window, complete, std::mem::take(&mut self.buffers));
+        let read = loop {
+            let start = reader.position();
+            match self.step(&mut reader) {
+                Ok(Step::Next) => {}
+                Ok(Step::Done) => break reader.end().map(|()| reader.position()),
+                Err(fault) if fault.needs_more() => break Ok(start),
+                Err(fault) => break Err(fault),
+            }
+        };
+        let read = read.map_err(|fault| ParseError(reader.locate(fault, &self.lines)));
+        self.buffers = reader.into_buffers();
+        match read {
+            Ok(consumed) => {
+                self.lines.advance(&window[..consumed]);
+                let left = window.len() - consumed;
+                self.retry_at = if left == 0 { 0 } else { 2 * left };
+                Ok(consumed)
+            }
+            Err(error) => {
+                self.failed = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Reads one step at the reader's position: the body's first token, a
+    /// key or skipped value of the wrapping object, or one session. Nothing
+    /// changes unless the step completes.
+    fn step(&mut self, reader: &mut Reader<'_>) -> Result<Step, Fault> {
+        const EXPECTED_BODY: &str =
+            "expected a list of sessions, or an object with a sessions, data or items list";
+        const LIST_KEYS: [(&[u8], ()); 3] = [(b"sessions", ()), (b"data", ()), (b"items", ())];
+        let next = match self.state {
+            State::Start => match reader.next_token()? {
+                b'[' => {
+                    reader.open();
+                    State::Item {
+                        first: true,
+                        wrapped: false,
+                    }
+                }
+                b'{' => {
+                    reader.open();
+                    State::WrapperKey {
+                        first: true,
+                        found: false,
+                    }
+                }
+                _ => return Err(reader.fault(EXPECTED_BODY)),
+            },
+            State::WrapperKey { first, found } => match reader.next_key(first, &LIST_KEYS)? {
+                None if found => State::End,
+                None => return Err(reader.fault(EXPECTED_BODY)),
+                Some(key) if key != Key::Other && !found => State::ListStart,
+                Some(_) => State::WrapperValue { found },
+            },
+            State::WrapperValue { found } => {
+                reader.skip_value()?;
+                State::WrapperKey {
+                    first: false,
+                    found,
                 }
             }
-            found.ok_or_else(|| reader.fault(EXPECTED_BODY))
-        }
-        _ => Err(reader.fault(EXPECTED_BODY)),
+            State::ListStart => {
+                if reader.next_token()? != b'[' {
+                    return Err(reader.fault("expected a list of sessions"));
+                }
+                reader.open();
+                State::Item {
+                    first: true,
+                    wrapped: true,
+                }
+            }
+            State::Item { first, wrapped } => {
+                if !reader.next_item(first)? {
+                    if wrapped {
+                        State::WrapperKey {
+                            first: false,
+                            found: true,
+                        }
+                    } else {
+                        State::End
+                    }
+                } else {
+                    let record = session(reader)?;
+                    self.sink.session(record);
+                    self.sessions += 1;
+                    State::Item {
+                        first: false,
+                        wrapped,
+                    }
+                }
+            }
+            State::End => return Ok(Step::Done),
+        };
+        self.state = next;
+        Ok(if next == State::End {
+            Step::Done
+        } else {
+            Step::Next
+        })
     }
 }
 
-/// The list of sessions itself.
-fn list<S: SessionSink>(reader: &mut Reader<'_>, sink: &mut S) -> Result<usize, Fault> {
-    if reader.next_token()? != b'[' {
-        return Err(reader.fault("expected a list of sessions"));
-    }
-    reader.open();
-    let mut count = 0;
-    while reader.next_item(count == 0)? {
-        sink.session(session(reader)?);
-        count += 1;
-    }
-    Ok(count)
-}
+/// The first slice a step under way grows by; later ones double.
+const PENDING_STEP: usize = 4096;
 
 /// A session's fields, by key.
 #[derive(Clone, Copy)]

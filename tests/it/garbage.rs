@@ -29,7 +29,7 @@ const LIMITS: Limits = Limits {
 
 /// Parses and folds like a scrape does; `Ok` carries the session count the
 /// parser reported and the snapshot.
-fn fold(body: &[u8], tracker: &mut SessionTracker) -> Result<(usize, Snapshot), String> {
+pub(crate) fn fold(body: &[u8], tracker: &mut SessionTracker) -> Result<(usize, Snapshot), String> {
     let redactor = Arc::new(Redactor::new("the-key-of-this-test"));
     let times = FetchTimes {
         sent_at: 1_800_000_000_000,
@@ -40,7 +40,7 @@ fn fold(body: &[u8], tracker: &mut SessionTracker) -> Result<(usize, Snapshot), 
     Ok((count, aggregator.finish()))
 }
 
-fn any_json() -> impl Strategy<Value = Value> {
+pub(crate) fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -107,7 +107,7 @@ fn any_session() -> impl Strategy<Value = Value> {
         })
 }
 
-fn any_body() -> impl Strategy<Value = Value> {
+pub(crate) fn any_body() -> impl Strategy<Value = Value> {
     (
         prop::collection::vec(any_session(), 0..16),
         prop::sample::select(vec!["", "sessions", "data", "items"]),
@@ -254,7 +254,7 @@ fn agrees_with_serde_json(body: &[u8]) -> Result<(), TestCaseError> {
 /// Up to three changes to a body: punctuation swapped for other punctuation
 /// (where a change matters most), bytes removed, replaced or inserted, with
 /// the bytes that matter to JSON (and two that are not UTF-8).
-fn damage() -> impl Strategy<Value = Vec<(u8, Index, Index)>> {
+pub(crate) fn damage() -> impl Strategy<Value = Vec<(u8, Index, Index)>> {
     prop::collection::vec((0..5u8, any::<Index>(), any::<Index>()), 0..4)
 }
 
@@ -271,7 +271,7 @@ const FRAGMENTS: [&[u8]; 8] = [
     b"\xff",
 ];
 
-fn damaged(mut body: Vec<u8>, damage: &[(u8, Index, Index)]) -> Vec<u8> {
+pub(crate) fn damaged(mut body: Vec<u8>, damage: &[(u8, Index, Index)]) -> Vec<u8> {
     const BYTES: &[u8] = b"\"\\{}[],:0-+.eEtrufn/ \t\n\x00\x1f\xe9\xff";
     const PUNCTUATION: &[u8] = b"\"\\{}[],:";
     for (kind, at, byte) in damage {
@@ -295,7 +295,7 @@ fn damaged(mut body: Vec<u8>, damage: &[(u8, Index, Index)]) -> Vec<u8> {
     body
 }
 
-fn serialized(value: &Value, pretty: bool) -> Result<Vec<u8>, TestCaseError> {
+pub(crate) fn serialized(value: &Value, pretty: bool) -> Result<Vec<u8>, TestCaseError> {
     let body = if pretty {
         serde_json::to_vec_pretty(value)
     } else {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bounds;
+mod chunking;
 mod cli;
 mod coalescing;
 mod deadlines;
@@ -26,5 +27,6 @@ mod server_limits;
 mod signals;
 mod size_cap;
 mod soak;
+mod streaming;
 mod support;
 mod web_config;

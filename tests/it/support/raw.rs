@@ -127,7 +127,17 @@ async fn read_request_head(stream: &mut tokio::net::TcpStream) -> bool {
 /// A complete HTTP/1.1 200 answer whose body is sent with chunked transfer
 /// encoding (so there is no `Content-Length` to check up front).
 pub fn chunked_response(body: &[u8], chunk_size: usize) -> Vec<u8> {
-    let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+    chunked_response_with(&[], body, chunk_size)
+}
+
+/// The same, with extra header lines (`"content-encoding: gzip"`).
+pub fn chunked_response_with(headers: &[&str], body: &[u8], chunk_size: usize) -> Vec<u8> {
+    let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n".to_vec();
+    for header in headers {
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
     for chunk in body.chunks(chunk_size.max(1)) {
         out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         out.extend_from_slice(chunk);

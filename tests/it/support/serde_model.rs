@@ -18,8 +18,8 @@ pub fn parsed(body: &[u8]) -> Option<Sessions> {
 }
 
 /// Collects owned copies of what the parser reports.
-#[derive(Default)]
-struct Collect(Sessions);
+#[derive(Debug, Default, PartialEq)]
+pub struct Collect(pub Sessions);
 
 impl SessionSink for Collect {
     fn session(&mut self, session: SessionRecord<'_>) {
