@@ -1,24 +1,30 @@
 //! Load test of the release binary against the simulator, on loopback only.
 //!
-//! For each size it starts the simulated API with that many generated
-//! sessions (in this process), starts the exporter binary against it
+//! For each size it starts two simulated APIs with that many generated
+//! sessions (in this process), one answering plain JSON and one answering
+//! gzip when asked, starts the exporter binary against each
 //! (`--web.listen-address 127.0.0.1:0`, the port read from its `listening`
 //! log line), and measures, all in the same run:
 //!
-//! - the floor: a plain GET of the body from the simulator with the same HTTP
-//!   client stack (reqwest) plus `serde_json::from_slice::<IgnoredAny>` of it;
-//! - sequential `/metrics` scrapes, interleaved with the floor, so both see
-//!   the same machine noise: median and p90, and the ratio of the medians
-//!   (the README's Performance section: at most 1.5x at 100,000 sessions);
-//! - the exporter's idle RSS (`VmRSS` before any scrape) and peak RSS
-//!   (`VmHWM` after the scrapes) from `/proc/PID/status`;
+//! - the floors, with the same HTTP client stack (reqwest): a plain GET of
+//!   the body that reads the bytes and does nothing with them, and the same
+//!   GET of the gzip body plus inflating it with the exporter's inflater
+//!   (flate2, zlib-rs);
+//! - sequential `/metrics` scrapes of each exporter, interleaved with its
+//!   floor so both see the same machine noise: medians, and their ratio
+//!   (SPEC bars: plain at most 2x its floor, gzip at most 1.3x);
+//! - the exporter's CPU time per scrape (`/proc/PID/stat`), idle RSS
+//!   (`VmRSS` before any scrape) and peak RSS (`VmHWM` after the scrapes);
+//! - `/-/healthy` latency while folds are under way: probes on their own
+//!   connection, one after another, for as long as each of a few scrapes
+//!   lasts (p99 of all probes);
 //! - how many API requests the simulator received for a burst of concurrent
-//!   scrapes (README: 200 concurrent scrapes cause one API request), once with
-//!   the simulator answering at loopback speed and once with it answering in
+//!   scrapes (200 concurrent scrapes cause one API request), once with the
+//!   simulator answering at loopback speed and once with it answering in
 //!   50 ms, as a real API a network round trip away does.
 //!
-//! It prints a markdown table. Every loop is bounded; the exporter is killed
-//! when a size is done, or if this program fails.
+//! It prints a markdown table. Every loop is bounded; the exporters are
+//! killed when a size is done, or if this program fails.
 //!
 //! `scripts/load` builds the binary and this example in release mode and
 //! runs it; run that rather than this directly.
@@ -32,10 +38,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use agi_exporter::demo::{SimOptions, Simulator};
-use serde::de::IgnoredAny;
+use flate2::{Decompress, FlushDecompress};
 
-const USAGE: &str =
-    "usage: load --exporter PATH [--sessions 1000,10000,100000] [--scrapes 30] [--concurrent 200]";
+const USAGE: &str = "usage: load --exporter PATH [--sessions 10000,100000,1000000] [--scrapes 10] [--concurrent 200]";
+
+/// Scrapes during which `/-/healthy` is probed.
+const PROBED_SCRAPES: usize = 3;
+/// Linux reports process CPU time in ticks of 10 ms (`USER_HZ`).
+const TICK: Duration = Duration::from_millis(10);
 
 /// How long the exporter may take to say it is listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,15 +67,26 @@ struct Args {
 struct Row {
     sessions: usize,
     body_bytes: usize,
-    floor_median: Duration,
-    scrape_median: Duration,
-    scrape_p90: Duration,
+    gzip_bytes: usize,
+    plain: Encoding,
+    gzip: Encoding,
     idle_rss_kib: u64,
     peak_rss_kib: u64,
+    /// `/-/healthy` latency, p99, while folds were under way.
+    healthy_p99: Duration,
     /// A burst against the simulator answering as fast as it can.
     at_loopback_speed: Burst,
     /// A burst against the simulator answering in [`SLOW_API`].
     slow_api: Burst,
+}
+
+/// Scrapes of one encoding against their floor.
+#[derive(Debug)]
+struct Encoding {
+    floor_median: Duration,
+    scrape_median: Duration,
+    /// The exporter's CPU time per scrape.
+    cpu_per_scrape: Duration,
 }
 
 /// What a burst of concurrent scrapes caused.
@@ -116,8 +137,8 @@ fn main() -> ExitCode {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         exporter: PathBuf::new(),
-        sessions: vec![1_000, 10_000, 100_000],
-        scrapes: 30,
+        sessions: vec![10_000, 100_000, 1_000_000],
+        scrapes: 10,
         concurrent: 200,
     };
     while let Some(flag) = args.next() {
@@ -150,65 +171,140 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 async fn measure(args: &Args, n: usize) -> Result<Row, String> {
-    let simulator = Simulator::start(SimOptions::generated(n))
-        .await
-        .map_err(|e| format!("cannot start the simulator: {e}"))?;
-    let body_bytes = simulator.body().len();
-    let exporter = Exporter::start(&args.exporter, &simulator)?;
+    let plain_api = start_simulator(SimOptions::generated(n)).await?;
+    let gzip_api = start_simulator(SimOptions {
+        gzip: true,
+        ..SimOptions::generated(n)
+    })
+    .await?;
+    let body_bytes = plain_api.body().len();
+    let plain = Exporter::start(&args.exporter, &plain_api)?;
+    let gzip = Exporter::start(&args.exporter, &gzip_api)?;
     // Let it settle: the runtime's threads and the allocator's arenas exist
     // once the listening line is out, but give them a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let idle_rss_kib = exporter.status_kib("VmRSS")?;
+    let idle_rss_kib = plain.status_kib("VmRSS")?;
 
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()
         .map_err(|e| format!("cannot build the client: {e}"))?;
-    let sessions_url = format!("{}/v1/sessions", simulator.url());
-    let metrics_url = format!("http://{}/metrics", exporter.address);
+    let plain_url = format!("{}/v1/sessions", plain_api.url());
+    let gzip_url = format!("{}/v1/sessions", gzip_api.url());
+    // One of each first: connections, the simulator's gzip of the body, and
+    // the exporters' first allocations.
+    floor(&client, &plain_url, plain_api.key(), false).await?;
+    let gzip_bytes = floor(&client, &gzip_url, gzip_api.key(), true).await?;
+    scrape(&client, &plain.metrics_url()).await?;
+    scrape(&client, &gzip.metrics_url()).await?;
 
-    // One of each first: connections, and the exporter's first allocations.
-    floor(&client, &sessions_url, simulator.key()).await?;
-    scrape(&client, &metrics_url).await?;
-    let mut floors = Vec::with_capacity(args.scrapes);
-    let mut scrapes = Vec::with_capacity(args.scrapes);
-    for _ in 0..args.scrapes {
-        let started = Instant::now();
-        floor(&client, &sessions_url, simulator.key()).await?;
-        floors.push(started.elapsed());
-        let started = Instant::now();
-        scrape(&client, &metrics_url).await?;
-        scrapes.push(started.elapsed());
-    }
-
-    let at_loopback_speed = burst(&simulator, &exporter, args.concurrent).await?;
-    let peak_rss_kib = exporter.status_kib("VmHWM")?;
-    drop(exporter);
+    let plain_result = compare(args, &client, &plain, &plain_url, plain_api.key(), false).await?;
+    let gzip_result = compare(args, &client, &gzip, &gzip_url, gzip_api.key(), true).await?;
+    let healthy_p99 = healthy_during_folds(&client, &plain).await?;
+    let at_loopback_speed = burst(&plain_api, &plain, args.concurrent).await?;
+    let peak_rss_kib = plain.status_kib("VmHWM")?.max(gzip.status_kib("VmHWM")?);
+    drop((plain, gzip, plain_api, gzip_api));
     // A real API is a network round trip away: with one that answers in
     // 50 ms, every scrape of the burst arrives while the fetch is under way.
-    let slow_simulator = Simulator::start(SimOptions {
+    let slow_api = start_simulator(SimOptions {
         latency: SLOW_API,
         ..SimOptions::generated(n)
     })
-    .await
-    .map_err(|e| format!("cannot start the simulator: {e}"))?;
-    let slow_exporter = Exporter::start(&args.exporter, &slow_simulator)?;
-    let slow_api = burst(&slow_simulator, &slow_exporter, args.concurrent).await?;
-    drop(slow_exporter);
+    .await?;
+    let slow_exporter = Exporter::start(&args.exporter, &slow_api)?;
+    let slow = burst(&slow_api, &slow_exporter, args.concurrent).await?;
 
-    floors.sort_unstable();
-    scrapes.sort_unstable();
     Ok(Row {
         sessions: n,
         body_bytes,
-        floor_median: floors[floors.len() / 2],
-        scrape_median: scrapes[scrapes.len() / 2],
-        scrape_p90: scrapes[(scrapes.len() * 9).div_ceil(10) - 1],
+        gzip_bytes,
+        plain: plain_result,
+        gzip: gzip_result,
         idle_rss_kib,
         peak_rss_kib,
+        healthy_p99,
         at_loopback_speed,
-        slow_api,
+        slow_api: slow,
     })
+}
+
+async fn start_simulator(options: SimOptions) -> Result<Simulator, String> {
+    Simulator::start(options)
+        .await
+        .map_err(|e| format!("cannot start the simulator: {e}"))
+}
+
+/// Scrapes interleaved with floors: the medians, and the exporter's CPU
+/// time per scrape.
+async fn compare(
+    args: &Args,
+    client: &reqwest::Client,
+    exporter: &Exporter,
+    api_url: &str,
+    key: &str,
+    gzip: bool,
+) -> Result<Encoding, String> {
+    let mut floors = Vec::with_capacity(args.scrapes);
+    let mut scrapes = Vec::with_capacity(args.scrapes);
+    let mut cpu = Duration::ZERO;
+    for _ in 0..args.scrapes {
+        let started = Instant::now();
+        floor(client, api_url, key, gzip).await?;
+        floors.push(started.elapsed());
+        let ticks = exporter.cpu_ticks()?;
+        let started = Instant::now();
+        scrape(client, &exporter.metrics_url()).await?;
+        scrapes.push(started.elapsed());
+        cpu += TICK * u32::try_from(exporter.cpu_ticks()? - ticks).unwrap_or(u32::MAX);
+    }
+    floors.sort_unstable();
+    scrapes.sort_unstable();
+    Ok(Encoding {
+        floor_median: floors[floors.len() / 2],
+        scrape_median: scrapes[scrapes.len() / 2],
+        cpu_per_scrape: cpu / u32::try_from(args.scrapes).unwrap_or(1),
+    })
+}
+
+/// `/-/healthy` probed one after another on a connection of its own while
+/// each of [`PROBED_SCRAPES`] scrapes is under way: the p99 latency.
+async fn healthy_during_folds(
+    client: &reqwest::Client,
+    exporter: &Exporter,
+) -> Result<Duration, String> {
+    let probe = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot build the client: {e}"))?;
+    let health_url = format!("http://{}/-/healthy", exporter.address);
+    probe
+        .get(&health_url)
+        .send()
+        .await
+        .map_err(|e| format!("{health_url}: {e}"))?;
+    let mut latencies = Vec::new();
+    for _ in 0..PROBED_SCRAPES {
+        let scraping = tokio::spawn({
+            let client = client.clone();
+            let url = exporter.metrics_url();
+            async move { scrape(&client, &url).await }
+        });
+        while !scraping.is_finished() {
+            let started = Instant::now();
+            let response = probe
+                .get(&health_url)
+                .send()
+                .await
+                .map_err(|e| format!("{health_url}: {e}"))?;
+            if !response.status().is_success() {
+                return Err(format!("{health_url}: {}", response.status()));
+            }
+            latencies.push(started.elapsed());
+        }
+        scraping.await.map_err(|e| e.to_string())??;
+    }
+    latencies.sort_unstable();
+    Ok(latencies[(latencies.len() * 99).div_ceil(100).max(1) - 1])
 }
 
 /// A burst of `concurrent` scrapes, all released at once on connections
@@ -256,21 +352,52 @@ async fn burst(
     })
 }
 
-/// The floor: the body fetched with the same HTTP stack and skimmed by serde_json.
-async fn floor(client: &reqwest::Client, url: &str, key: &str) -> Result<(), String> {
-    let response = client
-        .get(url)
-        .bearer_auth(key)
+/// The floor: the body fetched with the same HTTP client, read and
+/// discarded; with `gzip`, asked for in gzip and inflated as the exporter
+/// inflates it. Returns the bytes received.
+async fn floor(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    gzip: bool,
+) -> Result<usize, String> {
+    let mut request = client.get(url).bearer_auth(key);
+    if gzip {
+        request = request.header("accept-encoding", "gzip");
+    }
+    let mut response = request
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(|e| format!("GET {url}: {e}"))?;
-    let body = response
-        .bytes()
+    let mut inflater = gzip.then(|| (Decompress::new_gzip(15), Vec::with_capacity(64 * 1024)));
+    let mut received = 0;
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    serde_json::from_slice::<IgnoredAny>(&body).map_err(|e| format!("GET {url}: {e}"))?;
-    Ok(())
+        .map_err(|e| format!("GET {url}: {e}"))?
+    {
+        received += chunk.len();
+        if let Some((decompress, out)) = &mut inflater {
+            let mut input = &chunk[..];
+            while !input.is_empty() {
+                out.clear();
+                let before = decompress.total_in();
+                decompress
+                    .decompress_vec(input, out, FlushDecompress::None)
+                    .map_err(|e| format!("GET {url}: {e}"))?;
+                let read = usize::try_from(decompress.total_in() - before).unwrap_or(input.len());
+                if read == 0 && out.is_empty() {
+                    break;
+                }
+                input = &input[read..];
+                std::hint::black_box(&out);
+            }
+        } else {
+            std::hint::black_box(&chunk);
+        }
+    }
+    Ok(received)
 }
 
 /// One `/metrics` scrape, as Prometheus sends it (gzip accepted), which must
@@ -296,6 +423,28 @@ async fn scrape(client: &reqwest::Client, url: &str) -> Result<(), String> {
 struct Exporter {
     child: Child,
     address: SocketAddr,
+}
+
+impl Exporter {
+    fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.address)
+    }
+
+    /// User plus system CPU time, in ticks (`/proc/PID/stat` fields 14, 15).
+    fn cpu_ticks(&self) -> Result<u64, String> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        // The command name may hold spaces: count fields after its `)`.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+        match (field(11), field(12)) {
+            (Some(user), Some(system)) => Ok(user + system),
+            _ => Err(format!("cannot read CPU times from {path}")),
+        }
+    }
 }
 
 impl Exporter {
@@ -383,32 +532,37 @@ impl Burst {
 fn print_table(args: &Args, rows: &[Row]) {
     let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let ratio = |e: &Encoding| e.scrape_median.as_secs_f64() / e.floor_median.as_secs_f64();
     println!(
-        "| sessions | body | GET + IgnoredAny (median) | /metrics scrape (median) | scrape p90 | ratio (medians) | idle RSS | peak RSS | peak bar (3x body + 20 MiB) | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
+        "| sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, gzip) | idle RSS | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
         args.concurrent,
         SLOW_API.as_millis(),
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
-        let bar = 3.0 * mib(row.body_bytes as f64) + 20.0;
         println!(
-            "| {} | {:.1} MiB | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} | {} |",
+            "| {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
             row.sessions,
             mib(row.body_bytes as f64),
-            ms(row.floor_median),
-            ms(row.scrape_median),
-            ms(row.scrape_p90),
-            row.scrape_median.as_secs_f64() / row.floor_median.as_secs_f64(),
+            mib(row.gzip_bytes as f64),
+            ms(row.plain.floor_median),
+            ms(row.plain.scrape_median),
+            ratio(&row.plain),
+            ms(row.gzip.floor_median),
+            ms(row.gzip.scrape_median),
+            ratio(&row.gzip),
+            ms(row.plain.cpu_per_scrape),
+            ms(row.gzip.cpu_per_scrape),
             row.idle_rss_kib as f64 / 1024.0,
             row.peak_rss_kib as f64 / 1024.0,
-            bar,
+            ms(row.healthy_p99),
             row.at_loopback_speed.describe(args.concurrent),
             row.slow_api.describe(args.concurrent),
         );
     }
     println!();
     println!(
-        "{} sequential scrapes per size, interleaved with as many floor requests; exporter flags: defaults plus --web.max-requests 0.",
+        "{} sequential scrapes per size and encoding, interleaved with as many floor requests; `/-/healthy` probed during {PROBED_SCRAPES} more; exporter flags: defaults plus --web.max-requests 0; CPU from /proc in 10 ms ticks.",
         args.scrapes
     );
 }

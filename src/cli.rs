@@ -54,11 +54,11 @@ pub struct Cli {
     )]
     pub api_cache_ttl: String,
 
-    /// Abandon API responses larger than this (after decompression).
+    /// Abandon API responses larger than this (after decompression); it bounds the time and CPU a fetch may take.
     #[arg(
         long = "api.max-response-bytes",
         env = "AGI_API_MAX_RESPONSE_BYTES",
-        default_value = "64MiB",
+        default_value = "512MiB",
         value_name = "SIZE"
     )]
     pub api_max_response_bytes: String,

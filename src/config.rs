@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(url, Some("https://api.agi.tech/"));
         assert_eq!(config.api.timeout, Duration::from_secs(10));
         assert_eq!(config.api.cache_ttl, Duration::ZERO);
-        assert_eq!(config.api.max_response_bytes, 64 << 20);
+        assert_eq!(config.api.max_response_bytes, 512 << 20);
         assert_eq!(
             config.web.listen_address,
             SocketAddr::from(([0, 0, 0, 0], 10027))

@@ -7,12 +7,15 @@
 //! API a network round trip away. It is served by the exporter's own accept
 //! loop ([`crate::server::serve`]).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -24,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::api::key::DEMO_KEY;
 use crate::api::timestamp::{self, UnixMillis, format_timestamp};
 use crate::config::ServerTimings;
-use crate::server::{self, Reply, Routes};
+use crate::server::{self, Reply, Routes, accepts_gzip};
 use crate::status::DocumentedStatus;
 use crate::sync::lock;
 use crate::web_config::WebSettings;
@@ -54,6 +57,9 @@ pub struct SimOptions {
     pub seed: u64,
     /// How long it takes to answer, as an API a network round trip away.
     pub latency: Duration,
+    /// Whether it answers in gzip when the request accepts it, as the API
+    /// does when asked.
+    pub gzip: bool,
 }
 
 impl SimOptions {
@@ -64,6 +70,7 @@ impl SimOptions {
             evolve: true,
             seed: 0x5eed,
             latency: Duration::ZERO,
+            gzip: true,
         }
     }
 
@@ -74,6 +81,7 @@ impl SimOptions {
             evolve: false,
             seed: 42,
             latency: Duration::ZERO,
+            gzip: false,
         }
     }
 }
@@ -98,8 +106,31 @@ pub struct Simulator {
 #[derive(Debug)]
 struct Shared {
     latency: Duration,
+    gzip: bool,
     requests: AtomicU64,
     world: Mutex<World>,
+    /// The last body served in gzip, and its gzip: the body only changes
+    /// once a second, if at all.
+    gzipped: Mutex<Option<(Bytes, Bytes)>>,
+}
+
+impl Shared {
+    /// `body` in gzip, compressed once per body.
+    fn gzip_of(&self, body: &Bytes) -> Option<Bytes> {
+        let mut cache = lock(&self.gzipped);
+        if let Some((source, gzipped)) = cache.as_ref()
+            && source.as_ptr() == body.as_ptr()
+            && source.len() == body.len()
+        {
+            return Some(gzipped.clone());
+        }
+        let mut encoder =
+            GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
+        encoder.write_all(body).ok()?;
+        let gzipped = Bytes::from(encoder.finish().ok()?);
+        *cache = Some((body.clone(), gzipped.clone()));
+        Some(gzipped)
+    }
 }
 
 impl Simulator {
@@ -111,8 +142,10 @@ impl Simulator {
         world.populate(options.population);
         let shared = Arc::new(Shared {
             latency: options.latency,
+            gzip: options.gzip,
             requests: AtomicU64::new(0),
             world: Mutex::new(world),
+            gzipped: Mutex::new(None),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let (_, plain) = watch::channel(Arc::new(WebSettings::plain()));
@@ -205,6 +238,16 @@ impl Routes for SimRoutes {
             );
         }
         let body = lock(&shared.world).body.clone();
+        if shared.gzip
+            && accepts_gzip(request.headers())
+            && let Some(gzipped) = shared.gzip_of(&body)
+        {
+            let mut response = json(StatusCode::OK, gzipped);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            return response;
+        }
         json(StatusCode::OK, body)
     }
 }

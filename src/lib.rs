@@ -24,6 +24,7 @@ mod cli;
 mod config;
 mod deadline;
 pub mod demo;
+mod fold;
 mod logging;
 mod metrics;
 mod scrape;

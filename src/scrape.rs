@@ -10,16 +10,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker, Snapshot};
+use crate::aggregate::{FetchTimes, Limits, SessionTracker, Snapshot};
 use crate::api::key::ApiKey;
-use crate::api::parse::SessionStream;
 use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
 use crate::deadline;
+use crate::fold::{self, Fold, Piece};
 use crate::metrics::{Metrics, ScrapeReport};
 use crate::sync::lock;
 
@@ -43,7 +43,7 @@ pub(crate) struct Scraper {
     limits: Limits,
     cache_ttl: Duration,
     /// Held by the one fetch under way for as long as it folds.
-    tracker: tokio::sync::Mutex<SessionTracker>,
+    tracker: Arc<tokio::sync::Mutex<SessionTracker>>,
     flight: Mutex<FlightState>,
 }
 
@@ -91,7 +91,9 @@ impl Scraper {
             metrics,
             limits,
             cache_ttl,
-            tracker: tokio::sync::Mutex::new(SessionTracker::new(limits.agents_max)),
+            tracker: Arc::new(tokio::sync::Mutex::new(SessionTracker::new(
+                limits.agents_max,
+            ))),
             flight: Mutex::new(FlightState::default()),
         }
     }
@@ -258,25 +260,42 @@ impl Scraper {
     }
 
     /// Sends the request and folds the body as it arrives, within the
-    /// caller's deadline; on success the sessions seen become the tracker's
-    /// baseline for the next fetch. If the deadline cuts it short, the
-    /// tracker is left as it was.
+    /// caller's deadline: this task reads the socket and hands the chunks
+    /// to a fold on a blocking thread ([`Fold`]). On success the sessions
+    /// seen become the tracker's baseline for the next fetch; if the
+    /// deadline or a broken body cuts it short, the tracker is left as it
+    /// was.
     async fn fetch_and_fold(&self, key: &ApiKey) -> Result<Snapshot, FetchError> {
         let sent_at = timestamp::now();
-        let answer = self.client.send(key).await?;
-        let times = FetchTimes {
-            sent_at,
-            received_at: timestamp::now(),
+        let mut answer = self.client.send(key).await?;
+        let fold = Fold {
+            tracker: Arc::clone(&self.tracker).lock_owned().await,
+            limits: self.limits,
+            redactor: Arc::clone(key.redactor()),
+            times: FetchTimes {
+                sent_at,
+                received_at: timestamp::now(),
+            },
+            gzip: answer.is_gzip(),
+            max_bytes: self.client.max_response_bytes(),
         };
-        let mut tracker = self.tracker.lock().await;
-        let mut aggregator = Aggregator::new(self.limits, &mut tracker, key.redactor(), times);
-        let mut stream = SessionStream::new(&mut aggregator);
-        self.client
-            .read_sessions(answer, &mut stream, key.redactor())
-            .await?;
-        stream
-            .finish()
-            .map_err(|e| FetchError::InvalidResponse(e.into()))?;
-        Ok(aggregator.finish())
+        let (pieces, received) = mpsc::channel(fold::QUEUE);
+        let folding = tokio::task::spawn_blocking(move || fold.run(received));
+        let read = async {
+            while let Some(chunk) = answer.chunk(key.redactor()).await? {
+                if pieces.send(Piece::Chunk(chunk)).await.is_err() {
+                    // The fold stopped: its error is the answer.
+                    return Ok(());
+                }
+            }
+            let _ = pieces.send(Piece::End).await;
+            Ok(())
+        }
+        .await;
+        drop(pieces);
+        let folded = folding.await.unwrap_or(Err(FetchError::Abandoned));
+        // A body that broke while being read fails for that reason; the
+        // fold only saw it stop.
+        read.and(folded)
     }
 }

@@ -274,7 +274,7 @@ impl ExporterRoutes {
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero quality.
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()

@@ -1,21 +1,21 @@
 //! The HTTP client for `GET /v1/sessions`.
 //!
 //! It sends the bearer key to `--api.url` and nowhere else: redirects are
-//! never followed. It asks for gzip, and hands the body to the session
-//! parser chunk by chunk as it arrives (inflated first when it is gzip), so
-//! no copy of the whole body is ever held; it gives up past
-//! `--api.max-response-bytes` of (inflated) body, whatever `Content-Length`
-//! claims. Every way a request can fail maps to one [`FailureReason`], the
-//! fixed label set of `agi_api_request_failures_total`.
+//! never followed. It asks for gzip, and hands the body over chunk by chunk
+//! as it arrives (the fold inflates it and counts it against
+//! `--api.max-response-bytes`), so no copy of the whole body is ever held;
+//! a `Content-Length` over the cap is refused before the body is read.
+//! Every way a request can fail maps to one [`FailureReason`], the fixed
+//! label set of `agi_api_request_failures_total`.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::header;
 use reqwest::{StatusCode, Url, redirect};
 
-use super::inflate::{Inflated, Inflater};
+use super::inflate::Inflater;
 use super::key::{ApiKey, KeySource};
-use super::parse::{ParseError, SessionSink, SessionStream};
+use super::parse::ParseError;
 use super::redact::{Redactor, UpstreamText};
 
 /// The fixed set of reasons a request can fail for.
@@ -172,7 +172,7 @@ pub(crate) struct ApiClient {
 }
 
 /// An answer whose status says a session list follows, its body still to
-/// be read with [`ApiClient::read_sessions`].
+/// be read chunk by chunk.
 #[derive(Debug)]
 pub(crate) struct Answer {
     response: reqwest::Response,
@@ -219,6 +219,11 @@ impl ApiClient {
         &self.sessions_url
     }
 
+    /// `--api.max-response-bytes`.
+    pub(crate) fn max_response_bytes(&self) -> u64 {
+        self.max_response_bytes
+    }
+
     /// The key for the next request (a key file is read again).
     pub(crate) fn key(&self) -> ApiKey {
         self.key.current()
@@ -254,51 +259,23 @@ impl ApiClient {
         let gzip = is_gzip(&response, redactor)?;
         Ok(Answer { response, gzip })
     }
+}
 
-    /// Reads the answer's body into `stream` chunk by chunk as it arrives,
-    /// inflating it first if it is gzip, and letting other tasks run between
-    /// chunks. The caller then finishes the stream.
-    pub(crate) async fn read_sessions<S: SessionSink>(
-        &self,
-        answer: Answer,
-        stream: &mut SessionStream<'_, S>,
+impl Answer {
+    /// Whether the body is gzip (the caller inflates it).
+    pub(crate) fn is_gzip(&self) -> bool {
+        self.gzip
+    }
+
+    /// The next chunk of the body as it arrives, `None` at its end.
+    pub(crate) async fn chunk(
+        &mut self,
         redactor: &Redactor,
-    ) -> Result<(), FetchError> {
-        let Answer { mut response, gzip } = answer;
-        let mut inflater = gzip.then(Inflater::new);
-        let limit = self.max_response_bytes;
-        let mut read: u64 = 0;
-        let mut take = |bytes: &[u8]| -> Result<(), FetchError> {
-            read += bytes.len() as u64;
-            if read > limit {
-                return Err(FetchError::TooLarge { limit });
-            }
-            stream
-                .feed(bytes)
-                .map_err(|e| FetchError::InvalidResponse(e.into()))
-        };
-        while let Some(chunk) = response
+    ) -> Result<Option<bytes::Bytes>, FetchError> {
+        self.response
             .chunk()
             .await
-            .map_err(|e| transport_error(&e, redactor))?
-        {
-            match &mut inflater {
-                None => take(&chunk)?,
-                Some(inflater) => inflater.inflate(&chunk, &mut take).map_err(|e| match e {
-                    Inflated::Sink(error) => error,
-                    Inflated::Inflate(error) => encoding_error(&error.to_string(), redactor),
-                })?,
-            }
-            // A large body arrives in many chunks that may all be ready at
-            // once: folding them must not hold the worker.
-            tokio::task::consume_budget().await;
-        }
-        if let Some(inflater) = &inflater {
-            inflater
-                .finish()
-                .map_err(|e| encoding_error(&e.to_string(), redactor))?;
-        }
-        Ok(())
+            .map_err(|e| transport_error(&e, redactor))
     }
 }
 
@@ -321,7 +298,9 @@ fn is_gzip(response: &reqwest::Response, redactor: &Redactor) -> Result<bool, Fe
     }
 }
 
-fn encoding_error(message: &str, redactor: &Redactor) -> FetchError {
+/// A body whose encoding is broken or not asked for, in a message redacted
+/// like all upstream text.
+pub(crate) fn encoding_error(message: &str, redactor: &Redactor) -> FetchError {
     FetchError::InvalidResponse(InvalidBody::Encoding(redactor.excerpt(
         message,
         false,

@@ -71,7 +71,7 @@ pub struct Lines {
 impl Lines {
     /// The window now starts after `dropped`, which it started with.
     pub fn advance(&mut self, dropped: &[u8]) {
-        let newlines = dropped.iter().filter(|&&byte| byte == b'\n').count();
+        let newlines = count_newlines(dropped);
         if newlines > 0 {
             self.newlines += newlines;
             if let Some(last) = dropped.iter().rposition(|&byte| byte == b'\n') {
@@ -79,6 +79,15 @@ impl Lines {
             }
         }
         self.offset += dropped.len();
+    }
+
+    /// An error at the window's first byte.
+    pub fn error_at_start(&self, message: &'static str) -> Error {
+        Error {
+            message,
+            line: 1 + self.newlines,
+            column: 1 + self.offset - self.line_start,
+        }
     }
 }
 
@@ -99,7 +108,7 @@ pub struct Reader<'de> {
     /// all of it, or all but a character cut by the window's end): strings
     /// in it are sliced from it without a check each.
     text: &'de str,
-    /// Whether the window ends where the body ends.
+    /// Whether the body ends where the window does.
     complete: bool,
     pos: usize,
     buffers: Buffers,
@@ -353,7 +362,7 @@ impl<'de> Reader<'de> {
         if rest.starts_with(word) {
             self.pos += word.len();
             Ok(())
-        } else if rest.len() < word.len() && word.starts_with(rest) {
+        } else if !self.complete && rest.len() < word.len() && word.starts_with(rest) {
             // The window ends inside what may be the word.
             Err(self.end_of_body())
         } else {
@@ -363,7 +372,7 @@ impl<'de> Reader<'de> {
 
     /// Skips the string whose opening quote is at the reading position;
     /// returns where its contents are.
-    #[inline]
+    #[inline(always)]
     fn skip_string(&mut self) -> Result<Span, Fault> {
         self.pos += 1;
         let start = self.pos;
@@ -589,6 +598,21 @@ fn find_special(bytes: &[u8], from: usize) -> usize {
         .map_or(bytes.len(), |index| tail_from + index)
 }
 
+/// How many `\n` bytes `bytes` holds, counted in byte-wide lanes that the
+/// compiler turns into vector compares (255 bytes at most per lane sum, so
+/// none overflows).
+fn count_newlines(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|block| {
+            let in_block = block.iter().fold(0u8, |count, &byte| {
+                count.wrapping_add(u8::from(byte == b'\n'))
+            });
+            usize::from(in_block)
+        })
+        .sum()
+}
+
 /// The value of four hex digits.
 fn hex_value(digits: &[u8]) -> Option<u16> {
     digits.iter().try_fold(0u16, |value, &digit| {
@@ -663,6 +687,17 @@ mod tests {
         assert_eq!(find_special(plain, 0), plain.len());
         assert_eq!(find_special(b"", 0), 0);
         assert_eq!(find_special(b"ab", 2), 2);
+    }
+
+    #[test]
+    fn counts_newlines_in_blocks_of_any_length() {
+        for length in [0usize, 1, 254, 255, 256, 1000] {
+            let bytes: Vec<u8> = (0..length)
+                .map(|i| if i % 3 == 0 { b'\n' } else { b'x' })
+                .collect();
+            assert_eq!(count_newlines(&bytes), length.div_ceil(3), "{length}");
+        }
+        assert_eq!(count_newlines(&[b'\n'; 600]), 600);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `GET {api.url}/v1/sessions`.
 
 mod client;
-mod inflate;
+pub(crate) mod inflate;
 mod json;
 pub(crate) mod key;
 pub(crate) mod parse;
@@ -13,4 +13,4 @@ pub(crate) mod redact;
 pub(crate) mod timestamp;
 
 pub use client::ClientError;
-pub(crate) use client::{ApiClient, FailureReason, FetchError};
+pub(crate) use client::{ApiClient, FailureReason, FetchError, encoding_error};

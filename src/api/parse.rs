@@ -180,7 +180,7 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
             let before = self.pending.len();
             self.pending.extend_from_slice(&chunk[at..at + take]);
             at += take;
-            if self.pending.len() < self.retry_at {
+            if self.pending.len() < self.retry_at && self.pending.len() <= MAX_STEP_BYTES {
                 continue;
             }
             let pending = std::mem::take(&mut self.pending);
@@ -216,16 +216,40 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
     /// once there are twice its bytes; an error ends the stream.
     fn run(&mut self, window: &[u8], complete: bool) -> Result<usize, ParseError> {
         let mut reader = Reader::window(window, complete, std::mem::take(&mut self.buffers));
+        // The end of the last step read whole.
+        let mut committed = 0;
         let read = loop {
-            let start = reader.position();
-            match self.step(&mut reader) {
-                Ok(Step::Next) => {}
-                Ok(Step::Done) => break reader.end().map(|()| reader.position()),
-                Err(fault) if fault.needs_more() => break Ok(start),
-                Err(fault) => break Err(fault),
+            let step = match self.state {
+                State::Item { wrapped, .. } => self.items(&mut reader, wrapped, &mut committed),
+                _ => self.step(&mut reader),
+            };
+            // A step that read past MAX_STEP_BYTES is refused, whether it
+            // ended there, failed there or asked for more: which of those
+            // it did depends on how the body was cut, that it read so far
+            // does not.
+            if reader.position() - committed > MAX_STEP_BYTES {
+                break Err(Err(committed));
+            }
+            match step {
+                Ok(Step::Next) => committed = reader.position(),
+                Ok(Step::Done) => break reader.end().map(|()| reader.position()).map_err(Ok),
+                Err(fault) if fault.needs_more() => break Ok(committed),
+                Err(fault) => break Err(Ok(fault)),
             }
         };
-        let read = read.map_err(|fault| ParseError(reader.locate(fault, &self.lines)));
+        let read = read.map_err(|fault| match fault {
+            Ok(fault) => ParseError(reader.locate(fault, &self.lines)),
+            Err(start) => {
+                // Where the session or value starts, after the comma.
+                let first = window[start..]
+                    .iter()
+                    .position(|byte| !matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b','))
+                    .map_or(start, |skip| start + skip);
+                let mut lines = self.lines;
+                lines.advance(&window[..first]);
+                ParseError(lines.error_at_start(TOO_LARGE_STEP))
+            }
+        });
         self.buffers = reader.into_buffers();
         match read {
             Ok(consumed) => {
@@ -289,25 +313,9 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
                     wrapped: true,
                 }
             }
-            State::Item { first, wrapped } => {
-                if !reader.next_item(first)? {
-                    if wrapped {
-                        State::WrapperKey {
-                            first: false,
-                            found: true,
-                        }
-                    } else {
-                        State::End
-                    }
-                } else {
-                    let record = session(reader)?;
-                    self.sink.session(record);
-                    self.sessions += 1;
-                    State::Item {
-                        first: false,
-                        wrapped,
-                    }
-                }
+            State::Item { wrapped, .. } => {
+                let mut committed = reader.position();
+                return self.items(reader, wrapped, &mut committed);
             }
             State::End => return Ok(Step::Done),
         };
@@ -320,8 +328,59 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
     }
 }
 
+impl<S: SessionSink> SessionStream<'_, S> {
+    /// Reads the sessions of the list, one step each, in one loop (this is
+    /// nearly all of a body), until the list ends; `committed` follows the
+    /// end of each session read, where a step that falls short starts again.
+    fn items(
+        &mut self,
+        reader: &mut Reader<'_>,
+        wrapped: bool,
+        committed: &mut usize,
+    ) -> Result<Step, Fault> {
+        let State::Item { mut first, .. } = self.state else {
+            return Ok(Step::Next);
+        };
+        loop {
+            if !reader.next_item(first)? {
+                self.state = if wrapped {
+                    State::WrapperKey {
+                        first: false,
+                        found: true,
+                    }
+                } else {
+                    State::End
+                };
+                return Ok(if wrapped { Step::Next } else { Step::Done });
+            }
+            let record = session(reader)?;
+            if reader.position() - *committed > MAX_STEP_BYTES {
+                // Refused by the caller, as a step too large.
+                return Ok(Step::Next);
+            }
+            self.sink.session(record);
+            self.sessions += 1;
+            if first {
+                first = false;
+                self.state = State::Item {
+                    first: false,
+                    wrapped,
+                };
+            }
+            *committed = reader.position();
+        }
+    }
+}
+
 /// The first slice a step under way grows by; later ones double.
 const PENDING_STEP: usize = 4096;
+
+/// The largest step the stream holds: one session, or one value of the
+/// wrapping object beside the list, is never larger in a real answer, and
+/// this is all the memory a body can make the parser hold, whatever its size.
+pub const MAX_STEP_BYTES: usize = 32 << 20;
+
+const TOO_LARGE_STEP: &str = "a session, or a value of the wrapping object, larger than 32 MiB";
 
 /// A session's fields, by key.
 #[derive(Clone, Copy)]

@@ -185,3 +185,38 @@ fn chunks_cut_every_token_of_a_wrapped_body() {
         );
     }
 }
+
+#[test]
+fn a_session_over_32_mib_is_refused_the_same_whole_or_in_chunks() {
+    let session = |blob: usize| {
+        format!(
+            "[{{\"status\":\"running\"}},\n {{\"status\":\"running\",\"blob\":\"{}\"}}]",
+            "x".repeat(blob)
+        )
+    };
+    let over = session(33 << 20);
+    let whole = parse_sessions(over.as_bytes(), &mut Collect::default()).map_err(|e| e.to_string());
+    assert_eq!(
+        whole,
+        Err(
+            "a session, or a value of the wrapping object, larger than 32 MiB at line 2 column 2"
+                .to_owned()
+        )
+    );
+    for size in [4096, 1 << 20, 9 << 20] {
+        assert_eq!(
+            stream(over.as_bytes(), &[size], &mut Collect::default()),
+            whole,
+            "{size}"
+        );
+    }
+    let under = session(31 << 20);
+    assert_eq!(
+        parse_sessions(under.as_bytes(), &mut Collect::default()).map_err(|e| e.to_string()),
+        Ok(2)
+    );
+    assert_eq!(
+        stream(under.as_bytes(), &[64 << 10], &mut Collect::default()),
+        Ok(2)
+    );
+}

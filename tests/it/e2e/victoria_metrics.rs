@@ -54,7 +54,7 @@ async fn victoria_metrics_scrapes_every_sample_without_an_error() {
 
     // A session is seen starting, so a lifecycle histogram has a count.
     let created = format_timestamp(e2e::unix_millis() - 30_000);
-    let sessions = vec![json!({"session_id": "vm-1", "agent_name": "agi-0",
+    let sessions = vec![json!({"session_id": "vm-1", "agent_name": "vm-agent",
         "status": "initializing", "created_at": created})];
     simulator.set_behaviour(Behaviour::json(serde_json::to_vec(&sessions).unwrap()));
     let target = eventually("the target has been scraped", deadline, async || {
@@ -70,6 +70,25 @@ async fn victoria_metrics_scrapes_every_sample_without_an_error() {
     })
     .await;
     assert_eq!(target["labels"]["job"], "agi", "{target:#}");
+    // The exporter must have listed it initializing before it runs, or its
+    // start is not one this exporter saw.
+    eventually(
+        "VictoriaMetrics has the session listed initializing",
+        deadline,
+        async || {
+            let listed = query_one(
+                &vm,
+                r#"agi_agent_sessions{job="agi", agent_name="vm-agent", status="initializing"}"#,
+            )
+            .await?;
+            if listed == Some(1.0) {
+                Ok(())
+            } else {
+                Err(format!("initializing sessions of vm-agent: {listed:?}"))
+            }
+        },
+    )
+    .await;
     let mut running = sessions;
     running[0]["status"] = json!("running");
     simulator.set_behaviour(Behaviour::json(serde_json::to_vec(&running).unwrap()));
@@ -81,7 +100,7 @@ async fn victoria_metrics_scrapes_every_sample_without_an_error() {
             let counters = own_counters(&vm).await?;
             let started = query_one(
                 &vm,
-                r#"agi_session_start_latency_seconds_count{job="agi", agent_name="agi-0"}"#,
+                r#"agi_session_start_latency_seconds_count{job="agi", agent_name="vm-agent"}"#,
             )
             .await?;
             if counters.get("vm_promscrape_scrapes_total").copied() >= Some(SCRAPES)
