@@ -69,6 +69,8 @@ pub(crate) struct ScrapeReport<'a> {
     pub(crate) duration: Duration,
     /// Now, to turn creation times into ages.
     pub(crate) now: UnixMillis,
+    /// How long until a request may be sent again after a 429.
+    pub(crate) backoff: Duration,
 }
 
 impl Metrics {
@@ -188,6 +190,11 @@ impl Metrics {
             "agi_up",
             &self.up_help,
             [(vec![], if report.snapshot.is_some() { 1.0 } else { 0.0 })],
+        ));
+        families.push(gauge_family(
+            "agi_api_rate_limit_backoff_seconds",
+            "Time until the exporter sends a request again after the API answered 429, in seconds; 0 when it is not backing off.",
+            [(vec![], report.backoff.as_secs_f64())],
         ));
         families.push(gauge_family(
             "agi_scrape_duration_seconds",
@@ -458,6 +465,7 @@ mod tests {
             snapshot: None,
             duration: Duration::ZERO,
             now: 0,
+            backoff: Duration::ZERO,
         }))
         .unwrap();
 

@@ -107,11 +107,21 @@ impl Scraper {
             snapshot,
             duration: started.elapsed(),
             now: timestamp::now(),
+            backoff: self.backoff(),
         });
         Exposition {
             body,
             up: snapshot.is_some(),
         }
+    }
+
+    /// How long until a request may be sent again after a 429.
+    fn backoff(&self) -> Duration {
+        lock(&self.flight)
+            .not_before
+            .map_or(Duration::ZERO, |not_before| {
+                not_before.saturating_duration_since(Instant::now())
+            })
     }
 
     /// Returns a fresh snapshot: cached, shared with a request under way, or

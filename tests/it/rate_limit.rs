@@ -35,7 +35,16 @@ async fn assert_backing_off(exporter: &Exporter, api: &FakeApi, times: usize) {
             exporter.logs().tail(20)
         );
         assert_eq!(api_requests(&body), 1.0, "{body}");
+        assert!(
+            backoff(&body) > 0.0,
+            "the back-off shows while it lasts:\n{body}"
+        );
     }
+}
+
+/// `agi_api_rate_limit_backoff_seconds`.
+fn backoff(exposition: &str) -> f64 {
+    expect_value(exposition, "agi_api_rate_limit_backoff_seconds", &[])
 }
 
 /// Scrapes once, which must be `agi_up 1` after one new request.
@@ -43,6 +52,7 @@ async fn assert_fetches_again(exporter: &Exporter, api: &FakeApi) {
     let body = exporter.scrape().await;
     assert_eq!(up(&body), 1.0, "{body}\n{}", exporter.logs().tail(20));
     assert_eq!(api.requests(), 2, "after Retry-After, one new request");
+    assert_eq!(backoff(&body), 0.0, "{body}");
 }
 
 /// The first scrape meets the 429 (which the API then stops sending).
@@ -50,6 +60,7 @@ async fn first_scrape_is_rate_limited(exporter: &Exporter, api: &FakeApi) {
     let body = exporter.scrape().await;
     assert_eq!(up(&body), 0.0, "{body}");
     assert_eq!(failures(&body, "rate_limited"), 1.0, "{body}");
+    assert!(backoff(&body) > 0.0, "{body}");
     assert_eq!(api.requests(), 1);
     api.set_behaviour(Behaviour::Serve);
 }

@@ -460,9 +460,11 @@ fn static_configs(targets: &[SocketAddr]) -> Yaml {
     Yaml::Sequence(vec![Yaml::Mapping(static_config)])
 }
 
-/// A rule file with every `for:` set to 0s and every group `interval:` to
-/// 1s, so alerts fire within the test's few seconds of data. Range windows
-/// (`[5m]`, `[1h]`) are kept: they work on shorter data.
+/// A rule file with every `for:` a hundred times shorter (5m becomes 3s)
+/// and every group `interval:` 1s, so alerts fire within the test's seconds
+/// of data, in the order the shipped durations give them (AGIApiUnauthorized,
+/// 2m, before the AGIApiDown it inhibits, 5m). Range windows (`[5m]`, `[1h]`)
+/// are kept: they work on shorter data.
 pub fn test_rules(shipped: &str, what: &str) -> String {
     let mut rules = parse_yaml(what, shipped);
     let groups = yaml_key(&mut rules, "groups", what)
@@ -480,12 +482,29 @@ pub fn test_rules(shipped: &str, what: &str) -> String {
             .and_then(Yaml::as_sequence_mut)
             .unwrap_or_else(|| panic!("{what}: a group has no rules"));
         for rule in rules.iter_mut().filter_map(Yaml::as_mapping_mut) {
-            if rule.contains_key("for") {
-                rule.insert(Yaml::from("for"), Yaml::from("0s"));
+            if let Some(shipped) = rule.get("for").and_then(Yaml::as_str) {
+                let seconds = prometheus_duration(shipped)
+                    .unwrap_or_else(|| panic!("{what}: cannot read for: {shipped}"));
+                let shortened = format!("{}ms", seconds * 10);
+                rule.insert(Yaml::from("for"), Yaml::from(shortened));
             }
         }
     }
     serde_yaml_ng::to_string(&rules).unwrap_or_else(|e| panic!("cannot write {what}: {e}"))
+}
+
+/// A Prometheus duration of one unit (`90s`, `5m`, `1h`), in seconds.
+fn prometheus_duration(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    Some(number * scale)
 }
 
 /// `(group name, [rule names])` of a rule file, in file order.

@@ -40,9 +40,10 @@ pub use self::logs::Logs;
 
 /// The exporter's own families, present on every scrape (`process_*`
 /// aside): README, Metrics.
-pub const EXPORTER_FAMILIES: [&str; 9] = [
+pub const EXPORTER_FAMILIES: [&str; 10] = [
     "agi_up",
     "agi_sessions_removed_total",
+    "agi_api_rate_limit_backoff_seconds",
     "agi_scrape_duration_seconds",
     "agi_api_requests_total",
     "agi_api_request_failures_total",
