@@ -3,11 +3,19 @@
 //! The fetch reads the body chunk by chunk and hands each chunk to this
 //! fold, which runs on a blocking thread: the async runtime only moves
 //! bytes, so no fold ever holds a worker, and reading the socket overlaps
-//! with parsing. The fold inflates a gzip body, counts the (inflated) bytes
-//! against `--api.max-response-bytes`, parses them as they come
-//! ([`SessionStream`]) and folds each session into the aggregate.
+//! with parsing. A gzip body goes through [`inflate`] first, on a blocking
+//! thread of its own, so that inflating overlaps with parsing too. The fold
+//! counts the (inflated) bytes against `--api.max-response-bytes`, parses
+//! them as they come ([`SessionStream`]) and folds each session into the
+//! aggregate.
 //!
-//! It holds the session tracker for as long as it runs. Only a body that
+//! Folds run one after another on one thread that lives as long as the
+//! exporter ([`Worker`]), and inflation on another: the tracker's large
+//! lists are then always allocated and freed by the same thread, instead of
+//! by whichever thread of a pool ran each fetch, which left each pool
+//! thread's allocator arena holding a list's worth of memory.
+//!
+//! A fold holds the session tracker for as long as it runs. Only a body that
 //! arrived whole and parsed becomes the tracker's new baseline: if the
 //! fetch is given up (its deadline, a broken connection), the fold stops
 //! without finishing and the tracker is left as it was.
@@ -15,22 +23,24 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::OwnedMutexGuard;
-use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker, Snapshot};
-use crate::api::inflate::{Inflated, Inflater};
+use crate::api::inflate::{InflateError, Inflated, Inflater};
 use crate::api::parse::SessionStream;
 use crate::api::redact::Redactor;
 use crate::api::{FetchError, encoding_error};
 
-/// What the fetch hands the fold.
+/// What the fetch (or the inflater) hands the fold.
 #[derive(Debug)]
 pub(crate) enum Piece {
-    /// The next chunk of the body, as it arrived.
+    /// The next chunk of the body.
     Chunk(Bytes),
     /// The body is complete.
     End,
+    /// The body cannot be read on (it cannot be inflated).
+    Failed(FetchError),
 }
 
 /// Chunks that may wait for the fold: enough to keep it busy while the
@@ -46,8 +56,6 @@ pub(crate) struct Fold {
     /// The redactor of the key the body was fetched with.
     pub(crate) redactor: Arc<Redactor>,
     pub(crate) times: FetchTimes,
-    /// The body is gzip.
-    pub(crate) gzip: bool,
     /// `--api.max-response-bytes`, counted on inflated bytes.
     pub(crate) max_bytes: u64,
 }
@@ -62,43 +70,103 @@ impl Fold {
             limits,
             redactor,
             times,
-            gzip,
             max_bytes,
         } = self;
         let mut aggregator = Aggregator::new(limits, &mut tracker, &redactor, times);
         let mut stream = SessionStream::new(&mut aggregator);
-        let mut inflater = gzip.then(Inflater::new);
         let mut read: u64 = 0;
-        let mut take = |bytes: &[u8]| -> Result<(), FetchError> {
-            read += bytes.len() as u64;
-            if read > max_bytes {
-                return Err(FetchError::TooLarge { limit: max_bytes });
-            }
-            stream
-                .feed(bytes)
-                .map_err(|e| FetchError::InvalidResponse(e.into()))
-        };
         loop {
             match pieces.blocking_recv() {
-                Some(Piece::Chunk(chunk)) => match &mut inflater {
-                    None => take(&chunk)?,
-                    Some(inflater) => inflater.inflate(&chunk, &mut take).map_err(|e| match e {
-                        Inflated::Sink(error) => error,
-                        Inflated::Inflate(error) => encoding_error(&error.to_string(), &redactor),
-                    })?,
-                },
+                Some(Piece::Chunk(chunk)) => {
+                    read += chunk.len() as u64;
+                    if read > max_bytes {
+                        return Err(FetchError::TooLarge { limit: max_bytes });
+                    }
+                    stream
+                        .feed(&chunk)
+                        .map_err(|e| FetchError::InvalidResponse(e.into()))?;
+                }
                 Some(Piece::End) => break,
+                Some(Piece::Failed(error)) => return Err(error),
                 None => return Err(FetchError::Abandoned),
             }
-        }
-        if let Some(inflater) = &inflater {
-            inflater
-                .finish()
-                .map_err(|e| encoding_error(&e.to_string(), &redactor))?;
         }
         stream
             .finish()
             .map_err(|e| FetchError::InvalidResponse(e.into()))?;
         Ok(aggregator.finish())
+    }
+}
+
+/// Inflates a gzip body as its chunks come from `compressed`, handing each
+/// inflated piece to `inflated`; blocks the calling thread, so it runs on a
+/// blocking one. Stops when either side does.
+pub(crate) fn inflate(
+    mut compressed: Receiver<Piece>,
+    inflated: Sender<Piece>,
+    redactor: &Redactor,
+) {
+    let mut inflater = Inflater::new();
+    let broken = |error: InflateError| Piece::Failed(encoding_error(&error.to_string(), redactor));
+    loop {
+        let piece = match compressed.blocking_recv() {
+            Some(Piece::Chunk(chunk)) => {
+                let sent = inflater.inflate(&chunk, |bytes| {
+                    inflated
+                        .blocking_send(Piece::Chunk(Bytes::copy_from_slice(bytes)))
+                        .map_err(|_| ())
+                });
+                match sent {
+                    Ok(()) => continue,
+                    // The fold stopped.
+                    Err(Inflated::Sink(())) => return,
+                    Err(Inflated::Inflate(error)) => broken(error),
+                }
+            }
+            Some(Piece::End) => match inflater.finish() {
+                Ok(()) => Piece::End,
+                Err(error) => broken(error),
+            },
+            Some(failed @ Piece::Failed(_)) => failed,
+            // The fetch was given up: so is the fold.
+            None => return,
+        };
+        let _ = inflated.blocking_send(piece);
+        return;
+    }
+}
+
+/// A thread that runs jobs one after another, for as long as it is kept.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl Worker {
+    /// Starts the thread, named `name`.
+    pub(crate) fn start(name: &str) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                // Ends when the worker is dropped.
+                while let Ok(job) = queue.recv() {
+                    job();
+                }
+            })?;
+        Ok(Worker { jobs })
+    }
+
+    /// Runs `job` after those before it; its result comes on the receiver
+    /// (which reports a closed channel if the thread is gone).
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> oneshot::Receiver<T> {
+        let (done, result) = oneshot::channel();
+        let _ = self.jobs.send(Box::new(move || {
+            let _ = done.send(job());
+        }));
+        result
     }
 }

@@ -92,6 +92,9 @@ pub enum RunError {
     /// `--web.config.file` is not usable.
     #[error(transparent)]
     WebConfig(#[from] WebConfigError),
+    /// The threads that fold the session list could not start.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// How a run ended.
@@ -245,7 +248,8 @@ async fn scraper(config: Config) -> Result<(Arc<Scraper>, Option<Simulator>), Ru
         process_metrics: !config.web.disable_exporter_metrics,
         cache_ttl: config.api.cache_ttl,
     })?;
-    let scraper = Scraper::new(client, metrics, config.limits, config.api.cache_ttl);
+    let scraper = Scraper::new(client, metrics, config.limits, config.api.cache_ttl)
+        .map_err(RunError::Thread)?;
     Ok((Arc::new(scraper), simulator))
 }
 

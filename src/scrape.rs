@@ -19,7 +19,7 @@ use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
 use crate::deadline;
-use crate::fold::{self, Fold, Piece};
+use crate::fold::{self, Fold, Piece, Worker};
 use crate::metrics::{Metrics, ScrapeReport};
 use crate::sync::lock;
 
@@ -44,6 +44,10 @@ pub(crate) struct Scraper {
     cache_ttl: Duration,
     /// Held by the one fetch under way for as long as it folds.
     tracker: Arc<tokio::sync::Mutex<SessionTracker>>,
+    /// The thread every fold runs on.
+    folder: Worker,
+    /// The thread every gzip body is inflated on.
+    inflater: Worker,
     flight: Mutex<FlightState>,
 }
 
@@ -85,8 +89,8 @@ impl Scraper {
         metrics: Metrics,
         limits: Limits,
         cache_ttl: Duration,
-    ) -> Self {
-        Scraper {
+    ) -> std::io::Result<Self> {
+        Ok(Scraper {
             client,
             metrics,
             limits,
@@ -95,7 +99,9 @@ impl Scraper {
                 limits.agents_max,
             ))),
             flight: Mutex::new(FlightState::default()),
-        }
+            folder: Worker::start("agi-fold")?,
+            inflater: Worker::start("agi-inflate")?,
+        })
     }
 
     /// Runs one scrape bounded by `deadline` and renders the exposition.
@@ -286,11 +292,21 @@ impl Scraper {
                 sent_at,
                 received_at: timestamp::now(),
             },
-            gzip: answer.is_gzip(),
             max_bytes: self.client.max_response_bytes(),
         };
         let (pieces, received) = mpsc::channel(fold::QUEUE);
-        let folding = tokio::task::spawn_blocking(move || fold.run(received));
+        let received = if answer.is_gzip() {
+            let (inflated, to_fold) = mpsc::channel(fold::QUEUE);
+            let redactor = Arc::clone(key.redactor());
+            drop(
+                self.inflater
+                    .run(move || fold::inflate(received, inflated, &redactor)),
+            );
+            to_fold
+        } else {
+            received
+        };
+        let folding = self.folder.run(move || fold.run(received));
         let read = async {
             while let Some(chunk) = answer.chunk(key.redactor()).await? {
                 if pieces.send(Piece::Chunk(chunk)).await.is_err() {

@@ -202,8 +202,8 @@ impl<'t> Aggregator<'t> {
         }
     }
 
-    fn status_id(&mut self, status: &str) -> StatusId {
-        if let Some(documented) = DocumentedStatus::parse(status) {
+    fn status_id(&mut self, status: &str, documented: Option<DocumentedStatus>) -> StatusId {
+        if let Some(documented) = documented {
             return documented.index();
         }
         if let Some(&id) = self.status_ids.get(status) {
@@ -415,7 +415,8 @@ impl SessionSink for Aggregator<'_> {
         self.sessions += 1;
         let status = label_value(&session.status, &mut self.invalid_fields.status);
         let agent = label_value(&session.agent_name, &mut self.invalid_fields.agent_name);
-        let status_id = self.status_id(&status);
+        let documented = DocumentedStatus::parse(&status);
+        let status_id = self.status_id(&status, documented);
         let agent_id = self.agent_id(&agent);
 
         let agent_stats = &mut self.agents[agent_id];
@@ -458,7 +459,7 @@ impl SessionSink for Aggregator<'_> {
                 id,
                 status: status_id,
                 status_hash: stats.hash,
-                stage: Stage::of(DocumentedStatus::parse(&status)),
+                stage: Stage::of(documented),
                 agent: agent_id,
                 created_at: session.created_at.as_str(),
             });

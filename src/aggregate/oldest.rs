@@ -136,7 +136,7 @@ impl OldestSessions {
     /// Pops replaced entries off the top, so that the top is the youngest
     /// session kept.
     fn drop_stale_top(&mut self) {
-        while self.heap.peek().is_some_and(|s| !is_current(&self.kept, s)) {
+        while self.stale > 0 && self.heap.peek().is_some_and(|s| !is_current(&self.kept, s)) {
             self.heap.pop();
             self.stale -= 1;
         }

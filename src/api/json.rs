@@ -574,28 +574,43 @@ impl<'de> Reader<'de> {
 
 /// The index of the first byte at or after `from` that ends a run of plain
 /// string bytes: `"`, `\` or a control character; the length if none does.
+///
+/// Sixteen bytes at a time are tested with a fold the compiler turns into
+/// vector compares; the block that holds one is searched eight bytes at a
+/// time with bit tricks.
 #[inline]
 fn find_special(bytes: &[u8], from: usize) -> usize {
+    let special = |byte: u8| (byte == b'"') | (byte == b'\\') | (byte < 0x20);
+    let rest = &bytes[from.min(bytes.len())..];
+    let (blocks, tail) = rest.as_chunks::<16>();
+    for (index, block) in blocks.iter().enumerate() {
+        if block.iter().fold(false, |any, &byte| any | special(byte)) {
+            let (low, high) = block.split_at(8);
+            let at = match first_special_of_8(low) {
+                Some(at) => at,
+                None => 8 + first_special_of_8(high).unwrap_or(0),
+            };
+            return from + index * 16 + at;
+        }
+    }
+    let tail_from = from + blocks.len() * 16;
+    tail.iter()
+        .position(|&byte| special(byte))
+        .map_or(bytes.len(), |index| tail_from + index)
+}
+
+/// The index of the first `"`, `\` or control character in eight bytes.
+#[inline]
+fn first_special_of_8(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     // High bit set in each byte of `word` that is below `limit` (< 0x80).
     // Bits above the lowest one may be spurious; the lowest is exact.
     let below = |word: u64, limit: u8| word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGH;
     let equal = |word: u64, byte: u8| below(word ^ (ONES * u64::from(byte)), 1);
-
-    let rest = &bytes[from.min(bytes.len())..];
-    let (chunks, tail) = rest.as_chunks::<8>();
-    for (index, chunk) in chunks.iter().enumerate() {
-        let word = u64::from_le_bytes(*chunk);
-        let special = equal(word, b'"') | equal(word, b'\\') | below(word, 0x20);
-        if special != 0 {
-            return from + index * 8 + (special.trailing_zeros() / 8) as usize;
-        }
-    }
-    let tail_from = from + chunks.len() * 8;
-    tail.iter()
-        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
-        .map_or(bytes.len(), |index| tail_from + index)
+    let word = u64::from_le_bytes(bytes.try_into().ok()?);
+    let special = equal(word, b'"') | equal(word, b'\\') | below(word, 0x20);
+    (special != 0).then(|| (special.trailing_zeros() / 8) as usize)
 }
 
 /// How many `\n` bytes `bytes` holds, counted in byte-wide lanes that the
