@@ -265,8 +265,13 @@ impl<'de> Reader<'de> {
         }
         // Fast path: the key is written plainly, the colon right after it.
         let rest = &self.bytes[self.pos + 1..];
+        let first_byte = rest.first().copied();
         for &(name, known) in names {
-            if rest.starts_with(name) && rest.get(name.len()..name.len() + 2) == Some(b"\":") {
+            // The first byte rules out most names at the cost of one compare.
+            if name.first().copied() == first_byte
+                && rest.starts_with(name)
+                && rest.get(name.len()..name.len() + 2) == Some(b"\":")
+            {
                 self.pos += name.len() + 3;
                 return Ok(Some(Key::Known(known)));
             }

@@ -127,8 +127,10 @@ pub fn parse_timestamp(text: &str) -> Option<UnixMillis> {
 /// a number for a fraction of a full parse.
 pub fn looks_like_timestamp(text: &str) -> bool {
     const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-    let b = text.as_bytes();
-    (19..=35).contains(&b.len())
+    let Some(b) = text.as_bytes().first_chunk::<19>() else {
+        return false;
+    };
+    text.len() <= 35
         && b[4] == b'-'
         && b[7] == b'-'
         && matches!(b[10], b'T' | b't' | b' ')
