@@ -12,9 +12,6 @@ FROM rust:1.95-slim-bookworm AS build
 
 WORKDIR /src
 
-# Recorded in agi_exporter_build_info (build.rs reads it; .git is not copied).
-ARG REVISION=unknown
-
 # Dependency cache layer: build every dependency against stub sources, so
 # that editing src/ only recompiles this crate. Cargo refuses to load a
 # manifest whose [[bench]] or [[test]] targets have no file, so those get
@@ -34,6 +31,10 @@ RUN mkdir -p src benches tests \
 # The real sources. COPY keeps the files' own modification times, which can
 # be older than the stub build's outputs: touch them so cargo rebuilds.
 COPY src ./src
+# Recorded in agi_exporter_build_info (build.rs reads it; .git is not
+# copied). Declared only here, so that a new revision does not rebuild the
+# dependency layer above.
+ARG REVISION=unknown
 RUN touch src/main.rs src/lib.rs \
     && AGI_EXPORTER_REVISION="${REVISION}" cargo build --release --locked
 

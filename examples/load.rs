@@ -12,7 +12,7 @@
 //!   (flate2, zlib-rs);
 //! - sequential `/metrics` scrapes of each exporter, interleaved with its
 //!   floor so both see the same machine noise: medians, and their ratio
-//!   (SPEC bars: plain at most 2x its floor, gzip at most 1.3x);
+//!   (the README's Performance bars: plain at most 2x its floor, gzip at most 1.3x);
 //! - the exporter's CPU time per scrape (`/proc/PID/stat`), idle RSS
 //!   (`VmRSS` before any scrape) and peak RSS (`VmHWM` after the scrapes);
 //! - `/-/healthy` latency while folds are under way: probes on their own

@@ -463,7 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_spec() -> Result<(), ConfigError> {
+    fn defaults_match_the_readme() -> Result<(), ConfigError> {
         let config = config(&[])?;
         let url = match &config.upstream {
             Upstream::Remote { url, .. } => Some(url.as_str()),

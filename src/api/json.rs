@@ -9,7 +9,7 @@
 //! else it behaves exactly as if it had the whole body.
 //!
 //! It refuses what serde_json refuses and reads strings as serde_json reads
-//! them (the session parser states the model, and `tests/garbage.rs`
+//! them (the session parser states the model, and `tests/it/garbage.rs`
 //! compares the two on damaged bodies), and says where an error is by line
 //! and column. It is not a serde `Deserializer`: the parser drives it
 //! directly, which on a session list costs about what

@@ -26,7 +26,7 @@
 //! `items` key holds the list, the four fields are read as any value (so a
 //! number there must be in range, and an object there has its keys read as
 //! text), and everything else is skipped as serde's `IgnoredAny` skips it,
-//! checking its syntax only. The property tests in `tests/garbage.rs` and
+//! checking its syntax only. The property tests in `tests/it/garbage.rs` and
 //! the differential fuzz target hold the parser to that model.
 //!
 //! The one difference from reading the body into a `serde_json::Value`: a

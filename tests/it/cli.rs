@@ -51,7 +51,7 @@ async fn version_prints_the_version_and_exits_0() {
 }
 
 #[tokio::test]
-async fn help_exits_0_and_lists_every_flag_of_the_spec() {
+async fn help_exits_0_and_lists_every_flag_of_the_readme() {
     let finished = run(&["--help"], &[]).await;
     assert_eq!(finished.code(), Some(0), "{finished:?}");
     let help = &finished.stdout;
