@@ -140,14 +140,54 @@ struct StatusStats {
 }
 
 /// One agent name seen in a body.
+///
+/// The documented statuses sit in a fixed array, the others in a map, so an
+/// agent costs what it lists: a body where every session has a new agent
+/// and a new status holds one cell per session, not one per pair.
 #[derive(Debug)]
 struct AgentStats {
     /// The name as kept for its label.
     source: String,
-    /// Sessions per status id.
-    counts: Vec<u64>,
-    /// Creation time of the oldest session per (live) status id.
-    oldest: Vec<Option<UnixMillis>>,
+    /// Sessions of the agent.
+    total: u64,
+    /// By documented status id.
+    documented: [StatusCell; DocumentedStatus::ALL.len()],
+    /// By the ids of the other statuses.
+    others: HashMap<StatusId, StatusCell>,
+}
+
+/// One agent's sessions in one status.
+#[derive(Debug, Clone, Copy, Default)]
+struct StatusCell {
+    count: u64,
+    /// Creation time of the oldest one, for a live status.
+    oldest: Option<UnixMillis>,
+}
+
+impl AgentStats {
+    fn new(source: String) -> Self {
+        AgentStats {
+            source,
+            total: 0,
+            documented: [StatusCell::default(); DocumentedStatus::ALL.len()],
+            others: HashMap::new(),
+        }
+    }
+
+    fn cell(&mut self, status: StatusId) -> &mut StatusCell {
+        match self.documented.get_mut(status) {
+            Some(cell) => cell,
+            None => self.others.entry(status).or_default(),
+        }
+    }
+
+    /// The statuses the agent listed, with their cells.
+    fn cells(&self) -> impl Iterator<Item = (StatusId, &StatusCell)> {
+        let documented = self.documented.iter().enumerate();
+        documented
+            .chain(self.others.iter().map(|(&id, cell)| (id, cell)))
+            .filter(|(_, cell)| cell.count > 0)
+    }
 }
 
 /// Folds sessions as the parser reports them.
@@ -226,11 +266,7 @@ impl<'t> Aggregator<'t> {
             return id;
         }
         let id = self.agents.len();
-        self.agents.push(AgentStats {
-            source: agent.to_owned(),
-            counts: Vec::new(),
-            oldest: Vec::new(),
-        });
+        self.agents.push(AgentStats::new(agent.to_owned()));
         self.agent_ids.insert(agent.to_owned(), id);
         id
     }
@@ -318,9 +354,7 @@ impl<'t> Aggregator<'t> {
     /// with most sessions by name, the rest `other`.
     fn agent_labels(&self) -> Labels {
         let kept = keep_largest(
-            self.agents
-                .iter()
-                .map(|a| (a.counts.iter().sum(), a.source.as_str())),
+            self.agents.iter().map(|a| (a.total, a.source.as_str())),
             self.limits.agents_max,
         );
         let labels = self
@@ -389,11 +423,11 @@ fn agent_counts(
                 .map(|s| (s.as_str().to_owned(), None))
                 .collect(),
         });
-        for (id, &count) in agent.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        for (id, cell) in agent.cells() {
             let status = &status_labels.labels[id];
-            add_count(&mut counts.statuses, status, count);
+            add_count(&mut counts.statuses, status, cell.count);
             if statuses[id].live {
-                let oldest = agent.oldest.get(id).copied().flatten();
+                let oldest = cell.oldest;
                 match counts.oldest.iter_mut().find(|(s, _)| s == status) {
                     Some((_, kept)) => *kept = min_option(*kept, oldest),
                     None => counts.oldest.push((status.clone(), oldest)),
@@ -420,10 +454,9 @@ impl SessionSink for Aggregator<'_> {
         let agent_id = self.agent_id(&agent);
 
         let agent_stats = &mut self.agents[agent_id];
-        if agent_stats.counts.len() <= status_id {
-            agent_stats.counts.resize(status_id + 1, 0);
-        }
-        agent_stats.counts[status_id] += 1;
+        agent_stats.total += 1;
+        let cell = agent_stats.cell(status_id);
+        cell.count += 1;
 
         let stats = &mut self.statuses[status_id];
         stats.count += 1;
@@ -442,11 +475,7 @@ impl SessionSink for Aggregator<'_> {
         }
         if let (true, Some(created_at)) = (stats.live, created_at) {
             stats.oldest = min_option(stats.oldest, Some(created_at));
-            let oldest = &mut agent_stats.oldest;
-            if oldest.len() <= status_id {
-                oldest.resize(status_id + 1, None);
-            }
-            oldest[status_id] = min_option(oldest[status_id], Some(created_at));
+            cell.oldest = min_option(cell.oldest, Some(created_at));
             // A session without an id cannot be told apart from another one
             // in `agi_session_age_seconds`; it still counts everywhere else.
             if let Some(id) = session.session_id.as_str() {
@@ -761,6 +790,31 @@ mod tests {
                 .iter()
                 .any(|s| s.agent_name == "tiny")
         );
+    }
+
+    #[test]
+    fn an_agent_holds_only_the_statuses_it_listed() {
+        // Every session a new agent in a new status: one cell each, where
+        // cells for every (agent, status id) pair would be n^2 / 2.
+        let n = 5_000;
+        let sessions: Vec<String> = (0..n)
+            .map(|i| session(&format!("s{i}"), &format!("a{i}"), &format!("x{i}"), T0))
+            .collect();
+        let body = body(&sessions);
+        let redactor = redactor("not-in-any-body");
+        let mut tracker = tracker();
+        let mut aggregator = Aggregator::new(LIMITS, &mut tracker, &redactor, TIMES);
+        parse_sessions(&body, &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
+        let cells: usize = aggregator.agents.iter().map(|a| a.cells().count()).sum();
+        assert_eq!(cells, n);
+        let held: usize = aggregator.agents.iter().map(|a| a.others.len()).sum();
+        assert_eq!(held, n);
+        let snapshot = aggregator.finish();
+        // Nothing is lost on the way: the agents folded into `other` keep
+        // all their sessions, whatever their statuses became.
+        let other = snapshot.agents.iter().find(|a| a.agent_name == "other");
+        let folded: u64 = other.map_or(0, |a| a.statuses.iter().map(|(_, n)| n).sum());
+        assert_eq!(folded, (n - LIMITS.agents_max) as u64);
     }
 
     #[test]
