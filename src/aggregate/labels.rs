@@ -41,14 +41,25 @@ pub(crate) fn label_source(text: &str) -> &str {
     prefix(text, MAX_LABEL_VALUE_BYTES + MIN_RUN - 1)
 }
 
-/// The label of a value kept by [`label_source`]: redacted, then cut. The
-/// exporter's own values (the documented statuses, `unknown`, `other`) are
-/// kept as they are, so that even a key of a few letters cannot change them.
+/// The label of a value kept by [`label_source`]: redacted, then cut.
 pub(crate) fn label(redactor: &Redactor, source: &str) -> String {
+    prefix(&redacted(redactor, source), MAX_LABEL_VALUE_BYTES).to_owned()
+}
+
+/// A value kept by [`label_source`], redacted but not yet cut. A value that
+/// may have been cut by `label_source` has a piece of the key where it ends
+/// redacted too: redaction can shorten what comes before it, and so bring
+/// that end within the label. The exporter's own values (the documented
+/// statuses, `unknown`, `other`) are kept as they are, so that even a key
+/// of a few letters cannot change them.
+fn redacted(redactor: &Redactor, source: &str) -> String {
     if DocumentedStatus::parse(source).is_some() || source == UNKNOWN || source == OTHER {
-        return source.to_owned();
+        source.to_owned()
+    } else if source.len() > MAX_LABEL_VALUE_BYTES {
+        redactor.redact_start(source)
+    } else {
+        redactor.redact(source)
     }
-    prefix(&redactor.redact(source), MAX_LABEL_VALUE_BYTES).to_owned()
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a
@@ -97,8 +108,10 @@ pub(crate) struct StickyLabels {
     other: LabelId,
     /// Label text by id: the fixed labels, then [`OTHER`], then those given.
     labels: Vec<String>,
-    /// The value each given label was made from, so that a new key can
-    /// redact them again.
+    /// The value each given label was made from, redacted with every key
+    /// so far (but not cut), so that a new key can redact it again while no
+    /// earlier key ever comes back: label texts then only ever merge, never
+    /// split, and their counters never go down.
     sources: Vec<String>,
     /// Value (as kept by [`label_source`]) to its label, for the values
     /// given a label and for a bounded number of aliases.
@@ -140,7 +153,8 @@ impl StickyLabels {
         if let Some(&id) = self.by_value.get(source) {
             return id;
         }
-        let text = label(redactor, source);
+        let redacted = redacted(redactor, source);
+        let text = prefix(&redacted, MAX_LABEL_VALUE_BYTES).to_owned();
         if let Some(&shared) = self.by_label.get(&text) {
             // Remembered by value while aliases are no more than labels, so
             // what is kept stays within twice the limit; beyond that, such a
@@ -158,7 +172,7 @@ impl StickyLabels {
         let id = self.labels.len() as LabelId;
         self.by_label.insert(text.clone(), id);
         self.labels.push(text);
-        self.sources.push(source.to_owned());
+        self.sources.push(redacted);
         self.by_value.insert(source.to_owned(), id);
         id
     }
@@ -176,14 +190,17 @@ impl StickyLabels {
     }
 
     /// Redacts every given label again with a new key's redactor: a value
-    /// that now holds the key loses it from its label. Labels that become
-    /// equal keep their ids; their counts are added up where they are
-    /// rendered.
+    /// that now holds the key loses it from its label, and what earlier keys
+    /// redacted stays redacted. Labels that become equal keep their ids;
+    /// their counts are added up where they are rendered.
     pub(crate) fn relabel(&mut self, redactor: &Redactor) {
         let given = self.other as usize + 1;
         self.by_label.retain(|_, id| (*id as usize) < given);
         for id in given..self.labels.len() {
-            let text = label(redactor, &self.sources[id]);
+            let source = &mut self.sources[id];
+            let again = redacted(redactor, source);
+            let text = prefix(&again, MAX_LABEL_VALUE_BYTES).to_owned();
+            *source = again;
             self.by_label.entry(text.clone()).or_insert(id as LabelId);
             self.labels[id] = text;
         }
@@ -214,6 +231,20 @@ mod tests {
         let label = label(&redactor(), source);
         assert_eq!(label, format!("{}<redacted>", "x".repeat(120))[..128]);
         assert_eq!(prefix("é".repeat(100).as_str(), 127).len(), 126);
+    }
+
+    #[test]
+    fn a_piece_of_the_key_at_the_cut_stays_out_when_redaction_shortens_the_value() {
+        let key = "sk-0123456789abcdefghij";
+        // The key, then the key again just where the source is cut, so that
+        // the source ends in its first 8 bytes; redacting the first one
+        // shortens the value enough to bring those 8 into the label.
+        let value = format!("{key}{}{key}", "y".repeat(139 - key.len() - 8));
+        let source = label_source(&value);
+        assert!(source.ends_with("sk-01234"), "{source}");
+        let label = label(&redactor(), source);
+        assert!(!label.contains("sk-01234"), "{label}");
+        assert!(label.starts_with("<redacted>yyy"), "{label}");
     }
 
     #[test]

@@ -146,6 +146,12 @@ impl Redactor {
         self.redact_text(text, false)
     }
 
+    /// [`Self::redact`] for the start of a longer text: a piece of the key
+    /// where it ends is redacted too.
+    pub(crate) fn redact_start(&self, text: &str) -> String {
+        self.redact_text(text, true)
+    }
+
     fn redact_text(&self, text: &str, cut: bool) -> String {
         let bytes = text.as_bytes();
         let mut secret = vec![false; bytes.len()];

@@ -322,3 +322,82 @@ async fn a_new_key_ends_the_reuse_of_a_cached_result() {
     assert_eq!(bearer_seen_by(&api), format!("Bearer {KEY_NEXT}"));
     assert_no_next_key_in("/metrics after the key changed under the cache", &after);
 }
+
+/// A new session of `agent`, running, for the lists below.
+fn running_session(id: &str, agent: &str) -> String {
+    format!(
+        r#"{{"session_id":"{id}","agent_name":"{agent}","status":"running","created_at":"2025-10-05T18:04:34Z"}}"#
+    )
+}
+
+/// The value of the `running` transitions of `agent`, if it has a series.
+fn running_transitions(exposition: &str, agent: &str) -> Option<f64> {
+    samples(exposition)
+        .into_iter()
+        .find(|s| {
+            s.name == "agi_session_transitions_total"
+                && s.label("agent_name") == Some(agent)
+                && s.label("status") == Some("running")
+        })
+        .map(|s| s.value)
+}
+
+#[tokio::test]
+async fn what_an_earlier_key_redacted_stays_redacted_after_the_key_rotates() {
+    let api = fake_api(Population::Empty).await;
+    let echoed = format!("x-{KEY_A}");
+    api.set_behaviour(Behaviour::json(format!(
+        "[{}]",
+        running_session("s1", &echoed)
+    )));
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+    let before = exporter.scrape().await;
+    assert_eq!(up(&before), 1.0, "{before}");
+    assert!(before.contains(r#"agent_name="x-<redacted>""#), "{before}");
+    // The API no longer echoes the key, and the key is rotated: the sticky
+    // label made while KEY_A was the key must not show it now.
+    api.set_behaviour(Behaviour::json(format!("[{EXAMPLE_SESSION}]")));
+    std::fs::write(key_file.path(), format!("{KEY_B}\n")).expect("rotate the key");
+    let after = exporter.scrape().await;
+    assert_eq!(up(&after), 1.0, "{after}");
+    assert_eq!(bearer_seen_by(&api), format!("Bearer {KEY_B}"));
+    assert_no_key_in("/metrics after the key rotated", &after);
+    assert_eq!(running_transitions(&after, "x-<redacted>"), Some(0.0));
+}
+
+#[tokio::test]
+async fn labels_only_merge_across_rotations_so_their_counters_never_go_down() {
+    let api = fake_api(Population::Empty).await;
+    api.set_behaviour(Behaviour::json("[]"));
+    let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
+    let exporter = exporter_with_key_file(&api, &key_file).await;
+    assert_eq!(up(&exporter.scrape().await), 1.0);
+    // Two agents: one literally named like a redacted one, one named after
+    // the next key. They have labels of their own until the key becomes
+    // KEY_NEXT; from then on they redact alike and share one.
+    api.set_behaviour(Behaviour::json(format!(
+        "[{},{}]",
+        running_session("s1", "p-<redacted>"),
+        running_session("s2", &format!("p-{KEY_NEXT}"))
+    )));
+    let merged = "p-<redacted>";
+    let one = exporter.scrape().await;
+    assert_eq!(running_transitions(&one, merged), Some(1.0), "{one}");
+    std::fs::write(key_file.path(), format!("{KEY_NEXT}\n")).expect("rotate the key");
+    let two = exporter.scrape().await;
+    assert_eq!(running_transitions(&two, merged), Some(2.0), "{two}");
+    // Back to KEY_A: KEY_NEXT is no longer the key, but what it redacted stays
+    // redacted, so the merged series neither splits nor goes down.
+    std::fs::write(key_file.path(), format!("{KEY_A}\n")).expect("rotate back");
+    let three = exporter.scrape().await;
+    assert_eq!(up(&three), 1.0, "{three}");
+    assert_eq!(running_transitions(&three, merged), Some(2.0), "{three}");
+    // The families of this fetch show what the API lists now; the counters
+    // keep the label they had.
+    let counters: Vec<&str> = three
+        .lines()
+        .filter(|l| l.starts_with("agi_session_transitions_total"))
+        .collect();
+    assert_no_next_key_in("the transitions after rotating back", &counters.join("\n"));
+}
