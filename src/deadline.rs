@@ -9,6 +9,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::watch;
+use tokio::time::Instant;
+
 use crate::api::FetchError;
 
 /// The header Prometheus sends its scrape timeout in.
@@ -51,6 +54,37 @@ pub(crate) async fn within<T>(
         .unwrap_or(Err(FetchError::Timeout(deadline)))
 }
 
+/// Runs `fetch` until the instant `until` holds, which may move later while
+/// it runs (a more patient scraper joined the request); past it, the fetch
+/// is dropped and the answer is [`FetchError::Timeout`], after the time it
+/// was given since `started`.
+pub(crate) async fn until<T>(
+    started: Instant,
+    mut until: watch::Receiver<Instant>,
+    fetch: impl Future<Output = Result<T, FetchError>>,
+) -> Result<T, FetchError> {
+    tokio::pin!(fetch);
+    loop {
+        let at = *until.borrow_and_update();
+        tokio::select! {
+            outcome = &mut fetch => return outcome,
+            () = tokio::time::sleep_until(at) => {
+                if *until.borrow() <= at {
+                    return Err(FetchError::Timeout(at.saturating_duration_since(started)));
+                }
+            }
+            // Moved later (or its sender is gone, and it stays where it is).
+            changed = until.changed() => {
+                if changed.is_err() {
+                    return tokio::time::timeout_at(at, fetch)
+                        .await
+                        .unwrap_or(Err(FetchError::Timeout(at.saturating_duration_since(started))));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +104,31 @@ mod tests {
         assert_eq!(policy(10.0).for_scrape(Some("-1")), secs(10.0));
         assert_eq!(policy(10.0).for_scrape(Some("0")), secs(10.0));
         assert_eq!(policy(10.0).for_scrape(Some("1e300")), secs(10.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_runs_until_its_deadline_even_when_moved_later() {
+        let started = Instant::now();
+        let slow = |seconds| async move {
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            Ok::<_, FetchError>(seconds)
+        };
+        let (moved, deadline) = watch::channel(started + Duration::from_secs(1));
+        let later = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            moved.send_replace(started + Duration::from_secs(10));
+        };
+        let (outcome, ()) = tokio::join!(until(started, deadline.clone(), slow(5)), later);
+        assert!(matches!(outcome, Ok(5)), "{outcome:?}");
+        let outcome = until(Instant::now(), deadline, slow(60)).await;
+        assert!(
+            matches!(outcome, Err(FetchError::Timeout(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(Instant::now() - started, Duration::from_secs(10));
+        let (_, unmoved) = watch::channel(Instant::now() + Duration::from_secs(1));
+        let outcome = until(Instant::now(), unmoved, slow(5)).await;
+        assert!(matches!(outcome, Err(FetchError::Timeout(d)) if d == Duration::from_secs(1)));
     }
 
     #[tokio::test(start_paused = true)]

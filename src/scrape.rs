@@ -55,6 +55,10 @@ pub(crate) struct Scraper {
 struct FlightState {
     /// The request under way, if any; later scrapes wait on it.
     in_flight: Option<watch::Receiver<Option<FetchOutcome>>>,
+    /// Until when that request may run: the latest deadline of the scrapes
+    /// waiting for it, so that an impatient scraper that started it cannot
+    /// make it fail for a patient one that joined.
+    until: Option<watch::Sender<Instant>>,
     /// The last success, while `--api.cache-ttl` lasts.
     cached: Option<Cached>,
     /// After a 429: no request before this instant.
@@ -139,10 +143,17 @@ impl Scraper {
                 receiver,
                 started_here: true,
             } => {
-                // The request enforces this scrape's deadline itself; waiting
-                // for it (rather than racing it) means this scrape reports its
-                // own request, counted and with its own reason.
-                self.answer(receiver).await
+                // The request enforces this scrape's deadline itself unless a
+                // later scrape gave it longer; waiting for it (rather than
+                // racing it) means this scrape reports its own request,
+                // counted and with its own reason.
+                let own = Instant::now() + deadline;
+                match deadline::within(deadline, self.answer(receiver.clone())).await {
+                    Err(FetchError::Timeout(_)) if !self.runs_past(own) => {
+                        self.answer(receiver).await
+                    }
+                    outcome => outcome,
+                }
             }
             Plan::Wait { receiver, .. } => {
                 // A scrape that joined another's request keeps its own deadline.
@@ -176,18 +187,39 @@ impl Scraper {
             }
         }
         if let Some(receiver) = &state.in_flight {
+            let wanted = Instant::now() + deadline;
+            if let Some(until) = &state.until {
+                until.send_if_modified(|at| {
+                    let later = wanted > *at;
+                    if later {
+                        *at = wanted;
+                    }
+                    later
+                });
+            }
             return Plan::Wait {
                 receiver: receiver.clone(),
                 started_here: false,
             };
         }
         let (sender, receiver) = watch::channel(None);
+        let planned = Instant::now();
+        let (until, deadline) = watch::channel(planned + deadline);
         state.in_flight = Some(receiver.clone());
-        tokio::spawn(Arc::clone(self).fetch(deadline, sender));
+        state.until = Some(until);
+        tokio::spawn(Arc::clone(self).fetch(planned, deadline, sender));
         Plan::Wait {
             receiver,
             started_here: true,
         }
+    }
+
+    /// Whether the request under way may run past `instant`.
+    fn runs_past(&self, instant: Instant) -> bool {
+        lock(&self.flight)
+            .until
+            .as_ref()
+            .is_some_and(|until| *until.borrow() > instant)
     }
 
     /// The outcome of the request `receiver` follows.
@@ -205,6 +237,7 @@ impl Scraper {
             .is_some_and(|current| current.same_channel(&receiver))
         {
             state.in_flight = None;
+            state.until = None;
         }
         Err(FetchError::Abandoned)
     }
@@ -213,14 +246,15 @@ impl Scraper {
     /// scrape waiting on `sender`.
     async fn fetch(
         self: Arc<Self>,
-        deadline: Duration,
+        planned: Instant,
+        deadline: watch::Receiver<Instant>,
         sender: watch::Sender<Option<FetchOutcome>>,
     ) {
         let key = self.client.key();
         let redactor = key.redactor();
         self.rekey(redactor).await;
         let started = Instant::now();
-        let outcome = deadline::within(deadline, self.fetch_and_fold(&key))
+        let outcome = deadline::until(planned, deadline, self.fetch_and_fold(&key))
             .await
             .map(Arc::new);
         let elapsed = started.elapsed();
@@ -259,6 +293,7 @@ impl Scraper {
     fn settle(&self, outcome: &FetchOutcome, redactor: &Arc<Redactor>) {
         let mut state = lock(&self.flight);
         state.in_flight = None;
+        state.until = None;
         match outcome {
             Ok(snapshot) if !self.cache_ttl.is_zero() => {
                 state.cached = Some(Cached {

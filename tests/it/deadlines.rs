@@ -155,3 +155,24 @@ async fn a_refused_connection_is_not_retried_within_a_scrape() {
     assert_eq!(api_requests(&body), 1.0, "{body}");
     exporter.assert_healthy().await;
 }
+
+/// A scraper with a short timeout that starts the shared request must not
+/// cut it short for a patient scraper that joined it: the request runs as
+/// long as the latest deadline of those waiting, and the impatient one gets
+/// its `agi_up 0` on time.
+#[tokio::test]
+async fn a_short_scrape_does_not_cut_short_the_request_a_patient_one_joined() {
+    let api = fake_api(Population::Generated(10)).await;
+    api.set_behaviour(Behaviour::Delay(Duration::from_millis(1500)));
+    let exporter = Exporter::for_api(&api.url(), &["--api.timeout", "10s"]).await;
+    let (short, patient) = tokio::join!(timed_scrape(&exporter, "1"), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        timed_scrape(&exporter, "10").await
+    });
+    let ((short, short_took), (patient, _)) = (short, patient);
+    assert_eq!(up(&short), 0.0, "{short}");
+    assert!(short_took < Duration::from_millis(1400), "{short_took:?}");
+    assert_eq!(up(&patient), 1.0, "{patient}");
+    assert_eq!(failures(&patient, "timeout"), 0.0, "{patient}");
+    assert_eq!(api.requests(), 1);
+}
