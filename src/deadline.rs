@@ -4,7 +4,9 @@
 //! own timeout (Prometheus sends it as `X-Prometheus-Scrape-Timeout-Seconds`)
 //! minus `--web.timeout-offset`, so that the exporter answers, with
 //! `agi_up 0`, before Prometheus gives up on the scrape. When the offset
-//! would leave nothing, the scraper's timeout is used as it is.
+//! would leave nothing, the scraper's timeout is used as it is. A request
+//! that several scrapes wait for runs until the latest of their deadlines
+//! ([`until`]).
 
 use std::future::Future;
 use std::time::Duration;
