@@ -75,14 +75,9 @@ pub(crate) async fn until<T>(
                     return Err(FetchError::Timeout(at.saturating_duration_since(started)));
                 }
             }
-            // Moved later (or its sender is gone, and it stays where it is).
-            changed = until.changed() => {
-                if changed.is_err() {
-                    return tokio::time::timeout_at(at, fetch)
-                        .await
-                        .unwrap_or(Err(FetchError::Timeout(at.saturating_duration_since(started))));
-                }
-            }
+            // Moved later; once its sender is gone, it stays where it is
+            // and this branch is left out.
+            Ok(()) = until.changed() => {}
         }
     }
 }

@@ -55,10 +55,11 @@ pub(crate) struct Scraper {
 struct FlightState {
     /// The request under way, if any; later scrapes wait on it.
     in_flight: Option<watch::Receiver<Option<FetchOutcome>>>,
-    /// Until when that request may run: the latest deadline of the scrapes
-    /// waiting for it, so that an impatient scraper that started it cannot
-    /// make it fail for a patient one that joined.
-    until: Option<watch::Sender<Instant>>,
+    /// When that request started, and until when it may run: the longest
+    /// deadline of the scrapes waiting for it, counted from its start (so
+    /// never past `--api.timeout`), so that an impatient scraper that
+    /// started it cannot make it fail for a patient one that joined.
+    until: Option<(Instant, watch::Sender<Instant>)>,
     /// The last success, while `--api.cache-ttl` lasts.
     cached: Option<Cached>,
     /// After a 429: no request before this instant.
@@ -187,8 +188,8 @@ impl Scraper {
             }
         }
         if let Some(receiver) = &state.in_flight {
-            let wanted = Instant::now() + deadline;
-            if let Some(until) = &state.until {
+            if let Some((started, until)) = &state.until {
+                let wanted = *started + deadline;
                 until.send_if_modified(|at| {
                     let later = wanted > *at;
                     if later {
@@ -206,7 +207,7 @@ impl Scraper {
         let planned = Instant::now();
         let (until, deadline) = watch::channel(planned + deadline);
         state.in_flight = Some(receiver.clone());
-        state.until = Some(until);
+        state.until = Some((planned, until));
         tokio::spawn(Arc::clone(self).fetch(planned, deadline, sender));
         Plan::Wait {
             receiver,
@@ -219,7 +220,7 @@ impl Scraper {
         lock(&self.flight)
             .until
             .as_ref()
-            .is_some_and(|until| *until.borrow() > instant)
+            .is_some_and(|(_, until)| *until.borrow() > instant)
     }
 
     /// The outcome of the request `receiver` follows.
