@@ -43,19 +43,28 @@ pub(crate) fn label_source(text: &str) -> &str {
 
 /// The label of a value kept by [`label_source`]: redacted, then cut.
 pub(crate) fn label(redactor: &Redactor, source: &str) -> String {
-    prefix(&redacted(redactor, source), MAX_LABEL_VALUE_BYTES).to_owned()
+    prefix(
+        &redacted(redactor, source, may_be_cut(source)),
+        MAX_LABEL_VALUE_BYTES,
+    )
+    .to_owned()
+}
+
+/// Whether `label_source` may have cut the value `source` was kept from.
+fn may_be_cut(source: &str) -> bool {
+    source.len() > MAX_LABEL_VALUE_BYTES
 }
 
 /// A value kept by [`label_source`], redacted but not yet cut. A value that
-/// may have been cut by `label_source` has a piece of the key where it ends
-/// redacted too: redaction can shorten what comes before it, and so bring
+/// may have been cut by `label_source` (`cut`) has a piece of the key where
+/// it ends redacted too: redaction can shorten what comes before it, and so bring
 /// that end within the label. The exporter's own values (the documented
 /// statuses, `unknown`, `other`) are kept as they are, so that even a key
 /// of a few letters cannot change them.
-fn redacted(redactor: &Redactor, source: &str) -> String {
+fn redacted(redactor: &Redactor, source: &str, cut: bool) -> String {
     if DocumentedStatus::parse(source).is_some() || source == UNKNOWN || source == OTHER {
         source.to_owned()
-    } else if source.len() > MAX_LABEL_VALUE_BYTES {
+    } else if cut {
         redactor.redact_start(source)
     } else {
         redactor.redact(source)
@@ -111,8 +120,9 @@ pub(crate) struct StickyLabels {
     /// The value each given label was made from, redacted with every key
     /// so far (but not cut), so that a new key can redact it again while no
     /// earlier key ever comes back: label texts then only ever merge, never
-    /// split, and their counters never go down.
-    sources: Vec<String>,
+    /// split, and their counters never go down. With it, whether the value
+    /// may have been cut, which its redacted text no longer shows.
+    sources: Vec<(String, bool)>,
     /// Value (as kept by [`label_source`]) to its label, for the values
     /// given a label and for a bounded number of aliases.
     by_value: HashMap<String, LabelId>,
@@ -138,7 +148,7 @@ impl StickyLabels {
         for name in fixed.iter().chain([&OTHER]) {
             let id = sticky.labels.len() as LabelId;
             sticky.labels.push((*name).to_owned());
-            sticky.sources.push((*name).to_owned());
+            sticky.sources.push(((*name).to_owned(), false));
             sticky.by_value.insert((*name).to_owned(), id);
             sticky.by_label.insert((*name).to_owned(), id);
         }
@@ -153,7 +163,8 @@ impl StickyLabels {
         if let Some(&id) = self.by_value.get(source) {
             return id;
         }
-        let redacted = redacted(redactor, source);
+        let cut = may_be_cut(source);
+        let redacted = redacted(redactor, source, cut);
         let text = prefix(&redacted, MAX_LABEL_VALUE_BYTES).to_owned();
         if let Some(&shared) = self.by_label.get(&text) {
             // Remembered by value while aliases are no more than labels, so
@@ -172,7 +183,7 @@ impl StickyLabels {
         let id = self.labels.len() as LabelId;
         self.by_label.insert(text.clone(), id);
         self.labels.push(text);
-        self.sources.push(redacted);
+        self.sources.push((redacted, cut));
         self.by_value.insert(source.to_owned(), id);
         id
     }
@@ -197,8 +208,8 @@ impl StickyLabels {
         let given = self.other as usize + 1;
         self.by_label.retain(|_, id| (*id as usize) < given);
         for id in given..self.labels.len() {
-            let source = &mut self.sources[id];
-            let again = redacted(redactor, source);
+            let (source, cut) = &mut self.sources[id];
+            let again = redacted(redactor, source, *cut);
             let text = prefix(&again, MAX_LABEL_VALUE_BYTES).to_owned();
             *source = again;
             self.by_label.entry(text.clone()).or_insert(id as LabelId);
@@ -245,6 +256,20 @@ mod tests {
         let label = label(&redactor(), source);
         assert!(!label.contains("sk-01234"), "{label}");
         assert!(label.starts_with("<redacted>yyy"), "{label}");
+    }
+
+    #[test]
+    fn a_new_key_cut_at_the_end_of_a_long_value_is_redacted_when_it_becomes_the_key() {
+        let (first, next) = ("sk-0123456789abcdefghij", "nx-ZYXWVUTSRQPONMLKJI");
+        // Cut where the next key's first 8 bytes end; redacting the first
+        // key shortens the text below a label's length.
+        let value = format!("{first}{}{next}", "y".repeat(139 - first.len() - 8));
+        let mut sticky = StickyLabels::new(&[], 5);
+        let id = sticky.id(label_source(&value), &Redactor::new(first));
+        assert!(sticky.text(id).ends_with("nx-ZYXWV"), "{}", sticky.text(id));
+        sticky.relabel(&Redactor::new(next));
+        assert!(!sticky.text(id).contains("nx-ZYXWV"), "{}", sticky.text(id));
+        assert!(!sticky.text(id).contains(first), "{}", sticky.text(id));
     }
 
     #[test]
