@@ -16,14 +16,16 @@
 //! thread's allocator arena holding a list's worth of memory.
 //!
 //! A fold holds the session tracker for as long as it runs. Only a body that
-//! arrived whole and parsed becomes the tracker's new baseline: if the
-//! fetch is given up (its deadline, a broken connection), the fold stops
-//! without finishing and the tracker is left as it was.
+//! arrived whole and parsed, for a fetch still waiting for it, becomes the
+//! tracker's new baseline: if the fetch is given up (its deadline, a broken
+//! connection), even after the body's last byte, the fold stops without
+//! finishing and the tracker is left as it was.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker, Snapshot};
@@ -58,6 +60,9 @@ pub(crate) struct Fold {
     pub(crate) times: FetchTimes,
     /// `--api.max-response-bytes`, counted on inflated bytes.
     pub(crate) max_bytes: u64,
+    /// Closed once the fetch is given up: its sender lives as long as the
+    /// fetch waits.
+    pub(crate) wanted: oneshot::Receiver<()>,
 }
 
 impl Fold {
@@ -71,6 +76,7 @@ impl Fold {
             redactor,
             times,
             max_bytes,
+            mut wanted,
         } = self;
         let mut aggregator = Aggregator::new(limits, &mut tracker, &redactor, times);
         let mut stream = SessionStream::new(&mut aggregator);
@@ -94,6 +100,11 @@ impl Fold {
         stream
             .finish()
             .map_err(|e| FetchError::InvalidResponse(e.into()))?;
+        // The deadline may have passed while the last chunks were folded:
+        // a fetch that reported a timeout must leave the tracker as it was.
+        if wanted.try_recv() == Err(TryRecvError::Closed) {
+            return Err(FetchError::Abandoned);
+        }
         Ok(aggregator.finish())
     }
 }
@@ -149,9 +160,13 @@ impl Worker {
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                // Ends when the worker is dropped.
+                // Ends when the worker is dropped. A job that panics (a bug)
+                // loses its own result, which its fetch reports as
+                // abandoned, but not the thread the next fetches need.
                 while let Ok(job) = queue.recv() {
-                    job();
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        tracing::error!("a fold or inflation panicked; its fetch is abandoned");
+                    }
                 }
             })?;
         Ok(Worker { jobs })
@@ -168,5 +183,79 @@ impl Worker {
             let _ = done.send(job());
         }));
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Folds `body` (whole, then its end) with `tracker`; `given_up` drops
+    /// the fetch's side before the fold runs, as a deadline that passed
+    /// after the last byte does.
+    fn fold(
+        tracker: &Arc<tokio::sync::Mutex<SessionTracker>>,
+        body: &str,
+        given_up: bool,
+    ) -> Result<Snapshot, FetchError> {
+        let (waiting, wanted) = oneshot::channel();
+        let fold = Fold {
+            tracker: Arc::clone(tracker)
+                .try_lock_owned()
+                .unwrap_or_else(|e| panic!("{e}")),
+            limits: Limits {
+                agents_max: 10,
+                top_oldest: 5,
+            },
+            redactor: Arc::new(Redactor::new("not-in-any-body")),
+            times: FetchTimes {
+                sent_at: 1_800_000_000_000,
+                received_at: 1_800_000_000_100,
+            },
+            max_bytes: 1 << 20,
+            wanted,
+        };
+        let (pieces, received) = tokio::sync::mpsc::channel(QUEUE);
+        let sent = [Piece::Chunk(Bytes::from(body.to_owned())), Piece::End]
+            .into_iter()
+            .all(|piece| pieces.try_send(piece).is_ok());
+        assert!(sent);
+        if given_up {
+            drop(waiting);
+        }
+        fold.run(received)
+    }
+
+    #[test]
+    fn a_job_that_panics_does_not_stop_the_worker() {
+        let worker = Worker::start("test-worker").unwrap_or_else(|e| panic!("{e}"));
+        #[allow(clippy::panic)]
+        let lost = worker.run(|| -> u32 { panic!("a bug in a fold") });
+        let next = worker.run(|| 7);
+        assert!(lost.blocking_recv().is_err());
+        assert_eq!(next.blocking_recv().ok(), Some(7));
+    }
+
+    #[test]
+    fn a_fetch_given_up_after_its_last_byte_leaves_the_tracker_as_it_was() {
+        let tracker = Arc::new(tokio::sync::Mutex::new(SessionTracker::new(10)));
+        let session = |status: &str| {
+            format!(
+                r#"[{{"session_id":"a","agent_name":"agi-0","status":"{status}","created_at":"2025-10-05T18:00:00Z"}}]"#
+            )
+        };
+        let given_up = fold(&tracker, &session("running"), true);
+        assert!(
+            matches!(given_up, Err(FetchError::Abandoned)),
+            "{given_up:?}"
+        );
+        // Still the first fetch: it only records a baseline.
+        let first = fold(&tracker, &session("running"), false).unwrap_or_else(|e| panic!("{e}"));
+        assert!(first.changes.transitions.is_empty(), "{:?}", first.changes);
+        let next = fold(&tracker, &session("error"), false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            next.changes.transitions,
+            [(("agi-0".to_owned(), "error".to_owned()), 1)]
+        );
     }
 }

@@ -320,6 +320,8 @@ impl Scraper {
     async fn fetch_and_fold(&self, key: &ApiKey) -> Result<Snapshot, FetchError> {
         let sent_at = timestamp::now();
         let mut answer = self.client.send(key).await?;
+        // Dropped with this future when the deadline gives the fetch up.
+        let (_waiting, wanted) = tokio::sync::oneshot::channel();
         let fold = Fold {
             tracker: Arc::clone(&self.tracker).lock_owned().await,
             limits: self.limits,
@@ -329,6 +331,7 @@ impl Scraper {
                 received_at: timestamp::now(),
             },
             max_bytes: self.client.max_response_bytes(),
+            wanted,
         };
         let (pieces, received) = mpsc::channel(fold::QUEUE);
         let received = if answer.is_gzip() {
@@ -342,8 +345,8 @@ impl Scraper {
         } else {
             received
         };
-        let folding = self.folder.run(move || fold.run(received));
-        let read = async {
+        let mut folding = self.folder.run(move || fold.run(received));
+        let read = async move {
             while let Some(chunk) = answer.chunk(key.redactor()).await? {
                 if pieces.send(Piece::Chunk(chunk)).await.is_err() {
                     // The fold stopped: its error is the answer.
@@ -352,12 +355,17 @@ impl Scraper {
             }
             let _ = pieces.send(Piece::End).await;
             Ok(())
+        };
+        tokio::select! {
+            read = read => {
+                let folded = folding.await.unwrap_or(Err(FetchError::Abandoned));
+                // A body that broke while being read fails for that reason;
+                // the fold only saw it stop.
+                read.and(folded)
+            }
+            // The fold ended first (a body that is not a session list): stop
+            // reading, even a gzip stream that inflates to nothing more.
+            folded = &mut folding => folded.unwrap_or(Err(FetchError::Abandoned)),
         }
-        .await;
-        drop(pieces);
-        let folded = folding.await.unwrap_or(Err(FetchError::Abandoned));
-        // A body that broke while being read fails for that reason; the
-        // fold only saw it stop.
-        read.and(folded)
     }
 }

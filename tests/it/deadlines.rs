@@ -176,3 +176,28 @@ async fn a_short_scrape_does_not_cut_short_the_request_a_patient_one_joined() {
     assert_eq!(failures(&patient, "timeout"), 0.0, "{patient}");
     assert_eq!(api.requests(), 1);
 }
+
+/// Scrapes that keep joining a request cannot keep it running: each extends
+/// it at most to its own deadline counted from the request's start, so a
+/// request never outlives `--api.timeout`.
+#[tokio::test]
+async fn overlapping_scrapes_cannot_keep_one_request_past_the_api_timeout() {
+    let api = fake_api(Population::Generated(10)).await;
+    api.set_behaviour(Behaviour::Delay(Duration::from_secs(60)));
+    let exporter = Exporter::for_api(&api.url(), &["--api.timeout", "1s"]).await;
+    let started = Instant::now();
+    let scrape_for = |lag: u64| {
+        let exporter = &exporter;
+        async move {
+            tokio::time::sleep(Duration::from_millis(lag)).await;
+            let mut last = String::new();
+            while started.elapsed() < Duration::from_millis(3500) {
+                last = timed_scrape(exporter, "2").await.0;
+            }
+            last
+        }
+    };
+    let (last, _) = tokio::join!(scrape_for(0), scrape_for(400));
+    assert!(api.requests() >= 2, "{} requests in 3.5 s", api.requests());
+    assert!(failures(&last, "timeout") >= 1.0, "{last}");
+}
