@@ -54,6 +54,15 @@ const SLOW_API: Duration = Duration::from_millis(50);
 /// How long any one request may take before the run fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// An HTTP client of its own (its own connections), bounded by
+/// [`REQUEST_TIMEOUT`].
+fn new_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot build the client: {e}"))
+}
+
 #[derive(Debug)]
 struct Args {
     exporter: PathBuf,
@@ -185,10 +194,7 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle_rss_kib = plain.status_kib("VmRSS")?;
 
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot build the client: {e}"))?;
+    let client = new_client()?;
     let plain_url = format!("{}/v1/sessions", plain_api.url());
     let gzip_url = format!("{}/v1/sessions", gzip_api.url());
     // One of each first: connections, the simulator's gzip of the body, and
@@ -272,10 +278,7 @@ async fn healthy_during_folds(
     client: &reqwest::Client,
     exporter: &Exporter,
 ) -> Result<Duration, String> {
-    let probe = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot build the client: {e}"))?;
+    let probe = new_client()?;
     let health_url = format!("http://{}/-/healthy", exporter.address);
     probe
         .get(&health_url)
@@ -315,10 +318,7 @@ async fn burst(
     exporter: &Exporter,
     concurrent: usize,
 ) -> Result<Burst, String> {
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot build the client: {e}"))?;
+    let client = new_client()?;
     let health_url = format!("http://{}/-/healthy", exporter.address);
     let metrics_url = format!("http://{}/metrics", exporter.address);
     let opened: Vec<_> = (0..concurrent)
