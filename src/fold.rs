@@ -21,9 +21,8 @@
 //! connection), even after the body's last byte, the fold stops without
 //! finishing and the tracker is left as it was.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{OwnedMutexGuard, oneshot};
@@ -33,12 +32,13 @@ use crate::api::inflate::{InflateError, Inflated, Inflater};
 use crate::api::parse::SessionStream;
 use crate::api::redact::Redactor;
 use crate::api::{FetchError, encoding_error};
+use crate::sync::lock;
 
 /// What the fetch (or the inflater) hands the fold.
 #[derive(Debug)]
 pub(crate) enum Piece {
-    /// The next chunk of the body.
-    Chunk(Bytes),
+    /// The next chunk of the body, in a buffer of the sender's [`Recycler`].
+    Chunk(Vec<u8>),
     /// The body is complete.
     End,
     /// The body cannot be read on (it cannot be inflated).
@@ -49,6 +49,34 @@ pub(crate) enum Piece {
 /// socket is read, few enough that a slow fold slows the reading rather
 /// than filling memory.
 pub(crate) const QUEUE: usize = 8;
+
+/// The buffers of one fetch's chunks, handed back by the side done with a
+/// chunk to the side that fills the next. A body then goes through a few
+/// buffers, allocated once per fetch, rather than a new allocation per
+/// chunk whose pages the kernel maps and clears (nearly as costly as
+/// reading the socket); and the HTTP client, whose chunk is copied and
+/// dropped at once, reads the next one into the memory it already has.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recycler(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Recycler {
+    /// A buffer holding a copy of `bytes`.
+    pub(crate) fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut buffer = lock(&self.0).pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(bytes);
+        buffer
+    }
+
+    /// Takes back a buffer whose chunk is done with; it holds no more than
+    /// can be in flight.
+    fn give(&self, buffer: Vec<u8>) {
+        let mut spare = lock(&self.0);
+        if spare.len() <= QUEUE {
+            spare.push(buffer);
+        }
+    }
+}
 
 /// What one fold needs.
 pub(crate) struct Fold {
@@ -63,6 +91,8 @@ pub(crate) struct Fold {
     /// Closed once the fetch is given up: its sender lives as long as the
     /// fetch waits.
     pub(crate) wanted: oneshot::Receiver<()>,
+    /// Where the chunks' buffers go back to.
+    pub(crate) recycler: Recycler,
 }
 
 impl Fold {
@@ -77,6 +107,7 @@ impl Fold {
             times,
             max_bytes,
             mut wanted,
+            recycler,
         } = self;
         let mut aggregator = Aggregator::new(limits, &mut tracker, &redactor, times);
         let mut stream = SessionStream::new(&mut aggregator);
@@ -91,6 +122,7 @@ impl Fold {
                     stream
                         .feed(&chunk)
                         .map_err(|e| FetchError::InvalidResponse(e.into()))?;
+                    recycler.give(chunk);
                 }
                 Some(Piece::End) => break,
                 Some(Piece::Failed(error)) => return Err(error),
@@ -109,12 +141,15 @@ impl Fold {
     }
 }
 
-/// Inflates a gzip body as its chunks come from `compressed`, handing each
-/// inflated piece to `inflated`; blocks the calling thread, so it runs on a
+/// Inflates a gzip body as its chunks come from `compressed` (their buffers
+/// go back to `used`), handing each inflated piece to `inflated` in a
+/// buffer of `recycler`; blocks the calling thread, so it runs on a
 /// blocking one. Stops when either side does.
 pub(crate) fn inflate(
     mut compressed: Receiver<Piece>,
+    used: &Recycler,
     inflated: Sender<Piece>,
+    recycler: &Recycler,
     redactor: &Redactor,
 ) {
     let mut inflater = Inflater::new();
@@ -124,9 +159,10 @@ pub(crate) fn inflate(
             Some(Piece::Chunk(chunk)) => {
                 let sent = inflater.inflate(&chunk, |bytes| {
                     inflated
-                        .blocking_send(Piece::Chunk(Bytes::copy_from_slice(bytes)))
+                        .blocking_send(Piece::Chunk(recycler.copy_of(bytes)))
                         .map_err(|_| ())
                 });
+                used.give(chunk);
                 match sent {
                     Ok(()) => continue,
                     // The fold stopped.
@@ -214,9 +250,10 @@ mod tests {
             },
             max_bytes: 1 << 20,
             wanted,
+            recycler: Recycler::default(),
         };
         let (pieces, received) = tokio::sync::mpsc::channel(QUEUE);
-        let sent = [Piece::Chunk(Bytes::from(body.to_owned())), Piece::End]
+        let sent = [Piece::Chunk(body.as_bytes().to_vec()), Piece::End]
             .into_iter()
             .all(|piece| pieces.try_send(piece).is_ok());
         assert!(sent);

@@ -19,7 +19,7 @@ use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
 use crate::deadline;
-use crate::fold::{self, Fold, Piece, Worker};
+use crate::fold::{self, Fold, Piece, Recycler, Worker};
 use crate::metrics::{Metrics, ScrapeReport};
 use crate::sync::lock;
 
@@ -48,6 +48,11 @@ pub(crate) struct Scraper {
     folder: Worker,
     /// The thread every gzip body is inflated on.
     inflater: Worker,
+    /// The buffers the body's chunks are copied into, and those of the
+    /// inflated pieces: kept from one fetch to the next, so that the steady
+    /// state allocates nothing per fetch.
+    read_into: Recycler,
+    inflated_into: Recycler,
     flight: Mutex<FlightState>,
 }
 
@@ -106,6 +111,8 @@ impl Scraper {
             flight: Mutex::new(FlightState::default()),
             folder: Worker::start("agi-fold")?,
             inflater: Worker::start("agi-inflate")?,
+            read_into: Recycler::default(),
+            inflated_into: Recycler::default(),
         })
     }
 
@@ -322,7 +329,8 @@ impl Scraper {
         let mut answer = self.client.send(key).await?;
         // Dropped with this future when the deadline gives the fetch up.
         let (_waiting, wanted) = tokio::sync::oneshot::channel();
-        let fold = Fold {
+        let read_into = self.read_into.clone();
+        let mut fold = Fold {
             tracker: Arc::clone(&self.tracker).lock_owned().await,
             limits: self.limits,
             redactor: Arc::clone(key.redactor()),
@@ -332,15 +340,17 @@ impl Scraper {
             },
             max_bytes: self.client.max_response_bytes(),
             wanted,
+            recycler: read_into.clone(),
         };
         let (pieces, received) = mpsc::channel(fold::QUEUE);
         let received = if answer.is_gzip() {
             let (inflated, to_fold) = mpsc::channel(fold::QUEUE);
             let redactor = Arc::clone(key.redactor());
-            drop(
-                self.inflater
-                    .run(move || fold::inflate(received, inflated, &redactor)),
-            );
+            let (used, inflated_into) = (read_into.clone(), self.inflated_into.clone());
+            fold.recycler = inflated_into.clone();
+            drop(self.inflater.run(move || {
+                fold::inflate(received, &used, inflated, &inflated_into, &redactor);
+            }));
             to_fold
         } else {
             received
@@ -348,7 +358,11 @@ impl Scraper {
         let mut folding = self.folder.run(move || fold.run(received));
         let read = async move {
             while let Some(chunk) = answer.chunk(key.redactor()).await? {
-                if pieces.send(Piece::Chunk(chunk)).await.is_err() {
+                // Copied, so that the client reads on into the memory the
+                // chunk is dropped from.
+                let piece = Piece::Chunk(read_into.copy_of(&chunk));
+                drop(chunk);
+                if pieces.send(piece).await.is_err() {
                     // The fold stopped: its error is the answer.
                     return Ok(());
                 }
