@@ -264,6 +264,59 @@ mod tests {
     }
 
     #[test]
+    fn chunk_buffers_come_back_emptied_and_no_more_than_can_be_in_flight_are_kept() {
+        let recycler = Recycler::default();
+        let buffers: Vec<Vec<u8>> = (0..3 * QUEUE)
+            .map(|_| recycler.copy_of(&[7; 1000]))
+            .collect();
+        for buffer in buffers {
+            recycler.give(buffer);
+        }
+        assert_eq!(lock(&recycler.0).len(), QUEUE + 1);
+        // The next chunk gets its own bytes only, in memory already there.
+        let reused = recycler.copy_of(b"ab");
+        assert_eq!(reused, b"ab");
+        assert!(reused.capacity() >= 1000, "{}", reused.capacity());
+        assert_eq!(lock(&recycler.0).len(), QUEUE);
+    }
+
+    #[test]
+    fn a_fold_gives_each_chunk_buffer_back() {
+        let tracker = Arc::new(tokio::sync::Mutex::new(SessionTracker::new(10)));
+        let recycler = Recycler::default();
+        let (_waiting, wanted) = oneshot::channel();
+        let fold = Fold {
+            tracker: Arc::clone(&tracker)
+                .try_lock_owned()
+                .unwrap_or_else(|e| panic!("{e}")),
+            limits: Limits {
+                agents_max: 10,
+                top_oldest: 5,
+            },
+            redactor: Arc::new(Redactor::new("not-in-any-body")),
+            times: FetchTimes {
+                sent_at: 1_800_000_000_000,
+                received_at: 1_800_000_000_100,
+            },
+            max_bytes: 1 << 20,
+            wanted,
+            recycler: recycler.clone(),
+        };
+        let (pieces, received) = tokio::sync::mpsc::channel(QUEUE);
+        for part in [&b"[{\"status\":"[..], b"\"running\"}", b"]"] {
+            assert!(
+                pieces
+                    .try_send(Piece::Chunk(recycler.copy_of(part)))
+                    .is_ok()
+            );
+        }
+        assert!(pieces.try_send(Piece::End).is_ok());
+        let snapshot = fold.run(received).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(snapshot.sessions, 1);
+        assert_eq!(lock(&recycler.0).len(), 3);
+    }
+
+    #[test]
     fn a_job_that_panics_does_not_stop_the_worker() {
         let worker = Worker::start("test-worker").unwrap_or_else(|e| panic!("{e}"));
         #[allow(clippy::panic)]
