@@ -226,13 +226,14 @@ impl Worker {
 mod tests {
     use super::*;
 
-    /// Folds `body` (whole, then its end) with `tracker`; `given_up` drops
-    /// the fetch's side before the fold runs, as a deadline that passed
-    /// after the last byte does.
+    /// Folds the chunks `parts` (copied into `recycler`'s buffers), then the
+    /// body's end, with `tracker`; `given_up` drops the fetch's side before
+    /// the fold runs, as a deadline that passed after the last byte does.
     fn fold(
         tracker: &Arc<tokio::sync::Mutex<SessionTracker>>,
-        body: &str,
+        parts: &[&[u8]],
         given_up: bool,
+        recycler: &Recycler,
     ) -> Result<Snapshot, FetchError> {
         let (waiting, wanted) = oneshot::channel();
         let fold = Fold {
@@ -250,11 +251,14 @@ mod tests {
             },
             max_bytes: 1 << 20,
             wanted,
-            recycler: Recycler::default(),
+            recycler: recycler.clone(),
         };
         let (pieces, received) = tokio::sync::mpsc::channel(QUEUE);
-        let sent = [Piece::Chunk(body.as_bytes().to_vec()), Piece::End]
-            .into_iter()
+        let chunks = parts
+            .iter()
+            .map(|part| Piece::Chunk(recycler.copy_of(part)));
+        let sent = chunks
+            .chain([Piece::End])
             .all(|piece| pieces.try_send(piece).is_ok());
         assert!(sent);
         if given_up {
@@ -284,36 +288,10 @@ mod tests {
     fn a_fold_gives_each_chunk_buffer_back() {
         let tracker = Arc::new(tokio::sync::Mutex::new(SessionTracker::new(10)));
         let recycler = Recycler::default();
-        let (_waiting, wanted) = oneshot::channel();
-        let fold = Fold {
-            tracker: Arc::clone(&tracker)
-                .try_lock_owned()
-                .unwrap_or_else(|e| panic!("{e}")),
-            limits: Limits {
-                agents_max: 10,
-                top_oldest: 5,
-            },
-            redactor: Arc::new(Redactor::new("not-in-any-body")),
-            times: FetchTimes {
-                sent_at: 1_800_000_000_000,
-                received_at: 1_800_000_000_100,
-            },
-            max_bytes: 1 << 20,
-            wanted,
-            recycler: recycler.clone(),
-        };
-        let (pieces, received) = tokio::sync::mpsc::channel(QUEUE);
-        for part in [&b"[{\"status\":"[..], b"\"running\"}", b"]"] {
-            assert!(
-                pieces
-                    .try_send(Piece::Chunk(recycler.copy_of(part)))
-                    .is_ok()
-            );
-        }
-        assert!(pieces.try_send(Piece::End).is_ok());
-        let snapshot = fold.run(received).unwrap_or_else(|e| panic!("{e}"));
+        let parts = [&b"[{\"status\":"[..], b"\"running\"}", b"]"];
+        let snapshot = fold(&tracker, &parts, false, &recycler).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snapshot.sessions, 1);
-        assert_eq!(lock(&recycler.0).len(), 3);
+        assert_eq!(lock(&recycler.0).len(), parts.len());
     }
 
     #[test]
@@ -334,15 +312,18 @@ mod tests {
                 r#"[{{"session_id":"a","agent_name":"agi-0","status":"{status}","created_at":"2025-10-05T18:00:00Z"}}]"#
             )
         };
-        let given_up = fold(&tracker, &session("running"), true);
+        let fold = |body: String, given_up| {
+            fold(&tracker, &[body.as_bytes()], given_up, &Recycler::default())
+        };
+        let given_up = fold(session("running"), true);
         assert!(
             matches!(given_up, Err(FetchError::Abandoned)),
             "{given_up:?}"
         );
         // Still the first fetch: it only records a baseline.
-        let first = fold(&tracker, &session("running"), false).unwrap_or_else(|e| panic!("{e}"));
+        let first = fold(session("running"), false).unwrap_or_else(|e| panic!("{e}"));
         assert!(first.changes.transitions.is_empty(), "{:?}", first.changes);
-        let next = fold(&tracker, &session("error"), false).unwrap_or_else(|e| panic!("{e}"));
+        let next = fold(session("error"), false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             next.changes.transitions,
             [(("agi-0".to_owned(), "error".to_owned()), 1)]
