@@ -126,17 +126,34 @@ pub fn parse_timestamp(text: &str) -> Option<UnixMillis> {
 /// it: for sessions whose age is never shown, this catches `"yesterday"` or
 /// a number for a fraction of a full parse.
 pub fn looks_like_timestamp(text: &str) -> bool {
-    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    // The first sixteen bytes at once: digits where `YYYY-MM-DDTHH:MM`
+    // has them, the separators where it has them but the one between date
+    // and time, which is checked on its own.
+    const DIGIT: u128 =
+        u128::from_le_bytes(*b"\xff\xff\xff\xff\0\xff\xff\0\xff\xff\0\xff\xff\0\xff\xff");
+    const SEPARATOR: u128 = u128::from_le_bytes(*b"\0\0\0\0\xff\0\0\xff\0\0\0\0\0\xff\0\0");
+    const SEPARATORS: u128 = u128::from_le_bytes(*b"\0\0\0\0-\0\0-\0\0\0\0\0:\0\0");
+    const HIGH: u128 = u128::from_le_bytes([0xf0; 16]);
+    const ZEROS: u128 = u128::from_le_bytes([b'0'; 16]);
+    const SIXES: u128 = u128::from_le_bytes([6; 16]);
     let Some(b) = text.as_bytes().first_chunk::<19>() else {
         return false;
     };
+    let Some(head) = b.first_chunk::<16>() else {
+        return false;
+    };
+    let word = u128::from_le_bytes(*head);
+    // A byte is a digit when it is 0x30 to 0x3f and still 0x3_ plus 6;
+    // digits stay below 0x46, so adding 6 carries into no other byte.
+    let digits = word & DIGIT & HIGH == ZEROS & DIGIT
+        && word.wrapping_add(SIXES & DIGIT) & DIGIT & HIGH == ZEROS & DIGIT;
     text.len() <= 35
-        && b[4] == b'-'
-        && b[7] == b'-'
+        && digits
+        && word & SEPARATOR == SEPARATORS
         && matches!(b[10], b'T' | b't' | b' ')
-        && b[13] == b':'
         && b[16] == b':'
-        && DIGITS.iter().all(|&i| b[i].is_ascii_digit())
+        && b[17].is_ascii_digit()
+        && b[18].is_ascii_digit()
 }
 
 fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
@@ -256,6 +273,42 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2023-02-29T00:00:00Z"), None);
         assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Some(-1000));
+    }
+
+    #[test]
+    fn the_shape_check_is_the_byte_by_byte_rule_for_every_byte_in_every_place() {
+        // The rule as it reads: digits and separators in their places.
+        let by_byte = |b: &[u8]| {
+            b.len() >= 19
+                && b.len() <= 35
+                && b.iter().take(19).enumerate().all(|(i, &byte)| match i {
+                    4 | 7 => byte == b'-',
+                    10 => matches!(byte, b'T' | b't' | b' '),
+                    13 | 16 => byte == b':',
+                    _ => byte.is_ascii_digit(),
+                })
+        };
+        let valid = b"2025-10-05T18:04:34.281Z";
+        for at in 0..valid.len() {
+            for byte in 0..=255u8 {
+                let mut bytes = valid.to_vec();
+                bytes[at] = byte;
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    assert_eq!(looks_like_timestamp(text), by_byte(&bytes), "{text:?}");
+                }
+            }
+        }
+        for length in 0..40 {
+            let text: String = "2025-10-05T18:04:34.281999999+02:00:00:00"
+                .chars()
+                .take(length)
+                .collect();
+            assert_eq!(
+                looks_like_timestamp(&text),
+                by_byte(text.as_bytes()),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
