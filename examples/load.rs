@@ -14,7 +14,8 @@
 //!   floor so both see the same machine noise: medians, and their ratio
 //!   (the README's Performance bars: plain at most 2x its floor, gzip at most 1.3x);
 //! - the exporter's CPU time per scrape (`/proc/PID/stat`), idle RSS
-//!   (`VmRSS` before any scrape) and peak RSS (`VmHWM` after the scrapes);
+//!   (`VmRSS` before any scrape), RSS between fetches once the scrapes are
+//!   done (`VmRSS` again) and peak RSS (`VmHWM` after the scrapes);
 //! - `/-/healthy` latency while folds are under way: probes on their own
 //!   connection, one after another, for as long as each of a few scrapes
 //!   lasts (p99 of all probes);
@@ -80,6 +81,10 @@ struct Row {
     plain: Encoding,
     gzip: Encoding,
     idle_rss_kib: u64,
+    /// `VmRSS` between fetches once all the scrapes are done: what the
+    /// exporter keeps (the tracker's baseline, the chunk buffers, what the
+    /// allocator holds on to).
+    after_rss_kib: u64,
     peak_rss_kib: u64,
     /// `/-/healthy` latency, p99, while folds were under way.
     healthy_p99: Duration,
@@ -209,6 +214,7 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
     let healthy_p99 = healthy_during_folds(&client, &plain).await?;
     let at_loopback_speed = burst(&plain_api, &plain, args.concurrent).await?;
     let peak_rss_kib = plain.status_kib("VmHWM")?.max(gzip.status_kib("VmHWM")?);
+    let after_rss_kib = plain.status_kib("VmRSS")?.max(gzip.status_kib("VmRSS")?);
     drop((plain, gzip, plain_api, gzip_api));
     // A real API is a network round trip away: with one that answers in
     // 50 ms, every scrape of the burst arrives while the fetch is under way.
@@ -227,6 +233,7 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
         plain: plain_result,
         gzip: gzip_result,
         idle_rss_kib,
+        after_rss_kib,
         peak_rss_kib,
         healthy_p99,
         at_loopback_speed,
@@ -534,14 +541,14 @@ fn print_table(args: &Args, rows: &[Row]) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = |e: &Encoding| e.scrape_median.as_secs_f64() / e.floor_median.as_secs_f64();
     println!(
-        "| sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, gzip) | idle RSS | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
+        "| sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, gzip) | idle RSS | RSS between fetches after the scrapes | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
         args.concurrent,
         SLOW_API.as_millis(),
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
+            "| {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
             row.sessions,
             mib(row.body_bytes as f64),
             mib(row.gzip_bytes as f64),
@@ -554,6 +561,7 @@ fn print_table(args: &Args, rows: &[Row]) {
             ms(row.plain.cpu_per_scrape),
             ms(row.gzip.cpu_per_scrape),
             row.idle_rss_kib as f64 / 1024.0,
+            row.after_rss_kib as f64 / 1024.0,
             row.peak_rss_kib as f64 / 1024.0,
             ms(row.healthy_p99),
             row.at_loopback_speed.describe(args.concurrent),

@@ -50,29 +50,50 @@ pub(crate) enum Piece {
 /// than filling memory.
 pub(crate) const QUEUE: usize = 8;
 
-/// The buffers of one fetch's chunks, handed back by the side done with a
-/// chunk to the side that fills the next. A body then goes through a few
-/// buffers, allocated once per fetch, rather than a new allocation per
-/// chunk whose pages the kernel maps and clears (nearly as costly as
-/// reading the socket); and the HTTP client, whose chunk is copied and
-/// dropped at once, reads the next one into the memory it already has.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Recycler(Arc<Mutex<Vec<Vec<u8>>>>);
+/// The bytes of one buffer of the body as read: chunks from the HTTP
+/// client (which can exceed 800 KiB) are copied into as many as they need.
+pub(crate) const READ_BUFFER: usize = 256 * 1024;
+
+/// Buffers of a fixed size for the chunks handed to the fold (or the
+/// inflater), handed back by the side done with a chunk to the side that
+/// fills the next, and kept from one fetch to the next: a body goes through
+/// the same few buffers rather than a new allocation per chunk, whose pages
+/// the kernel maps and clears at a cost close to reading the socket; and
+/// the HTTP client, whose chunk is copied and dropped at once, reads the
+/// next one into the memory it already has. It keeps at most `QUEUE + 1`
+/// buffers of its size between fetches.
+#[derive(Debug, Clone)]
+pub(crate) struct Recycler {
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
+    size: usize,
+}
 
 impl Recycler {
-    /// A buffer holding a copy of `bytes`.
-    pub(crate) fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut buffer = lock(&self.0).pop().unwrap_or_default();
-        buffer.clear();
-        buffer.extend_from_slice(bytes);
-        buffer
+    /// A recycler of buffers of `size` bytes.
+    pub(crate) fn new(size: usize) -> Self {
+        Recycler {
+            spare: Arc::default(),
+            size,
+        }
     }
 
-    /// Takes back a buffer whose chunk is done with; it holds no more than
-    /// can be in flight.
+    /// Copies of `bytes`, in order, in as many buffers as they fill.
+    pub(crate) fn copies_of<'a>(&'a self, bytes: &'a [u8]) -> impl Iterator<Item = Vec<u8>> + 'a {
+        bytes.chunks(self.size).map(|part| {
+            let spare = lock(&self.spare).pop();
+            let mut buffer = spare.unwrap_or_else(|| Vec::with_capacity(self.size));
+            buffer.clear();
+            // Within its size: the buffer never grows.
+            buffer.extend_from_slice(part);
+            buffer
+        })
+    }
+
+    /// Takes back a buffer whose chunk is done with, unless as many as can
+    /// be in flight are kept already, or it is not one of this recycler's.
     fn give(&self, buffer: Vec<u8>) {
-        let mut spare = lock(&self.0);
-        if spare.len() <= QUEUE {
+        let mut spare = lock(&self.spare);
+        if spare.len() <= QUEUE && buffer.capacity() <= self.size {
             spare.push(buffer);
         }
     }
@@ -158,9 +179,9 @@ pub(crate) fn inflate(
         let piece = match compressed.blocking_recv() {
             Some(Piece::Chunk(chunk)) => {
                 let sent = inflater.inflate(&chunk, |bytes| {
-                    inflated
-                        .blocking_send(Piece::Chunk(recycler.copy_of(bytes)))
-                        .map_err(|_| ())
+                    recycler.copies_of(bytes).try_for_each(|copy| {
+                        inflated.blocking_send(Piece::Chunk(copy)).map_err(|_| ())
+                    })
                 });
                 used.give(chunk);
                 match sent {
@@ -254,10 +275,9 @@ mod tests {
             recycler: recycler.clone(),
         };
         let (pieces, received) = tokio::sync::mpsc::channel(QUEUE);
-        let chunks = parts
-            .iter()
-            .map(|part| Piece::Chunk(recycler.copy_of(part)));
+        let chunks = parts.iter().flat_map(|part| recycler.copies_of(part));
         let sent = chunks
+            .map(Piece::Chunk)
             .chain([Piece::End])
             .all(|piece| pieces.try_send(piece).is_ok());
         assert!(sent);
@@ -268,30 +288,101 @@ mod tests {
     }
 
     #[test]
-    fn chunk_buffers_come_back_emptied_and_no_more_than_can_be_in_flight_are_kept() {
-        let recycler = Recycler::default();
+    fn chunk_buffers_keep_their_size_come_back_emptied_and_are_kept_no_more_than_can_be_in_flight()
+    {
+        let recycler = Recycler::new(1000);
+        let spare = || lock(&recycler.spare).len();
         let buffers: Vec<Vec<u8>> = (0..3 * QUEUE)
-            .map(|_| recycler.copy_of(&[7; 1000]))
+            .flat_map(|_| recycler.copies_of(&[7; 1000]).collect::<Vec<_>>())
             .collect();
+        assert_eq!(buffers.len(), 3 * QUEUE);
         for buffer in buffers {
             recycler.give(buffer);
         }
-        assert_eq!(lock(&recycler.0).len(), QUEUE + 1);
-        // The next chunk gets its own bytes only, in memory already there.
-        let reused = recycler.copy_of(b"ab");
-        assert_eq!(reused, b"ab");
-        assert!(reused.capacity() >= 1000, "{}", reused.capacity());
-        assert_eq!(lock(&recycler.0).len(), QUEUE);
+        assert_eq!(spare(), QUEUE + 1);
+        // A buffer from elsewhere, larger than the recycler's, is not kept.
+        recycler.give(Vec::with_capacity(5000));
+        lock(&recycler.spare).pop();
+        recycler.give(Vec::with_capacity(5000));
+        assert_eq!(spare(), QUEUE);
+        // The next chunk gets its own bytes only, in memory already there;
+        // a chunk larger than a buffer fills several, none grown.
+        let reused: Vec<Vec<u8>> = recycler.copies_of(b"ab").collect();
+        assert_eq!(reused, [b"ab".to_vec()]);
+        assert_eq!(reused[0].capacity(), 1000);
+        let large: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let copies: Vec<Vec<u8>> = recycler.copies_of(&large).collect();
+        assert_eq!(copies.len(), 3);
+        assert!(copies.iter().all(|copy| copy.capacity() == 1000));
+        assert_eq!(copies.concat(), large);
     }
 
     #[test]
     fn a_fold_gives_each_chunk_buffer_back() {
         let tracker = Arc::new(tokio::sync::Mutex::new(SessionTracker::new(10)));
-        let recycler = Recycler::default();
+        let recycler = Recycler::new(1024);
         let parts = [&b"[{\"status\":"[..], b"\"running\"}", b"]"];
         let snapshot = fold(&tracker, &parts, false, &recycler).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snapshot.sessions, 1);
-        assert_eq!(lock(&recycler.0).len(), parts.len());
+        assert_eq!(lock(&recycler.spare).len(), parts.len());
+    }
+
+    #[test]
+    fn inflating_gives_the_compressed_buffers_back_and_inflates_into_its_own() {
+        use flate2::Compression;
+        use flate2::write::GzEncoder;
+        use std::io::Write;
+
+        let body: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(&body).unwrap_or_else(|e| panic!("{e}"));
+        let gzip = encoder.finish().unwrap_or_else(|e| panic!("{e}"));
+        let (used, inflated_into) = (
+            Recycler::new(4096),
+            Recycler::new(crate::api::inflate::PIECE),
+        );
+        let (compressed, received) = tokio::sync::mpsc::channel(QUEUE);
+        let (inflated, mut to_fold) = tokio::sync::mpsc::channel(QUEUE);
+        let inflating = {
+            let (used, inflated_into) = (used.clone(), inflated_into.clone());
+            let redactor = Redactor::new("not-in-any-body");
+            std::thread::spawn(move || {
+                inflate(received, &used, inflated, &inflated_into, &redactor);
+            })
+        };
+        let feeding = {
+            let used = used.clone();
+            std::thread::spawn(move || {
+                for copy in used.copies_of(&gzip) {
+                    if compressed.blocking_send(Piece::Chunk(copy)).is_err() {
+                        return;
+                    }
+                }
+                let _ = compressed.blocking_send(Piece::End);
+            })
+        };
+        let mut out = Vec::new();
+        loop {
+            match to_fold.blocking_recv() {
+                Some(Piece::Chunk(piece)) => {
+                    assert_eq!(piece.capacity(), crate::api::inflate::PIECE);
+                    out.extend_from_slice(&piece);
+                    inflated_into.give(piece);
+                }
+                Some(Piece::End) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(feeding.join().is_ok() && inflating.join().is_ok());
+        assert!(
+            out == body,
+            "{} bytes inflated of {}",
+            out.len(),
+            body.len()
+        );
+        let kept = lock(&used.spare);
+        assert!(!kept.is_empty() && kept.iter().all(|b| b.capacity() == 4096));
+        assert!(!lock(&inflated_into.spare).is_empty());
     }
 
     #[test]
@@ -313,7 +404,7 @@ mod tests {
             )
         };
         let fold = |body: String, given_up| {
-            fold(&tracker, &[body.as_bytes()], given_up, &Recycler::default())
+            fold(&tracker, &[body.as_bytes()], given_up, &Recycler::new(1024))
         };
         let given_up = fold(session("running"), true);
         assert!(

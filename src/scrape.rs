@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::aggregate::{FetchTimes, Limits, SessionTracker, Snapshot};
+use crate::api::inflate;
 use crate::api::key::ApiKey;
 use crate::api::redact::Redactor;
 use crate::api::timestamp;
@@ -111,8 +112,8 @@ impl Scraper {
             flight: Mutex::new(FlightState::default()),
             folder: Worker::start("agi-fold")?,
             inflater: Worker::start("agi-inflate")?,
-            read_into: Recycler::default(),
-            inflated_into: Recycler::default(),
+            read_into: Recycler::new(fold::READ_BUFFER),
+            inflated_into: Recycler::new(inflate::PIECE),
         })
     }
 
@@ -358,13 +359,15 @@ impl Scraper {
         let mut folding = self.folder.run(move || fold.run(received));
         let read = async move {
             while let Some(chunk) = answer.chunk(key.redactor()).await? {
-                // Copied, so that the client reads on into the memory the
-                // chunk is dropped from.
-                let piece = Piece::Chunk(read_into.copy_of(&chunk));
+                // Copied and dropped before waiting for the fold, so that
+                // the client reads on into the memory the chunk held.
+                let copies: Vec<Vec<u8>> = read_into.copies_of(&chunk).collect();
                 drop(chunk);
-                if pieces.send(piece).await.is_err() {
-                    // The fold stopped: its error is the answer.
-                    return Ok(());
+                for copy in copies {
+                    if pieces.send(Piece::Chunk(copy)).await.is_err() {
+                        // The fold stopped: its error is the answer.
+                        return Ok(());
+                    }
                 }
             }
             let _ = pieces.send(Piece::End).await;

@@ -9,7 +9,7 @@
 use flate2::{Decompress, FlushDecompress, Status};
 
 /// Output is handed over in pieces of at most this many bytes.
-const PIECE: usize = 64 * 1024;
+pub(crate) const PIECE: usize = 64 * 1024;
 
 /// A gzip stream being inflated: one member after another, as RFC 1952
 /// allows (and curl reads).
