@@ -43,11 +43,12 @@ pub(crate) fn label_source(text: &str) -> &str {
 
 /// The label of a value kept by [`label_source`]: redacted, then cut.
 pub(crate) fn label(redactor: &Redactor, source: &str) -> String {
-    prefix(
-        &redacted(redactor, source, may_be_cut(source)),
-        MAX_LABEL_VALUE_BYTES,
-    )
-    .to_owned()
+    cut(&redacted(redactor, source, may_be_cut(source)))
+}
+
+/// A redacted value cut to a label's length.
+fn cut(redacted: &str) -> String {
+    prefix(redacted, MAX_LABEL_VALUE_BYTES).to_owned()
 }
 
 /// Whether `label_source` may have cut the value `source` was kept from.
@@ -163,9 +164,9 @@ impl StickyLabels {
         if let Some(&id) = self.by_value.get(source) {
             return id;
         }
-        let cut = may_be_cut(source);
-        let redacted = redacted(redactor, source, cut);
-        let text = prefix(&redacted, MAX_LABEL_VALUE_BYTES).to_owned();
+        let may_be_cut = may_be_cut(source);
+        let redacted = redacted(redactor, source, may_be_cut);
+        let text = cut(&redacted);
         if let Some(&shared) = self.by_label.get(&text) {
             // Remembered by value while aliases are no more than labels, so
             // what is kept stays within twice the limit; beyond that, such a
@@ -183,7 +184,7 @@ impl StickyLabels {
         let id = self.labels.len() as LabelId;
         self.by_label.insert(text.clone(), id);
         self.labels.push(text);
-        self.sources.push((redacted, cut));
+        self.sources.push((redacted, may_be_cut));
         self.by_value.insert(source.to_owned(), id);
         id
     }
@@ -208,10 +209,9 @@ impl StickyLabels {
         let given = self.other as usize + 1;
         self.by_label.retain(|_, id| (*id as usize) < given);
         for id in given..self.labels.len() {
-            let (source, cut) = &mut self.sources[id];
-            let again = redacted(redactor, source, *cut);
-            let text = prefix(&again, MAX_LABEL_VALUE_BYTES).to_owned();
-            *source = again;
+            let (source, may_be_cut) = &mut self.sources[id];
+            *source = redacted(redactor, source, *may_be_cut);
+            let text = cut(source);
             self.by_label.entry(text.clone()).or_insert(id as LabelId);
             self.labels[id] = text;
         }
