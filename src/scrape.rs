@@ -328,33 +328,35 @@ impl Scraper {
     async fn fetch_and_fold(&self, key: &ApiKey) -> Result<Snapshot, FetchError> {
         let sent_at = timestamp::now();
         let mut answer = self.client.send(key).await?;
+        let tracker = Arc::clone(&self.tracker).lock_owned().await;
+        let times = FetchTimes {
+            sent_at,
+            received_at: timestamp::now(),
+        };
         // Dropped with this future when the deadline gives the fetch up.
         let (_waiting, wanted) = tokio::sync::oneshot::channel();
         let read_into = self.read_into.clone();
-        let mut fold = Fold {
-            tracker: Arc::clone(&self.tracker).lock_owned().await,
-            limits: self.limits,
-            redactor: Arc::clone(key.redactor()),
-            times: FetchTimes {
-                sent_at,
-                received_at: timestamp::now(),
-            },
-            max_bytes: self.client.max_response_bytes(),
-            wanted,
-            recycler: read_into.clone(),
-        };
         let (pieces, received) = mpsc::channel(fold::QUEUE);
-        let received = if answer.is_gzip() {
+        // The fold takes the read chunks, or those the inflater makes of them.
+        let (received, folded_from) = if answer.is_gzip() {
             let (inflated, to_fold) = mpsc::channel(fold::QUEUE);
             let redactor = Arc::clone(key.redactor());
             let (used, inflated_into) = (read_into.clone(), self.inflated_into.clone());
-            fold.recycler = inflated_into.clone();
             drop(self.inflater.run(move || {
                 fold::inflate(received, &used, inflated, &inflated_into, &redactor);
             }));
-            to_fold
+            (to_fold, self.inflated_into.clone())
         } else {
-            received
+            (received, read_into.clone())
+        };
+        let fold = Fold {
+            tracker,
+            limits: self.limits,
+            redactor: Arc::clone(key.redactor()),
+            times,
+            max_bytes: self.client.max_response_bytes(),
+            wanted,
+            recycler: folded_from,
         };
         let mut folding = self.folder.run(move || fold.run(received));
         let read = async move {
