@@ -56,6 +56,15 @@ pub(crate) async fn within<T>(
         .unwrap_or(Err(FetchError::Timeout(deadline)))
 }
 
+/// `deadline` after `start`, or a century later where the clock cannot
+/// count that far (`--api.timeout` has no upper bound).
+pub(crate) fn after(start: Instant, deadline: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    start
+        .checked_add(deadline)
+        .unwrap_or_else(|| start + CENTURY)
+}
+
 /// Runs `fetch` until the instant `until` holds, which may move later while
 /// it runs (a more patient scraper joined the request); past it, the fetch
 /// is dropped and the answer is [`FetchError::Timeout`], after the time it

@@ -156,7 +156,7 @@ impl Scraper {
                 // later scrape gave it longer; waiting for it (rather than
                 // racing it) means this scrape reports its own request,
                 // counted and with its own reason.
-                let own = Instant::now() + deadline;
+                let own = deadline::after(Instant::now(), deadline);
                 match deadline::within(deadline, self.answer(receiver.clone())).await {
                     Err(FetchError::Timeout(_)) if !self.runs_past(own) => {
                         self.answer(receiver).await
@@ -197,7 +197,7 @@ impl Scraper {
         }
         if let Some(receiver) = &state.in_flight {
             if let Some((started, until)) = &state.until {
-                let wanted = *started + deadline;
+                let wanted = deadline::after(*started, deadline);
                 until.send_if_modified(|at| {
                     let later = wanted > *at;
                     if later {
@@ -213,7 +213,7 @@ impl Scraper {
         }
         let (sender, receiver) = watch::channel(None);
         let planned = Instant::now();
-        let (until, deadline) = watch::channel(planned + deadline);
+        let (until, deadline) = watch::channel(deadline::after(planned, deadline));
         state.in_flight = Some(receiver.clone());
         state.until = Some((planned, until));
         tokio::spawn(Arc::clone(self).fetch(planned, deadline, sender));

@@ -149,6 +149,21 @@ async fn demo_once_exits_0_with_up_1() {
 }
 
 #[tokio::test]
+async fn an_api_timeout_beyond_what_the_clock_counts_is_no_timeout() {
+    let finished = run(
+        &["--demo", "--once", "--api.timeout", "10000000000000000000s"],
+        &[],
+    )
+    .await;
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(
+        expect_value(&finished.stdout, "agi_up", &[]),
+        1.0,
+        "{finished:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_key_can_come_from_a_key_file_with_a_trailing_newline() {
     let api = fake_api(Population::Generated(10)).await;
     let key_file = TempFile::with_contents("key", &format!("{KEY}\n"));
