@@ -130,11 +130,16 @@ impl Fold {
             mut wanted,
             recycler,
         } = self;
+        // A fetch given up stops its fold at the next chunk, so that a body
+        // queued or inflating when the deadline passed does not hold the
+        // tracker (which the next fetch waits for) any longer.
+        let mut given_up = move || wanted.try_recv() == Err(TryRecvError::Closed);
         let mut aggregator = Aggregator::new(limits, &mut tracker, &redactor, times);
         let mut stream = SessionStream::new(&mut aggregator);
         let mut read: u64 = 0;
         loop {
             match pieces.blocking_recv() {
+                Some(Piece::Chunk(_)) if given_up() => return Err(FetchError::Abandoned),
                 Some(Piece::Chunk(chunk)) => {
                     read += chunk.len() as u64;
                     if read > max_bytes {
@@ -155,7 +160,7 @@ impl Fold {
             .map_err(|e| FetchError::InvalidResponse(e.into()))?;
         // The deadline may have passed while the last chunks were folded:
         // a fetch that reported a timeout must leave the tracker as it was.
-        if wanted.try_recv() == Err(TryRecvError::Closed) {
+        if given_up() {
             return Err(FetchError::Abandoned);
         }
         Ok(aggregator.finish())
@@ -393,6 +398,20 @@ mod tests {
         let next = worker.run(|| 7);
         assert!(lost.blocking_recv().is_err());
         assert_eq!(next.blocking_recv().ok(), Some(7));
+    }
+
+    #[test]
+    fn a_fold_whose_fetch_was_given_up_folds_no_further_chunk() {
+        let tracker = Arc::new(tokio::sync::Mutex::new(SessionTracker::new(10)));
+        let recycler = Recycler::new(1024);
+        let parts = [&b"[{\"status\":"[..], b"\"running\"}", b"]"];
+        let given_up = fold(&tracker, &parts, true, &recycler);
+        assert!(
+            matches!(given_up, Err(FetchError::Abandoned)),
+            "{given_up:?}"
+        );
+        // No chunk was folded, so none was given back.
+        assert_eq!(lock(&recycler.spare).len(), 0);
     }
 
     #[test]
