@@ -136,10 +136,10 @@ pub fn looks_like_timestamp(text: &str) -> bool {
     const HIGH: u128 = u128::from_le_bytes([0xf0; 16]);
     const ZEROS: u128 = u128::from_le_bytes([b'0'; 16]);
     const SIXES: u128 = u128::from_le_bytes([6; 16]);
-    let Some(b) = text.as_bytes().first_chunk::<19>() else {
+    let Some((head, rest)) = text.as_bytes().split_first_chunk::<16>() else {
         return false;
     };
-    let Some(head) = b.first_chunk::<16>() else {
+    let Some(&[colon, tens, ones]) = rest.first_chunk::<3>() else {
         return false;
     };
     let word = u128::from_le_bytes(*head);
@@ -150,10 +150,10 @@ pub fn looks_like_timestamp(text: &str) -> bool {
     text.len() <= 35
         && digits
         && word & SEPARATOR == SEPARATORS
-        && matches!(b[10], b'T' | b't' | b' ')
-        && b[16] == b':'
-        && b[17].is_ascii_digit()
-        && b[18].is_ascii_digit()
+        && matches!(head[10], b'T' | b't' | b' ')
+        && colon == b':'
+        && tens.is_ascii_digit()
+        && ones.is_ascii_digit()
 }
 
 fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
