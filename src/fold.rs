@@ -15,11 +15,13 @@
 //! by whichever thread of a pool ran each fetch, which left each pool
 //! thread's allocator arena holding a list's worth of memory.
 //!
-//! A fold holds the session tracker for as long as it runs. Only a body that
-//! arrived whole and parsed, for a fetch still waiting for it, becomes the
-//! tracker's new baseline: if the fetch is given up (its deadline, a broken
-//! connection), even after the body's last byte, the fold stops without
-//! finishing and the tracker is left as it was.
+//! A fold holds the session tracker for as long as it runs, and its result
+//! holds it until the fetch takes it. Only a body that arrived whole and
+//! parsed, for a fetch that took the result, becomes the tracker's new
+//! baseline: if the fetch is given up (its deadline, a broken connection),
+//! even after the body's last byte, the fold stops without finishing, or
+//! its finished changes are dropped with the result ([`Folded`]), and the
+//! tracker is left as it was.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +29,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker, Snapshot};
+use crate::aggregate::{Aggregator, Commit, FetchTimes, Limits, SessionTracker, Snapshot};
 use crate::api::inflate::{InflateError, Inflated, Inflater};
 use crate::api::parse::SessionStream;
 use crate::api::redact::Redactor;
@@ -120,7 +122,7 @@ impl Fold {
     /// Folds the pieces as they come; blocks the calling thread, so it runs
     /// on a blocking one. `Err(Abandoned)` when the pieces stop without
     /// [`Piece::End`]: the fetch was given up.
-    pub(crate) fn run(self, mut pieces: Receiver<Piece>) -> Result<Snapshot, FetchError> {
+    pub(crate) fn run(self, mut pieces: Receiver<Piece>) -> Result<Folded, FetchError> {
         let Fold {
             mut tracker,
             limits,
@@ -158,12 +160,35 @@ impl Fold {
         stream
             .finish()
             .map_err(|e| FetchError::InvalidResponse(e.into()))?;
-        // The deadline may have passed while the last chunks were folded:
-        // a fetch that reported a timeout must leave the tracker as it was.
+        // The deadline may have passed while the last chunks were folded.
         if given_up() {
             return Err(FetchError::Abandoned);
         }
-        Ok(aggregator.finish())
+        let (snapshot, commit) = aggregator.finish_uncommitted();
+        Ok(Folded {
+            snapshot,
+            commit,
+            tracker,
+        })
+    }
+}
+
+/// A body folded whole, whose changes to the tracker wait for the fetch to
+/// take them ([`Folded::commit`]). The deadline can pass as the fold ends,
+/// with the result on its way: the fetch is then dropped and this with it,
+/// so a fetch that reported a timeout leaves the tracker as it was.
+#[derive(Debug)]
+pub(crate) struct Folded {
+    snapshot: Snapshot,
+    commit: Commit,
+    tracker: OwnedMutexGuard<SessionTracker>,
+}
+
+impl Folded {
+    /// Makes the fold's changes the tracker's (a few moves) and releases it.
+    pub(crate) fn commit(mut self) -> Snapshot {
+        self.tracker.commit(self.commit);
+        self.snapshot
     }
 }
 
@@ -260,7 +285,7 @@ mod tests {
         parts: &[&[u8]],
         given_up: bool,
         recycler: &Recycler,
-    ) -> Result<Snapshot, FetchError> {
+    ) -> Result<Folded, FetchError> {
         let (waiting, wanted) = oneshot::channel();
         let fold = Fold {
             tracker: Arc::clone(tracker)
@@ -327,7 +352,9 @@ mod tests {
         let tracker = Arc::new(tokio::sync::Mutex::new(SessionTracker::new(10)));
         let recycler = Recycler::new(1024);
         let parts = [&b"[{\"status\":"[..], b"\"running\"}", b"]"];
-        let snapshot = fold(&tracker, &parts, false, &recycler).unwrap_or_else(|e| panic!("{e}"));
+        let snapshot = fold(&tracker, &parts, false, &recycler)
+            .map(Folded::commit)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snapshot.sessions, 1);
         assert_eq!(lock(&recycler.spare).len(), parts.len());
     }
@@ -415,7 +442,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fetch_given_up_after_its_last_byte_leaves_the_tracker_as_it_was() {
+    fn a_fetch_given_up_after_its_last_byte_or_as_its_fold_ends_leaves_the_tracker_as_it_was() {
         let tracker = Arc::new(tokio::sync::Mutex::new(SessionTracker::new(10)));
         let session = |status: &str| {
             format!(
@@ -430,13 +457,34 @@ mod tests {
             matches!(given_up, Err(FetchError::Abandoned)),
             "{given_up:?}"
         );
-        // Still the first fetch: it only records a baseline.
-        let first = fold(session("running"), false).unwrap_or_else(|e| panic!("{e}"));
+        // The fold ended, but the fetch was dropped before it took the
+        // result (its deadline passed as the fold finished).
+        let dropped = fold(session("running"), false).unwrap_or_else(|e| panic!("{e}"));
+        drop(dropped);
+        // Still the first fetch: it only records a baseline. (The helper
+        // also finds the tracker unlocked once the dropped result is gone.)
+        let first = fold(session("paused"), false)
+            .map(Folded::commit)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(first.changes.transitions.is_empty(), "{:?}", first.changes);
-        let next = fold(session("error"), false).unwrap_or_else(|e| panic!("{e}"));
+        let next = fold(session("error"), false)
+            .map(Folded::commit)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             next.changes.transitions,
             [(("agi-0".to_owned(), "error".to_owned()), 1)]
+        );
+        let total = |status: &str| {
+            let key = ("agi-0".to_owned(), status.to_owned());
+            next.lifecycle
+                .transitions
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, n)| *n)
+        };
+        assert_eq!(
+            (total("running"), total("paused"), total("error")),
+            (Some(0), Some(0), Some(1))
         );
     }
 }

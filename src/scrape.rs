@@ -20,7 +20,7 @@ use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
 use crate::deadline;
-use crate::fold::{self, Fold, Piece, Recycler, Worker};
+use crate::fold::{self, Fold, Folded, Piece, Recycler, Worker};
 use crate::metrics::{Metrics, ScrapeReport};
 use crate::sync::lock;
 
@@ -375,7 +375,7 @@ impl Scraper {
             let _ = pieces.send(Piece::End).await;
             Ok(())
         };
-        tokio::select! {
+        let folded = tokio::select! {
             read = read => {
                 let folded = folding.await.unwrap_or(Err(FetchError::Abandoned));
                 // A body that broke while being read fails for that reason;
@@ -385,6 +385,10 @@ impl Scraper {
             // The fold ended first (a body that is not a session list): stop
             // reading, even a gzip stream that inflates to nothing more.
             folded = &mut folding => folded.unwrap_or(Err(FetchError::Abandoned)),
-        }
+        };
+        // With no await from here on, the deadline can no longer give this
+        // fetch up: the tracker takes the fold's changes and the scrape
+        // gets its snapshot, or neither happens.
+        folded.map(Folded::commit)
     }
 }

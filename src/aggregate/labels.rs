@@ -110,7 +110,7 @@ pub(crate) fn keep_largest<'a>(
 pub(crate) type LabelId = u32;
 
 /// Label values handed out for the life of the process.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct StickyLabels {
     /// How many values beyond the fixed ones may have a label of their own.
     limit: usize,

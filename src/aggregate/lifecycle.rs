@@ -108,7 +108,7 @@ impl Lifecycle {
 }
 
 /// The counts by sticky label id, as the tracker keeps them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Totals {
     transitions: HashMap<(LabelId, LabelId), u64>,
     removed: HashMap<LabelId, u64>,

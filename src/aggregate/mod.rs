@@ -28,6 +28,7 @@ use foldhash::{HashMap, HashMapExt};
 
 pub use self::lifecycle::{DURATION_BUCKETS, HistogramCounts, Lifecycle, START_LATENCY_BUCKETS};
 pub use self::oldest::TopSession;
+pub(crate) use self::tracker::Commit;
 pub use self::tracker::{Changes, FetchTimes, SessionTracker};
 
 use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, label, label_source};
@@ -274,6 +275,19 @@ impl<'t> Aggregator<'t> {
     /// Applies the cardinality guard and returns the finished snapshot; the
     /// sessions seen become the tracker's baseline for the next fetch.
     pub fn finish(self) -> Snapshot {
+        let (snapshot, commit, tracker) = self.finish_apart();
+        tracker.commit(commit);
+        snapshot
+    }
+
+    /// [`Self::finish`], leaving the tracker as it was until the commit is
+    /// applied ([`SessionTracker::commit`]), or as it is if it is dropped.
+    pub(crate) fn finish_uncommitted(self) -> (Snapshot, Commit) {
+        let (snapshot, commit, _) = self.finish_apart();
+        (snapshot, commit)
+    }
+
+    fn finish_apart(self) -> (Snapshot, Commit, &'t mut SessionTracker) {
         let redactor = self.redactor;
         let status_labels = self.status_labels();
         let agent_labels = self.agent_labels();
@@ -305,8 +319,9 @@ impl<'t> Aggregator<'t> {
 
         let statuses_seen: Vec<&str> = self.statuses.iter().map(|s| s.source.as_str()).collect();
         let agents_seen: Vec<&str> = self.agents.iter().map(|a| a.source.as_str()).collect();
-        let (changes, lifecycle) = self.tracking.finish(&statuses_seen, &agents_seen, redactor);
-        Snapshot {
+        let (changes, lifecycle, commit, tracker) =
+            self.tracking.finish(&statuses_seen, &agents_seen, redactor);
+        let snapshot = Snapshot {
             sessions: self.sessions,
             statuses,
             agents,
@@ -316,7 +331,8 @@ impl<'t> Aggregator<'t> {
             statuses_truncated: status_labels.truncated,
             changes,
             lifecycle,
-        }
+        };
+        (snapshot, commit, tracker)
     }
 
     /// Each status id's label in this snapshot: the documented statuses and

@@ -7,9 +7,10 @@
 //! status's label, and what was seen of the session so far), in list order,
 //! with the labels the lifecycle counters have given out and their totals.
 //! A fetch matches each session it lists against that baseline as the
-//! session arrives; only a successful fetch, at [`FetchTracking::finish`],
-//! replaces the baseline and adds to the totals, so a failed one changes
-//! nothing.
+//! session arrives. [`FetchTracking::finish`] adds the fetch to a copy of
+//! the totals, and only a fetch known to have succeeded applies that
+//! [`Commit`], replacing the baseline: a failed one changes nothing, even
+//! one given up once its body was folded.
 //!
 //! Lists come back in much the same order from one fetch to the next, so
 //! the two are walked in step: in the steady state each session costs one
@@ -76,6 +77,17 @@ pub struct SessionTracker {
     hasher: foldhash::quality::RandomState,
     /// The previous successful fetch. `None` before the first one.
     baseline: Option<Baseline>,
+    learned: Learned,
+    /// The lists of the fetch before the baseline's, kept for the next
+    /// fetch to fill: a large account's lists are then allocated once, not
+    /// at every fetch (which fragments the allocator's memory).
+    spare: Spare,
+}
+
+/// The lifecycle labels given out and their totals: what a fetch adds to,
+/// on a copy until it is committed ([`Commit`]).
+#[derive(Debug, Clone)]
+struct Learned {
     /// The lifecycle counters' status labels: the documented statuses, then
     /// the first 20 others seen.
     statuses: StickyLabels,
@@ -84,10 +96,45 @@ pub struct SessionTracker {
     totals: Totals,
     /// The redactor the labels were last redacted with.
     redactor: Option<Arc<Redactor>>,
-    /// The lists of the fetch before the baseline's, kept for the next
-    /// fetch to fill: a large account's lists are then allocated once, not
-    /// at every fetch (which fragments the allocator's memory).
-    spare: Spare,
+}
+
+impl Learned {
+    /// Redacts the labels again when `redactor` is a new key's; returns the
+    /// totals under the new labels then, `None` when the key is the one
+    /// they were made with.
+    fn rekey(&mut self, redactor: &Arc<Redactor>) -> Option<Lifecycle> {
+        if self
+            .redactor
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, redactor))
+        {
+            return None;
+        }
+        let first = self.redactor.is_none();
+        self.statuses.relabel(redactor);
+        self.agents.relabel(redactor);
+        self.redactor = Some(Arc::clone(redactor));
+        (!first).then(|| self.lifecycle())
+    }
+
+    /// The totals by label text.
+    fn lifecycle(&self) -> Lifecycle {
+        self.totals.by_text(&self.agents, &self.statuses)
+    }
+}
+
+/// What one fetch changes in the tracker, held apart until the fetch is
+/// known to have succeeded: a fetch given up after its body was folded
+/// (its deadline passed as the fold ended) then leaves the tracker exactly
+/// as it was. Applied by [`SessionTracker::commit`]; dropping it discards
+/// the fetch.
+#[derive(Debug)]
+pub(crate) struct Commit {
+    learned: Learned,
+    baseline: Baseline,
+    /// The fetch's other lists, to keep as spares.
+    statuses: Vec<u32>,
+    used: Vec<bool>,
 }
 
 /// A fetch's lists, empty, with the room a previous fetch gave them.
@@ -107,10 +154,12 @@ impl SessionTracker {
         SessionTracker {
             hasher: foldhash::quality::RandomState::default(),
             baseline: None,
-            totals: Totals::new(&statuses),
-            statuses,
-            agents: StickyLabels::new(&[], agents_max),
-            redactor: None,
+            learned: Learned {
+                totals: Totals::new(&statuses),
+                statuses,
+                agents: StickyLabels::new(&[], agents_max),
+                redactor: None,
+            },
             spare: Spare::default(),
         }
     }
@@ -149,18 +198,25 @@ impl SessionTracker {
     /// key's, so that none of them shows it; returns the totals under the
     /// new labels then, `None` when the key is the one they were made with.
     pub(crate) fn rekey(&mut self, redactor: &Arc<Redactor>) -> Option<Lifecycle> {
-        if self
-            .redactor
-            .as_ref()
-            .is_some_and(|last| Arc::ptr_eq(last, redactor))
-        {
-            return None;
-        }
-        let first = self.redactor.is_none();
-        self.statuses.relabel(redactor);
-        self.agents.relabel(redactor);
-        self.redactor = Some(Arc::clone(redactor));
-        (!first).then(|| self.totals.by_text(&self.agents, &self.statuses))
+        self.learned.rekey(redactor)
+    }
+
+    /// Makes a finished fetch's changes the tracker's: its sessions become
+    /// the baseline, and its labels and totals the ones kept.
+    pub(crate) fn commit(&mut self, commit: Commit) {
+        let Commit {
+            learned,
+            baseline,
+            statuses,
+            used,
+        } = commit;
+        self.learned = learned;
+        let previous = self.baseline.replace(baseline);
+        self.spare = Spare {
+            listed: previous.map(|b| b.sessions).unwrap_or_default(),
+            statuses,
+            used,
+        };
     }
 
     /// The hash a status value is compared by.
@@ -325,7 +381,7 @@ pub(crate) struct FetchTracking<'t> {
     ends: Vec<(AgentId, usize, f64)>,
 }
 
-impl FetchTracking<'_> {
+impl<'t> FetchTracking<'t> {
     /// The hash a status value is compared by.
     pub(crate) fn status_hash(&self, status: &str) -> u32 {
         self.tracker.status_hash(status)
@@ -514,49 +570,56 @@ impl FetchTracking<'_> {
     }
 
     /// Places the sessions still out of step (one pass over the baseline),
-    /// adds this fetch to the totals under the lifecycle labels, and makes it
-    /// the baseline. `statuses` and `agents` give each id's value as kept for
-    /// its label.
+    /// and adds this fetch to a copy of the totals under the lifecycle
+    /// labels; the [`Commit`] makes them, and this fetch's sessions as the
+    /// baseline, the tracker's. `statuses` and `agents` give each id's
+    /// value as kept for its label.
     pub(crate) fn finish(
         mut self,
         statuses: &[&str],
         agents: &[&str],
         redactor: &Arc<Redactor>,
-    ) -> (Changes, Lifecycle) {
+    ) -> (Changes, Lifecycle, Commit, &'t mut SessionTracker) {
         self.place_pending();
-        let tracker = &mut *self.tracker;
-        tracker.rekey(redactor);
+        let tracker = &*self.tracker;
+        // A copy: bounded by the label limits, small next to the lists.
+        let mut learned = tracker.learned.clone();
+        learned.rekey(redactor);
         let status_labels: Vec<LabelId> = statuses
             .iter()
-            .map(|status| tracker.statuses.id(status, redactor))
+            .map(|status| learned.statuses.id(status, redactor))
             .collect();
         let agent_labels: Vec<LabelId> = agents
             .iter()
-            .map(|agent| tracker.agents.id(agent, redactor))
+            .map(|agent| learned.agents.id(agent, redactor))
             .collect();
+        let Learned {
+            statuses: status_names,
+            agents: agent_names,
+            totals,
+            ..
+        } = &mut learned;
         for &agent in &agent_labels {
-            tracker.totals.agent(agent, &tracker.statuses);
+            totals.agent(agent, status_names);
         }
 
         let mut changes = Changes::default();
-        let agent_text = |id: AgentId| tracker.agents.text(agent_labels[id]).to_owned();
-        let status_text = |id: StatusId| tracker.statuses.text(status_labels[id]).to_owned();
+        let agent_text = |id: AgentId| agent_names.text(agent_labels[id]).to_owned();
+        let status_text = |id: StatusId| status_names.text(status_labels[id]).to_owned();
         let mut transitions: HashMap<(String, String), u64> = HashMap::new();
         for (&(agent, status), &n) in &self.entered {
-            tracker
-                .totals
-                .transition(agent_labels[agent], status_labels[status], n);
+            totals.transition(agent_labels[agent], status_labels[status], n);
             *transitions
                 .entry((agent_text(agent), status_text(status)))
                 .or_insert(0) += n;
         }
         changes.transitions = transitions.into_iter().collect();
         for &(agent, seconds) in &self.starts {
-            tracker.totals.start(agent_labels[agent], seconds);
+            totals.start(agent_labels[agent], seconds);
             changes.start_latency.push((agent_text(agent), seconds));
         }
         for &(agent, which, seconds) in &self.ends {
-            tracker.totals.end(agent_labels[agent], which, seconds);
+            totals.end(agent_labels[agent], which, seconds);
             let status = FINAL_STATUSES[which].as_str().to_owned();
             changes
                 .duration
@@ -571,9 +634,9 @@ impl FetchTracking<'_> {
                 .filter(|(_, used)| !**used)
             {
                 let label = LabelId::from(entry.label);
-                tracker.totals.removal(label);
+                totals.removal(label);
                 *removed
-                    .entry(tracker.statuses.text(label).to_owned())
+                    .entry(status_names.text(label).to_owned())
                     .or_insert(0) += 1;
             }
             changes.removed = removed.into_iter().collect();
@@ -593,21 +656,21 @@ impl FetchTracking<'_> {
             // baseline must not keep until the next fetch.
             self.listed.shrink_to_fit();
         }
-        let previous = tracker.baseline.replace(Baseline {
-            sessions: self.listed,
-            sent_at: self.times.sent_at,
-        });
-        tracker.spare = Spare {
-            listed: previous.map(|b| b.sessions).unwrap_or_default(),
-            statuses: self.listed_statuses,
-            used: self.used,
-        };
         changes.transitions.sort_by(|a, b| a.0.cmp(&b.0));
         changes.removed.sort();
         changes.start_latency.sort_by(|a, b| a.0.cmp(&b.0));
         changes.duration.sort_by(|a, b| a.0.cmp(&b.0));
-        let lifecycle = tracker.totals.by_text(&tracker.agents, &tracker.statuses);
-        (changes, lifecycle)
+        let lifecycle = learned.lifecycle();
+        let commit = Commit {
+            learned,
+            baseline: Baseline {
+                sessions: self.listed,
+                sent_at: self.times.sent_at,
+            },
+            statuses: self.listed_statuses,
+            used: self.used,
+        };
+        (changes, lifecycle, commit, self.tracker)
     }
 
     /// Places the sessions still out of step, with one pass over the baseline.
