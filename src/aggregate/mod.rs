@@ -3,7 +3,8 @@
 //! and the transitions since the previous fetch.
 //!
 //! An [`Aggregator`] receives sessions one at a time from the parser and
-//! keeps counters per distinct status and agent, per-status minima, a
+//! keeps counters per distinct status and agent (found through a small
+//! table of the pairs seen, [`pairs`]), per-status minima, a
 //! bounded heap ([`oldest`]) and, through the [`SessionTracker`], a few bytes
 //! per session to compare with the next fetch ([`tracker`]). Its memory grows
 //! with the number of distinct agents and statuses in one body and with
@@ -19,6 +20,7 @@
 mod labels;
 mod lifecycle;
 mod oldest;
+mod pairs;
 mod tracker;
 
 use std::borrow::Cow;
@@ -33,6 +35,7 @@ pub use self::tracker::{Changes, FetchTimes, SessionTracker};
 
 use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, label, label_source};
 use self::oldest::OldestSessions;
+use self::pairs::{PairCache, ShortKey};
 use self::tracker::{FetchTracking, Listed, Stage};
 use crate::api::parse::{Field, SessionRecord, SessionSink};
 use crate::api::redact::Redactor;
@@ -134,6 +137,7 @@ struct StatusStats {
     /// The value as kept for its label.
     source: String,
     live: bool,
+    stage: Stage,
     /// Hash of the value, which the tracker compares.
     hash: u32,
     count: u64,
@@ -203,6 +207,7 @@ pub struct Aggregator<'t> {
     status_ids: HashMap<String, StatusId>,
     agents: Vec<AgentStats>,
     agent_ids: HashMap<String, AgentId>,
+    pairs: PairCache,
     oldest_sessions: OldestSessions,
     invalid_fields: InvalidFields,
     sessions: u64,
@@ -224,6 +229,7 @@ impl<'t> Aggregator<'t> {
             .map(|status| StatusStats {
                 source: status.as_str().to_owned(),
                 live: !status.is_final(),
+                stage: Stage::of(Some(status)),
                 hash: tracker.status_hash(status.as_str()),
                 count: 0,
                 oldest: None,
@@ -236,6 +242,7 @@ impl<'t> Aggregator<'t> {
             status_ids: HashMap::new(),
             agents: Vec::new(),
             agent_ids: HashMap::new(),
+            pairs: PairCache::new(),
             oldest_sessions: OldestSessions::new(limits.top_oldest),
             invalid_fields: InvalidFields::default(),
             sessions: 0,
@@ -243,8 +250,21 @@ impl<'t> Aggregator<'t> {
         }
     }
 
-    fn status_id(&mut self, status: &str, documented: Option<DocumentedStatus>) -> StatusId {
-        if let Some(documented) = documented {
+    /// The ids of a session's agent and status.
+    fn ids(&mut self, agent: &str, status: &str) -> (AgentId, StatusId) {
+        let keys = ShortKey::of(agent).zip(ShortKey::of(status));
+        if let Some(ids) = keys.and_then(|(agent, status)| self.pairs.get(agent, status)) {
+            return ids;
+        }
+        let ids = (self.agent_id(agent), self.status_id(status));
+        if let Some((agent, status)) = keys {
+            self.pairs.put(agent, status, ids);
+        }
+        ids
+    }
+
+    fn status_id(&mut self, status: &str) -> StatusId {
+        if let Some(documented) = DocumentedStatus::parse(status) {
             return documented.index();
         }
         if let Some(&id) = self.status_ids.get(status) {
@@ -254,6 +274,7 @@ impl<'t> Aggregator<'t> {
         self.statuses.push(StatusStats {
             source: status.to_owned(),
             live: true,
+            stage: Stage::of(None),
             hash: self.tracking.status_hash(status),
             count: 0,
             oldest: None,
@@ -465,9 +486,7 @@ impl SessionSink for Aggregator<'_> {
         self.sessions += 1;
         let status = label_value(&session.status, &mut self.invalid_fields.status);
         let agent = label_value(&session.agent_name, &mut self.invalid_fields.agent_name);
-        let documented = DocumentedStatus::parse(&status);
-        let status_id = self.status_id(&status, documented);
-        let agent_id = self.agent_id(&agent);
+        let (agent_id, status_id) = self.ids(&agent, &status);
 
         let agent_stats = &mut self.agents[agent_id];
         agent_stats.total += 1;
@@ -504,7 +523,7 @@ impl SessionSink for Aggregator<'_> {
                 id,
                 status: status_id,
                 status_hash: stats.hash,
-                stage: Stage::of(documented),
+                stage: stats.stage,
                 agent: agent_id,
                 created_at: session.created_at.as_str(),
             });
