@@ -110,7 +110,7 @@ fn ignored_any(body: &[u8]) -> IgnoredAny {
 fn parse_only(body: &[u8]) -> usize {
     struct Count(usize);
     impl SessionSink for Count {
-        fn session(&mut self, session: SessionRecord<'_>) {
+        fn session(&mut self, session: &SessionRecord<'_>) {
             self.0 += usize::from(session.status.as_str().is_some());
         }
     }

@@ -482,7 +482,7 @@ fn agent_counts(
 }
 
 impl SessionSink for Aggregator<'_> {
-    fn session(&mut self, session: SessionRecord<'_>) {
+    fn session(&mut self, session: &SessionRecord<'_>) {
         self.sessions += 1;
         let status = label_value(&session.status, &mut self.invalid_fields.status);
         let agent = label_value(&session.agent_name, &mut self.invalid_fields.agent_name);

@@ -83,7 +83,7 @@ pub struct SessionRecord<'a> {
 /// Receives sessions as they are parsed.
 pub trait SessionSink {
     /// Called once per session, in body order.
-    fn session(&mut self, session: SessionRecord<'_>);
+    fn session(&mut self, session: &SessionRecord<'_>);
 }
 
 /// Why a body is not a session list. The message says what was expected and
@@ -360,7 +360,7 @@ impl<S: SessionSink> SessionStream<'_, S> {
                 // Refused by the caller, as a step too large.
                 return Ok(Step::Next);
             }
-            self.sink.session(record);
+            self.sink.session(&record);
             self.sessions += 1;
             if first {
                 first = false;
@@ -488,7 +488,7 @@ mod tests {
     struct Collect(Vec<[Option<String>; 4]>, Vec<[bool; 4]>);
 
     impl SessionSink for Collect {
-        fn session(&mut self, s: SessionRecord<'_>) {
+        fn session(&mut self, s: &SessionRecord<'_>) {
             let fields = [&s.session_id, &s.agent_name, &s.status, &s.created_at];
             self.0.push(fields.map(|f| f.as_str().map(str::to_owned)));
             self.1.push(fields.map(|f| *f == Field::Invalid));

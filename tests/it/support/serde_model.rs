@@ -22,7 +22,7 @@ pub fn parsed(body: &[u8]) -> Option<Sessions> {
 pub struct Collect(pub Sessions);
 
 impl SessionSink for Collect {
-    fn session(&mut self, session: SessionRecord<'_>) {
+    fn session(&mut self, session: &SessionRecord<'_>) {
         let owned = |field: &Field<'_>| match field {
             Field::Value(text) => Field::Value(Cow::Owned(text.to_string())),
             Field::Missing => Field::Missing,
