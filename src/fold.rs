@@ -29,7 +29,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use crate::aggregate::{Aggregator, Commit, FetchTimes, Limits, SessionTracker, Snapshot};
+use crate::aggregate::{Aggregator, Commit, FetchTimes, Limits, Retired, SessionTracker, Snapshot};
 use crate::api::inflate::{InflateError, Inflated, Inflater};
 use crate::api::parse::SessionStream;
 use crate::api::redact::Redactor;
@@ -103,7 +103,7 @@ impl Recycler {
 
 /// What one fold needs.
 pub(crate) struct Fold {
-    /// The tracker, held until the fold ends.
+    /// The tracker, held until the fetch takes or drops the result.
     pub(crate) tracker: OwnedMutexGuard<SessionTracker>,
     pub(crate) limits: Limits,
     /// The redactor of the key the body was fetched with.
@@ -167,7 +167,7 @@ impl Fold {
         let (snapshot, commit) = aggregator.finish_uncommitted();
         Ok(Folded {
             snapshot,
-            commit,
+            commit: Some(commit),
             tracker,
         })
     }
@@ -176,19 +176,30 @@ impl Fold {
 /// A body folded whole, whose changes to the tracker wait for the fetch to
 /// take them ([`Folded::commit`]). The deadline can pass as the fold ends,
 /// with the result on its way: the fetch is then dropped and this with it,
-/// so a fetch that reported a timeout leaves the tracker as it was.
+/// so a fetch that reported a timeout leaves the tracker as it was (but for
+/// the spare lists, which it keeps).
 #[derive(Debug)]
 pub(crate) struct Folded {
     snapshot: Snapshot,
-    commit: Commit,
+    /// Taken by [`Folded::commit`], else discarded when this is dropped.
+    commit: Option<Commit>,
     tracker: OwnedMutexGuard<SessionTracker>,
 }
 
 impl Folded {
-    /// Makes the fold's changes the tracker's (a few moves) and releases it.
-    pub(crate) fn commit(mut self) -> Snapshot {
-        self.tracker.commit(self.commit);
-        self.snapshot
+    /// Makes the fold's changes the tracker's (a few moves) and releases it;
+    /// the labels and totals replaced are for the fold's thread to drop.
+    pub(crate) fn commit(mut self) -> (Snapshot, Option<Retired>) {
+        let retired = self.commit.take().map(|commit| self.tracker.commit(commit));
+        (std::mem::take(&mut self.snapshot), retired)
+    }
+}
+
+impl Drop for Folded {
+    fn drop(&mut self) {
+        if let Some(commit) = self.commit.take() {
+            self.tracker.discard(commit);
+        }
     }
 }
 
@@ -353,7 +364,7 @@ mod tests {
         let recycler = Recycler::new(1024);
         let parts = [&b"[{\"status\":"[..], b"\"running\"}", b"]"];
         let snapshot = fold(&tracker, &parts, false, &recycler)
-            .map(Folded::commit)
+            .map(|folded| folded.commit().0)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snapshot.sessions, 1);
         assert_eq!(lock(&recycler.spare).len(), parts.len());
@@ -464,11 +475,11 @@ mod tests {
         // Still the first fetch: it only records a baseline. (The helper
         // also finds the tracker unlocked once the dropped result is gone.)
         let first = fold(session("paused"), false)
-            .map(Folded::commit)
+            .map(|folded| folded.commit().0)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(first.changes.transitions.is_empty(), "{:?}", first.changes);
         let next = fold(session("error"), false)
-            .map(Folded::commit)
+            .map(|folded| folded.commit().0)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             next.changes.transitions,

@@ -20,7 +20,7 @@ use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
 use crate::deadline;
-use crate::fold::{self, Fold, Folded, Piece, Recycler, Worker};
+use crate::fold::{self, Fold, Piece, Recycler, Worker};
 use crate::metrics::{Metrics, ScrapeReport};
 use crate::sync::lock;
 
@@ -389,6 +389,11 @@ impl Scraper {
         // With no await from here on, the deadline can no longer give this
         // fetch up: the tracker takes the fold's changes and the scrape
         // gets its snapshot, or neither happens.
-        folded.map(Folded::commit)
+        folded.map(|folded| {
+            let (snapshot, retired) = folded.commit();
+            // Freed on the fold's thread, as the tracker's memory always is.
+            drop(self.folder.run(move || drop(retired)));
+            snapshot
+        })
     }
 }

@@ -30,8 +30,8 @@ use foldhash::{HashMap, HashMapExt};
 
 pub use self::lifecycle::{DURATION_BUCKETS, HistogramCounts, Lifecycle, START_LATENCY_BUCKETS};
 pub use self::oldest::TopSession;
-pub(crate) use self::tracker::Commit;
 pub use self::tracker::{Changes, FetchTimes, SessionTracker};
+pub(crate) use self::tracker::{Commit, Retired};
 
 use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, label, label_source};
 use self::oldest::OldestSessions;
@@ -297,7 +297,7 @@ impl<'t> Aggregator<'t> {
     /// sessions seen become the tracker's baseline for the next fetch.
     pub fn finish(self) -> Snapshot {
         let (snapshot, commit, tracker) = self.finish_apart();
-        tracker.commit(commit);
+        drop(tracker.commit(commit));
         snapshot
     }
 

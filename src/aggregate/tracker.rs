@@ -123,6 +123,11 @@ impl Learned {
     }
 }
 
+/// Labels and totals a commit replaced, to be dropped: with a large
+/// `--agents.max` that frees a few megabytes.
+#[derive(Debug)]
+pub(crate) struct Retired(#[allow(dead_code, reason = "held only to be dropped")] Learned);
+
 /// What one fetch changes in the tracker, held apart until the fetch is
 /// known to have succeeded: a fetch given up after its body was folded
 /// (its deadline passed as the fold ended) then leaves the tracker exactly
@@ -202,20 +207,32 @@ impl SessionTracker {
     }
 
     /// Makes a finished fetch's changes the tracker's: its sessions become
-    /// the baseline, and its labels and totals the ones kept.
-    pub(crate) fn commit(&mut self, commit: Commit) {
+    /// the baseline, and its labels and totals the ones kept. Returns the
+    /// labels and totals replaced, for the caller to drop where freeing
+    /// them holds nothing up.
+    pub(crate) fn commit(&mut self, commit: Commit) -> Retired {
         let Commit {
             learned,
             baseline,
             statuses,
             used,
         } = commit;
-        self.learned = learned;
         let previous = self.baseline.replace(baseline);
         self.spare = Spare {
             listed: previous.map(|b| b.sessions).unwrap_or_default(),
             statuses,
             used,
+        };
+        Retired(std::mem::replace(&mut self.learned, learned))
+    }
+
+    /// Drops a finished fetch's changes, keeping its lists as the spares
+    /// the next fetch fills.
+    pub(crate) fn discard(&mut self, commit: Commit) {
+        self.spare = Spare {
+            listed: commit.baseline.sessions,
+            statuses: commit.statuses,
+            used: commit.used,
         };
     }
 
@@ -582,7 +599,7 @@ impl<'t> FetchTracking<'t> {
     ) -> (Changes, Lifecycle, Commit, &'t mut SessionTracker) {
         self.place_pending();
         let tracker = &*self.tracker;
-        // A copy: bounded by the label limits, small next to the lists.
+        // A copy, bounded by the label limits: a few hundred bytes a label.
         let mut learned = tracker.learned.clone();
         learned.rekey(redactor);
         let status_labels: Vec<LabelId> = statuses
@@ -706,6 +723,31 @@ impl<'t> FetchTracking<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_discarded_fetch_leaves_the_baseline_and_keeps_its_lists_as_spares() {
+        use crate::aggregate::{Aggregator, Limits};
+        use crate::api::parse::parse_sessions;
+        let mut tracker = SessionTracker::new(10);
+        let body = br#"[{"session_id":"a","status":"running"},{"session_id":"b"}]"#;
+        let redactor = Arc::new(Redactor::new("not-in-the-body"));
+        let times = FetchTimes {
+            sent_at: 1_800_000_000_000,
+            received_at: 1_800_000_000_100,
+        };
+        let limits = Limits {
+            agents_max: 10,
+            top_oldest: 1,
+        };
+        let mut aggregator = Aggregator::new(limits, &mut tracker, &redactor, times);
+        let listed = parse_sessions(body, &mut aggregator);
+        assert_eq!(listed.ok(), Some(2));
+        let (_, commit) = aggregator.finish_uncommitted();
+        tracker.discard(commit);
+        assert!(tracker.baseline.is_none());
+        assert!(tracker.spare.listed.capacity() >= 2);
+        assert!(tracker.learned.redactor.is_none());
+    }
 
     #[test]
     fn a_tracked_session_costs_16_bytes() {
