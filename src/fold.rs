@@ -196,6 +196,8 @@ impl Folded {
 }
 
 impl Drop for Folded {
+    /// A result the fetch did not take: its lists stay spares, and only its
+    /// copy of the labels and totals is freed, on the thread dropping it.
     fn drop(&mut self) {
         if let Some(commit) = self.commit.take() {
             self.tracker.discard(commit);
