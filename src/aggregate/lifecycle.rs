@@ -7,7 +7,7 @@
 //! the metrics to render. Both only grow: counters and histograms never go
 //! down, and a label, once given, keeps its series.
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::labels::{LabelId, StickyLabels};
 use crate::status::DocumentedStatus;
@@ -115,8 +115,9 @@ pub(crate) struct Totals {
     start_latency: HashMap<LabelId, HistogramCounts>,
     /// By agent and index in [`FINAL_STATUSES`].
     duration: HashMap<(LabelId, usize), HistogramCounts>,
-    /// Agents whose series exist.
-    agents: Vec<LabelId>,
+    /// Agents whose series exist: a set, since every fetch asks about each
+    /// agent it listed (a list made this quadratic in `--agents.max`).
+    agents: HashSet<LabelId>,
 }
 
 impl Totals {
@@ -131,7 +132,7 @@ impl Totals {
             removed,
             start_latency: HashMap::new(),
             duration: HashMap::new(),
-            agents: Vec::new(),
+            agents: HashSet::new(),
         }
     }
 
@@ -139,10 +140,9 @@ impl Totals {
     /// documented statuses of the transitions counter, and both histograms
     /// (so that `increase()` sees the first event).
     pub(crate) fn agent(&mut self, agent: LabelId, statuses: &StickyLabels) {
-        if self.agents.contains(&agent) {
+        if !self.agents.insert(agent) {
             return;
         }
-        self.agents.push(agent);
         for status in DocumentedStatus::ALL {
             self.transitions
                 .entry((agent, statuses.fixed(status.index())))
