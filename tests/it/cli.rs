@@ -28,6 +28,16 @@ const FLAGS: [&str; 20] = [
     "--help",
 ];
 
+/// Asserts a `--once` run that fetched: exit code 0 and `agi_up 1`.
+fn assert_up_and_exit_0(finished: &Finished) {
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(
+        expect_value(&finished.stdout, "agi_up", &[]),
+        1.0,
+        "{finished:?}"
+    );
+}
+
 /// Asserts a usage error: exit code 2, nothing on stdout, exactly one line
 /// on stderr (no panic, no backtrace); returns that line.
 fn assert_usage_error(finished: &Finished) -> &str {
@@ -105,12 +115,7 @@ async fn once_prints_an_exposition_with_up_1_and_exits_0() {
         &[("AGI_API_KEY", KEY)],
     )
     .await;
-    assert_eq!(finished.code(), Some(0), "{finished:?}");
-    assert_eq!(
-        expect_value(&finished.stdout, "agi_up", &[]),
-        1.0,
-        "{finished:?}"
-    );
+    assert_up_and_exit_0(&finished);
     assert_eq!(
         expect_value(&finished.stdout, "agi_sessions", &[("status", "running")]),
         1.0
@@ -140,12 +145,7 @@ async fn once_against_a_failing_api_prints_up_0_and_exits_non_zero() {
 #[tokio::test]
 async fn demo_once_exits_0_with_up_1() {
     let finished = run(&["--demo", "--once"], &[]).await;
-    assert_eq!(finished.code(), Some(0), "{finished:?}");
-    assert_eq!(
-        expect_value(&finished.stdout, "agi_up", &[]),
-        1.0,
-        "{finished:?}"
-    );
+    assert_up_and_exit_0(&finished);
 }
 
 #[tokio::test]
@@ -155,12 +155,7 @@ async fn an_api_timeout_beyond_what_the_clock_counts_is_no_timeout() {
         &[],
     )
     .await;
-    assert_eq!(finished.code(), Some(0), "{finished:?}");
-    assert_eq!(
-        expect_value(&finished.stdout, "agi_up", &[]),
-        1.0,
-        "{finished:?}"
-    );
+    assert_up_and_exit_0(&finished);
 }
 
 #[tokio::test]
@@ -178,12 +173,7 @@ async fn the_key_can_come_from_a_key_file_with_a_trailing_newline() {
         &[],
     )
     .await;
-    assert_eq!(finished.code(), Some(0), "{finished:?}");
-    assert_eq!(
-        expect_value(&finished.stdout, "agi_up", &[]),
-        1.0,
-        "{finished:?}"
-    );
+    assert_up_and_exit_0(&finished);
     let headers = api.last_headers().expect("the API was called");
     assert_eq!(
         headers.get("authorization").and_then(|v| v.to_str().ok()),
