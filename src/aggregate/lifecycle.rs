@@ -7,7 +7,7 @@
 //! the metrics to render. Both only grow: counters and histograms never go
 //! down, and a label, once given, keeps its series.
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 
 use super::labels::{LabelId, StickyLabels};
 use crate::status::DocumentedStatus;
@@ -115,9 +115,6 @@ pub(crate) struct Totals {
     start_latency: HashMap<LabelId, HistogramCounts>,
     /// By agent and index in [`FINAL_STATUSES`].
     duration: HashMap<(LabelId, usize), HistogramCounts>,
-    /// Agents whose series exist: a set, since every fetch asks about each
-    /// agent it listed (a list made this quadratic in `--agents.max`).
-    agents: HashSet<LabelId>,
 }
 
 impl Totals {
@@ -132,7 +129,6 @@ impl Totals {
             removed,
             start_latency: HashMap::new(),
             duration: HashMap::new(),
-            agents: HashSet::new(),
         }
     }
 
@@ -140,7 +136,9 @@ impl Totals {
     /// documented statuses of the transitions counter, and both histograms
     /// (so that `increase()` sees the first event).
     pub(crate) fn agent(&mut self, agent: LabelId, statuses: &StickyLabels) {
-        if !self.agents.insert(agent) {
+        // An agent has series once it has a start-latency histogram: this
+        // gives them all at once, before any observation.
+        if self.start_latency.contains_key(&agent) {
             return;
         }
         for status in DocumentedStatus::ALL {
