@@ -50,8 +50,8 @@ pub(crate) struct Scraper {
     /// The thread every gzip body is inflated on.
     inflater: Worker,
     /// The buffers the body's chunks are copied into, and those of the
-    /// inflated pieces: kept from one fetch to the next, so that the steady
-    /// state allocates nothing per fetch.
+    /// inflated pieces: kept from one fetch to the next, so that a fetch
+    /// reads into memory it already has.
     read_into: Recycler,
     inflated_into: Recycler,
     flight: Mutex<FlightState>,
@@ -312,8 +312,7 @@ impl Scraper {
                 });
             }
             Err(FetchError::RateLimited { retry_after }) => {
-                let now = Instant::now();
-                state.not_before = Some(now.checked_add(*retry_after).unwrap_or(now));
+                state.not_before = Some(deadline::after(Instant::now(), *retry_after));
             }
             _ => {}
         }

@@ -599,8 +599,11 @@ impl<'t> FetchTracking<'t> {
     ) -> (Changes, Lifecycle, Commit, &'t mut SessionTracker) {
         self.place_pending();
         let tracker = &*self.tracker;
-        // A copy, bounded by the label limits: a few hundred bytes a label.
+        // A copy, bounded by the label limits: a few hundred bytes a label,
+        // copied at every fetch (about 3 ms per 10,000 labels).
         let mut learned = tracker.learned.clone();
+        // A scrape re-keyed the tracker before its request, so this only
+        // redacts for callers that fold on their own.
         learned.rekey(redactor);
         let status_labels: Vec<LabelId> = statuses
             .iter()
