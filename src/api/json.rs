@@ -458,6 +458,69 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// Moves the reading position back to `position`, where an attempt
+    /// that did not fit began.
+    pub fn rewind(&mut self, position: usize) {
+        self.pos = position;
+    }
+
+    /// The window's bytes from `start` to the reading position.
+    pub fn read_since(&self, start: usize) -> &'de [u8] {
+        &self.bytes[start.min(self.pos)..self.pos]
+    }
+
+    /// Consumes the bytes at the reading position if they are exactly the
+    /// literal of `len` bytes whose sixteen-byte pieces (each a value and a
+    /// mask of the bytes it holds, little-endian) are `first` and then
+    /// `more`; false, consuming nothing, when they differ or the window has
+    /// fewer than sixteen bytes left at some piece.
+    #[inline]
+    pub fn eat(&mut self, first: (u128, u128), more: &[(u128, u128)], len: usize) -> bool {
+        let matches = |at: usize, (want, mask): (u128, u128)| {
+            self.bytes
+                .get(at..)
+                .and_then(|rest| rest.first_chunk::<16>())
+                .is_some_and(|got| (u128::from_le_bytes(*got) ^ want) & mask == 0)
+        };
+        let matched = matches(self.pos, first)
+            && (more.iter())
+                .enumerate()
+                .all(|(index, &piece)| matches(self.pos + 16 * (index + 1), piece));
+        if matched {
+            self.pos += len;
+        }
+        matched
+    }
+
+    /// The plain run of string bytes at the reading position, up to the
+    /// quote that ends it, which is not consumed: its start and end, or
+    /// `None` (nothing consumed) when an escape, a control character or
+    /// the window's last sixteen bytes come first.
+    #[inline]
+    pub fn plain_run(&mut self) -> Option<(usize, usize)> {
+        let start = self.pos;
+        let mut at = start;
+        loop {
+            let block = self.bytes.get(at..)?.first_chunk::<16>()?;
+            if let Some(found) = first_special_of_16(block) {
+                let end = at + found;
+                if self.bytes.get(end) != Some(&b'"') {
+                    return None;
+                }
+                self.pos = end;
+                return Some((start, end));
+            }
+            at += 16;
+        }
+    }
+
+    /// A plain run as text, if it lies in the UTF-8 part of the window
+    /// (where [`Self::string`] would borrow it without a check).
+    #[inline]
+    pub fn plain_text(&self, (start, end): (usize, usize)) -> Option<&'de str> {
+        self.text.get(start..end)
+    }
+
     /// Skips a number, checking its grammar.
     fn skip_number(&mut self) -> Result<(), Fault> {
         let bytes = self.bytes;

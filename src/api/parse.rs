@@ -44,6 +44,7 @@
 use std::borrow::Cow;
 
 use super::json::{self, Buffers, Fault, Key, Lines, Reader, Text};
+use super::layout::{Layout, Run};
 
 /// One field of one session, as found in the body.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -119,8 +120,23 @@ pub struct SessionStream<'s, S> {
     retry_at: usize,
     lines: Lines,
     buffers: Buffers,
+    /// How the last session the general reader read was written, which
+    /// the sessions after it are read against first (`super::layout`).
+    layout: Layout<SessionKey>,
+    /// That session's string values, as it is read.
+    runs: Runs,
     sessions: usize,
     failed: Option<ParseError>,
+}
+
+/// The string values of a session as the general reader reads it, for
+/// learning its layout.
+#[derive(Debug, Default)]
+struct Runs {
+    /// Each value's slot (`None`: skipped), start and end in the window.
+    list: Vec<Run<SessionKey>>,
+    /// False once a field is read as something other than a plain string.
+    learnable: bool,
 }
 
 /// Where the stream is in the body's grammar.
@@ -159,6 +175,8 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
             retry_at: 0,
             lines: Lines::default(),
             buffers: Buffers::default(),
+            layout: Layout::default(),
+            runs: Runs::default(),
             sessions: 0,
             failed: None,
         }
@@ -355,7 +373,19 @@ impl<S: SessionSink> SessionStream<'_, S> {
                 return Ok(if wrapped { Step::Next } else { Step::Done });
             }
             let mut record = SessionRecord::default();
-            session(reader, &mut record)?;
+            let start = reader.position();
+            let written_as_before = self.layout.read(reader, |key, text| {
+                *record.field_mut(key) = plain_field(text);
+            });
+            if !written_as_before {
+                record = SessionRecord::default();
+                self.runs.list.clear();
+                self.runs.learnable = true;
+                session(reader, &mut record, &mut self.runs)?;
+                let Runs { list, learnable } = &self.runs;
+                self.layout
+                    .learn(reader.read_since(start), start, list, *learnable);
+            }
             if reader.position() - *committed > MAX_STEP_BYTES {
                 // Refused by the caller, as a step too large.
                 return Ok(Step::Next);
@@ -385,7 +415,7 @@ pub const MAX_STEP_BYTES: usize = 32 << 20;
 const TOO_LARGE_STEP: &str = "a session, or a value of the wrapping object, larger than 32 MiB";
 
 /// A session's fields, by key.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum SessionKey {
     SessionId,
     AgentName,
@@ -405,12 +435,27 @@ const SESSION_KEYS: [(&[u8], SessionKey); 7] = [
     (b"createdAt", SessionKey::CreatedAt),
 ];
 
+impl<'a> SessionRecord<'a> {
+    fn field_mut(&mut self, key: SessionKey) -> &mut Field<'a> {
+        match key {
+            SessionKey::SessionId => &mut self.session_id,
+            SessionKey::AgentName => &mut self.agent_name,
+            SessionKey::Status => &mut self.status,
+            SessionKey::CreatedAt => &mut self.created_at,
+        }
+    }
+}
+
 /// A session object, read into `session` (whose fields are all missing);
 /// its fields are borrowed from the body where possible. Filled in place
 /// rather than returned: a returned record is copied out of this call's
 /// frame, and that copy's loads stall on the stores just made (9% of the
-/// parse).
-fn session<'de>(reader: &mut Reader<'de>, session: &mut SessionRecord<'de>) -> Result<(), Fault> {
+/// parse). Its string values go into `runs`, for its layout.
+fn session<'de>(
+    reader: &mut Reader<'de>,
+    session: &mut SessionRecord<'de>,
+    runs: &mut Runs,
+) -> Result<(), Fault> {
     if reader.next_token()? != b'{' {
         return Err(reader.fault("expected a session object"));
     }
@@ -419,16 +464,24 @@ fn session<'de>(reader: &mut Reader<'de>, session: &mut SessionRecord<'de>) -> R
     while let Some(key) = reader.next_key(first, &SESSION_KEYS)? {
         first = false;
         let slot = match key {
-            Key::Known(SessionKey::SessionId) => &mut session.session_id,
-            Key::Known(SessionKey::AgentName) => &mut session.agent_name,
-            Key::Known(SessionKey::Status) => &mut session.status,
-            Key::Known(SessionKey::CreatedAt) => &mut session.created_at,
-            Key::Other => {
-                reader.skip_value()?;
-                continue;
-            }
+            Key::Known(key) => Some(key),
+            Key::Other => None,
         };
-        *slot = field(reader)?;
+        let quoted = reader.next_token()? == b'"';
+        let start = reader.position() + 1;
+        match slot {
+            Some(key) => *session.field_mut(key) = field(reader)?,
+            None => reader.skip_value()?,
+        }
+        // A string's contents, escaped or not, are a run; a layout holds
+        // a field's value only as a string, and anything else skipped as the
+        // bytes it is written with.
+        if quoted {
+            let end = reader.position().saturating_sub(1);
+            runs.list.push((slot, start, end));
+        } else if slot.is_some() {
+            runs.learnable = false;
+        }
     }
     Ok(())
 }
@@ -442,8 +495,7 @@ fn session<'de>(reader: &mut Reader<'de>, session: &mut SessionRecord<'de>) -> R
 fn field<'de>(reader: &mut Reader<'de>) -> Result<Field<'de>, Fault> {
     match reader.next_token()? {
         b'"' => Ok(match reader.string()? {
-            Text::Borrowed(text) if is_blank(text) => Field::Missing,
-            Text::Borrowed(text) => Field::Value(Cow::Borrowed(text)),
+            Text::Borrowed(text) => plain_field(text),
             Text::Copied(text) if is_blank(text) => Field::Missing,
             Text::Copied(text) => Field::Value(Cow::Owned(text.to_owned())),
         }),
@@ -464,6 +516,16 @@ fn field<'de>(reader: &mut Reader<'de>) -> Result<Field<'de>, Fault> {
             reader.skip_value()?;
             Ok(Field::Invalid)
         }
+    }
+}
+
+/// The field of a string value without escapes.
+#[inline]
+fn plain_field(text: &str) -> Field<'_> {
+    if is_blank(text) {
+        Field::Missing
+    } else {
+        Field::Value(Cow::Borrowed(text))
     }
 }
 

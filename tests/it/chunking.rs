@@ -12,7 +12,7 @@ use agi_exporter::{
 };
 use proptest::prelude::*;
 
-use crate::garbage::{any_body, any_json, damage, damaged, serialized};
+use crate::garbage::{alike_body, any_body, any_json, damage, damaged, serialized};
 use crate::support::serde_model::Collect;
 
 /// Reads `body` in chunks of the sizes given (cycled; 0 is read as 1).
@@ -92,6 +92,15 @@ proptest! {
         sizes in chunk_sizes(),
     ) {
         same_under_chunking(&damaged(serialized(&value, pretty)?, &damage), &sizes)?;
+    }
+
+    #[test]
+    fn damaged_sessions_written_alike_read_the_same_in_any_chunks(
+        body in alike_body(),
+        damage in damage(),
+        sizes in chunk_sizes(),
+    ) {
+        same_under_chunking(&damaged(body, &damage), &sizes)?;
     }
 
     #[test]

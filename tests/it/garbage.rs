@@ -121,6 +121,65 @@ pub(crate) fn any_body() -> impl Strategy<Value = Value> {
         })
 }
 
+/// A body whose sessions are all written alike, as an API's serializer
+/// writes them: the same keys (either spelling, extra ones, a key twice) in
+/// the same order, the same spacing; only the values change, mostly to
+/// other plain strings, sometimes to strings with escapes or non-ASCII
+/// text, blanks, or values that are not strings at all. The parser reads
+/// such sessions against the layout of the one before, and must still
+/// read exactly what serde_json reads.
+pub(crate) fn alike_body() -> impl Strategy<Value = Vec<u8>> {
+    let keys = prop::sample::subsequence(
+        vec![
+            "session_id",
+            "agent_name",
+            "status",
+            "created_at",
+            "sessionId",
+            "agentName",
+            "createdAt",
+            "note",
+            "status",
+            "a\\u0074",
+        ],
+        1..=7,
+    )
+    .prop_shuffle();
+    let value = prop_oneof![
+        6 => prop::sample::select(vec![
+            "f1acc733-4a7b-40df-83af-4dd7fb900a06", "agi-1", "agi-2-claude", "running",
+            "completed", "2026-11-25T21:28:22.308Z", "2025-10-05T18:04:34", "", " ",
+            "a-string-of-sixteen", "x",
+        ])
+        .prop_map(|s| json!(s)),
+        2 => ".{0,20}".prop_map(|s| json!(s)),
+        1 => "[a\"\\\\/\n\t\u{1}é😀]{0,6}".prop_map(|s| json!(s)),
+        // Values that are not strings, a few of them often enough that two
+        // sessions have the same one.
+        1 => prop::sample::select(vec![json!(null), json!(0), json!(true), json!({}), json!(["a"])]),
+        1 => any_json(),
+    ];
+    let style = prop::sample::select(vec![(":", ","), (": ", ", "), (" : ", ",\n    ")]);
+    // Each key's values come from a palette of four, so that sessions share
+    // values (one that is not a string included) as well as a layout.
+    let palettes = prop::collection::vec(prop::collection::vec(value, 4), 10);
+    let sessions = prop::collection::vec(prop::collection::vec(0..4usize, 10), 1..12);
+    (keys, style, palettes, sessions).prop_map(|(keys, (colon, comma), palettes, sessions)| {
+        let sessions: Vec<String> = sessions
+            .iter()
+            .map(|picks| {
+                let fields: Vec<String> = keys
+                    .iter()
+                    .zip(picks.iter().zip(&palettes))
+                    .map(|(key, (&pick, palette))| format!("\"{key}\"{colon}{}", palette[pick]))
+                    .collect();
+                format!("{{{}}}", fields.join(comma))
+            })
+            .collect();
+        format!("[{}]", sessions.join(comma)).into_bytes()
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -314,6 +373,14 @@ proptest! {
         damage in damage(),
     ) {
         agrees_with_serde_json(&damaged(serialized(&value, pretty)?, &damage))?;
+    }
+
+    #[test]
+    fn damaged_sessions_written_alike_are_read_as_serde_json_reads_them(
+        body in alike_body(),
+        damage in damage(),
+    ) {
+        agrees_with_serde_json(&damaged(body, &damage))?;
     }
 
     #[test]
