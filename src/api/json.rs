@@ -20,7 +20,8 @@
 //!   (`"status":`), without scanning them as strings first;
 //! - strings are scanned sixteen bytes at a time for `"`, `\` and control
 //!   characters, with vector compares and a byte mask on x86-64;
-//! - the window's UTF-8 is checked once up front, so strings are handed out
+//! - the window's UTF-8 is checked once up front (with vector instructions,
+//!   by `simdutf8`), so strings are handed out
 //!   as slices of it with no check each (past a byte that is not UTF-8, the
 //!   strings handed out are checked one by one, as serde_json checks them);
 //! - skipped values are walked in place with an explicit stack instead of
@@ -149,9 +150,16 @@ impl<'de> Reader<'de> {
     /// A reader at the start of a window of the body; `complete` when the
     /// body ends where the window does.
     pub fn window(bytes: &'de [u8], complete: bool, buffers: Buffers) -> Self {
-        let text = match std::str::from_utf8(bytes) {
+        // The vector check says only whether all of it is UTF-8; where it
+        // is not, the standard one finds how far it is.
+        let text = match simdutf8::basic::from_utf8(bytes) {
             Ok(text) => text,
-            Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+            Err(_) => match std::str::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(error) => {
+                    std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default()
+                }
+            },
         };
         Reader {
             bytes,
@@ -717,11 +725,17 @@ fn first_special_of_8(bytes: &[u8]) -> Option<usize> {
     (special != 0).then(|| (special.trailing_zeros() / 8) as usize)
 }
 
-/// How many `\n` bytes `bytes` holds, counted in byte-wide lanes that the
-/// compiler turns into vector compares (255 bytes at most per lane sum, so
-/// none overflows).
+/// How many `\n` bytes `bytes` holds: none unless a vector search finds
+/// one, else counted from there in byte-wide lanes that the compiler turns
+/// into vector compares (255 bytes at most per lane sum, so none
+/// overflows).
 fn count_newlines(bytes: &[u8]) -> usize {
-    bytes
+    // Most bodies have no newline at all: finding none is several times
+    // cheaper than counting.
+    let Some(first) = memchr::memchr(b'\n', bytes) else {
+        return 0;
+    };
+    bytes[first..]
         .chunks(255)
         .map(|block| {
             let in_block = block.iter().fold(0u8, |count, &byte| {
