@@ -75,7 +75,7 @@ impl Lines {
         let newlines = count_newlines(dropped);
         if newlines > 0 {
             self.newlines += newlines;
-            if let Some(last) = dropped.iter().rposition(|&byte| byte == b'\n') {
+            if let Some(last) = memchr::memrchr(b'\n', dropped) {
                 self.line_start = self.offset + last + 1;
             }
         }
@@ -150,17 +150,9 @@ impl<'de> Reader<'de> {
     /// A reader at the start of a window of the body; `complete` when the
     /// body ends where the window does.
     pub fn window(bytes: &'de [u8], complete: bool, buffers: Buffers) -> Self {
-        // The vector check says only whether all of it is UTF-8; where it
-        // is not, the standard one finds how far it is.
-        let text = match simdutf8::basic::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(_) => match std::str::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(error) => {
-                    std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default()
-                }
-            },
-        };
+        let text = simdutf8::compat::from_utf8(bytes).unwrap_or_else(|error| {
+            std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default()
+        });
         Reader {
             bytes,
             text,
@@ -500,13 +492,15 @@ impl<'de> Reader<'de> {
         matched
     }
 
-    /// The plain run of string bytes at the reading position, up to the
-    /// quote that ends it, which is not consumed: its start and end, or
-    /// `None` (nothing consumed) when an escape, a control character or
-    /// the window's last sixteen bytes come first.
+    /// Skips the string at the reading position if there is one there, with
+    /// no escape, ending before the window's last sixteen bytes: where its
+    /// contents are. `None`, consuming nothing, otherwise.
     #[inline]
-    pub fn plain_run(&mut self) -> Option<(usize, usize)> {
-        let start = self.pos;
+    pub fn skip_plain_string(&mut self) -> Option<(usize, usize)> {
+        if self.bytes.get(self.pos) != Some(&b'"') {
+            return None;
+        }
+        let start = self.pos + 1;
         let mut at = start;
         loop {
             let block = self.bytes.get(at..)?.first_chunk::<16>()?;
@@ -515,18 +509,21 @@ impl<'de> Reader<'de> {
                 if self.bytes.get(end) != Some(&b'"') {
                     return None;
                 }
-                self.pos = end;
+                self.pos = end + 1;
                 return Some((start, end));
             }
             at += 16;
         }
     }
 
-    /// A plain run as text, if it lies in the UTF-8 part of the window
-    /// (where [`Self::string`] would borrow it without a check).
+    /// A string without escapes, from [`Self::skip_plain_string`], as text:
+    /// `None` if it is not UTF-8.
     #[inline]
     pub fn plain_text(&self, (start, end): (usize, usize)) -> Option<&'de str> {
-        self.text.get(start..end)
+        match self.text.get(start..end) {
+            Some(text) => Some(text),
+            None => std::str::from_utf8(self.bytes.get(start..end)?).ok(),
+        }
     }
 
     /// Skips a number, checking its grammar.

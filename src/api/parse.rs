@@ -19,6 +19,12 @@
 //! result: the same sessions, or the same error at the same line and
 //! column, as from the whole body at once ([`parse_sessions`]).
 //!
+//! A session written as the one before it was (the same keys in the same
+//! order, the same spacing) is read against that one's layout
+//! ([`super::layout`]): a few wide compares instead of a key at a time,
+//! with the same result. Any other session goes to the general reader,
+//! which learns its layout for the next one.
+//!
 //! The JSON itself is read by [`super::json`]. Verdicts and fields are
 //! exactly serde_json's when it reads the body with the serde model of the
 //! contract (the README's "What the exporter accepts"): the body's keys and
@@ -123,20 +129,10 @@ pub struct SessionStream<'s, S> {
     /// How the last session the general reader read was written, which
     /// the sessions after it are read against first (`super::layout`).
     layout: Layout<SessionKey>,
-    /// That session's string values, as it is read.
-    runs: Runs,
+    /// That session's values, as it is read.
+    runs: Vec<Run<SessionKey>>,
     sessions: usize,
     failed: Option<ParseError>,
-}
-
-/// The string values of a session as the general reader reads it, for
-/// learning its layout.
-#[derive(Debug, Default)]
-struct Runs {
-    /// Each value's slot (`None`: skipped), start and end in the window.
-    list: Vec<Run<SessionKey>>,
-    /// False once a field is read as something other than a plain string.
-    learnable: bool,
 }
 
 /// Where the stream is in the body's grammar.
@@ -176,7 +172,7 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
             lines: Lines::default(),
             buffers: Buffers::default(),
             layout: Layout::default(),
-            runs: Runs::default(),
+            runs: Vec::new(),
             sessions: 0,
             failed: None,
         }
@@ -374,17 +370,28 @@ impl<S: SessionSink> SessionStream<'_, S> {
             }
             let mut record = SessionRecord::default();
             let start = reader.position();
-            let written_as_before = self.layout.read(reader, |key, text| {
-                *record.field_mut(key) = plain_field(text);
+            let written_as_before = self.layout.read(reader, |reader, slot| {
+                // A plain string first, as nearly every value is; then any
+                // value, as the general reader reads it.
+                let plain = reader.skip_plain_string();
+                match (slot, plain) {
+                    (Some(key), Some(span)) => reader
+                        .plain_text(span)
+                        .map(|text| *record.field_mut(key) = plain_field(text))
+                        .is_some(),
+                    (Some(key), None) => field(reader)
+                        .map(|value| *record.field_mut(key) = value)
+                        .is_ok(),
+                    (None, Some(_)) => true,
+                    (None, None) => reader.skip_value().is_ok(),
+                }
             });
             if !written_as_before {
                 record = SessionRecord::default();
-                self.runs.list.clear();
-                self.runs.learnable = true;
+                self.runs.clear();
                 session(reader, &mut record, &mut self.runs)?;
-                let Runs { list, learnable } = &self.runs;
                 self.layout
-                    .learn(reader.read_since(start), start, list, *learnable);
+                    .learn(reader.read_since(start), start, &self.runs);
             }
             if reader.position() - *committed > MAX_STEP_BYTES {
                 // Refused by the caller, as a step too large.
@@ -450,11 +457,11 @@ impl<'a> SessionRecord<'a> {
 /// its fields are borrowed from the body where possible. Filled in place
 /// rather than returned: a returned record is copied out of this call's
 /// frame, and that copy's loads stall on the stores just made (9% of the
-/// parse). Its string values go into `runs`, for its layout.
+/// parse). Where its values are goes into `runs`, for its layout.
 fn session<'de>(
     reader: &mut Reader<'de>,
     session: &mut SessionRecord<'de>,
-    runs: &mut Runs,
+    runs: &mut Vec<Run<SessionKey>>,
 ) -> Result<(), Fault> {
     if reader.next_token()? != b'{' {
         return Err(reader.fault("expected a session object"));
@@ -467,21 +474,14 @@ fn session<'de>(
             Key::Known(key) => Some(key),
             Key::Other => None,
         };
-        let quoted = reader.next_token()? == b'"';
-        let start = reader.position() + 1;
+        reader.next_token()?;
+        let start = reader.position();
         match slot {
             Some(key) => *session.field_mut(key) = field(reader)?,
             None => reader.skip_value()?,
         }
-        // A string's contents, escaped or not, are a run; a layout holds
-        // a field's value only as a string, and anything else skipped as the
-        // bytes it is written with.
-        if quoted {
-            let end = reader.position().saturating_sub(1);
-            runs.list.push((slot, start, end));
-        } else if slot.is_some() {
-            runs.learnable = false;
-        }
+        let end = reader.position();
+        runs.push(Run { slot, start, end });
     }
     Ok(())
 }
