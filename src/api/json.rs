@@ -472,15 +472,24 @@ impl<'de> Reader<'de> {
     /// Consumes the bytes at the reading position if they are exactly the
     /// literal of `len` bytes whose sixteen-byte pieces (each a value and a
     /// mask of the bytes it holds, little-endian) are `first` and then
-    /// `more`; false, consuming nothing, when they differ or the window has
-    /// fewer than sixteen bytes left at some piece.
+    /// `more`; false, consuming nothing, when they differ or the window
+    /// ends first.
     #[inline]
     pub fn eat(&mut self, first: (u128, u128), more: &[(u128, u128)], len: usize) -> bool {
         let matches = |at: usize, (want, mask): (u128, u128)| {
-            self.bytes
+            let got = match self
+                .bytes
                 .get(at..)
                 .and_then(|rest| rest.first_chunk::<16>())
-                .is_some_and(|got| (u128::from_le_bytes(*got) ^ want) & mask == 0)
+            {
+                Some(block) => u128::from_le_bytes(*block),
+                None => match block_at(self.bytes, at, 0) {
+                    // Bytes the window does not have must not be wanted.
+                    Some((block, real)) if mask >> (8 * real) == 0 => u128::from_le_bytes(block),
+                    _ => return false,
+                },
+            };
+            (got ^ want) & mask == 0
         };
         let matched = matches(self.pos, first)
             && (more.iter())
@@ -492,9 +501,11 @@ impl<'de> Reader<'de> {
         matched
     }
 
-    /// Skips the string at the reading position if there is one there, with
-    /// no escape, ending before the window's last sixteen bytes: where its
-    /// contents are. `None`, consuming nothing, otherwise.
+    /// Skips the string at the reading position if there is one there that
+    /// is short (up to 63 bytes), has no escape, and ends in the window:
+    /// where its contents are. `None`, consuming nothing, otherwise, for
+    /// [`Self::string`] to read (which reads it again, so only a short
+    /// string is tried).
     #[inline]
     pub fn skip_plain_string(&mut self) -> Option<(usize, usize)> {
         if self.bytes.get(self.pos) != Some(&b'"') {
@@ -502,18 +513,41 @@ impl<'de> Reader<'de> {
         }
         let start = self.pos + 1;
         let mut at = start;
-        loop {
-            let block = self.bytes.get(at..)?.first_chunk::<16>()?;
-            if let Some(found) = first_special_of_16(block) {
-                let end = at + found;
-                if self.bytes.get(end) != Some(&b'"') {
-                    return None;
-                }
-                self.pos = end + 1;
-                return Some((start, end));
+        for _ in 0..4 {
+            let found = match self
+                .bytes
+                .get(at..)
+                .and_then(|rest| rest.first_chunk::<16>())
+            {
+                Some(block) => first_special_of_16(block),
+                None => return self.skip_plain_string_end(start, at),
+            };
+            if let Some(found) = found {
+                return self.plain_string_ends(start, at + found);
             }
             at += 16;
         }
+        None
+    }
+
+    /// The string from `start` ends at `end`, where a special byte is:
+    /// consumed if that byte is its closing quote.
+    #[inline]
+    fn plain_string_ends(&mut self, start: usize, end: usize) -> Option<(usize, usize)> {
+        if self.bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.pos = end + 1;
+        Some((start, end))
+    }
+
+    /// [`Self::skip_plain_string`] in the window's last sixteen bytes, at
+    /// `at`: padded with plain bytes, so a special byte found is a real one,
+    /// and none found means the window ends in the string.
+    #[cold]
+    fn skip_plain_string_end(&mut self, start: usize, at: usize) -> Option<(usize, usize)> {
+        let found = first_special_of_16(&block_at(self.bytes, at, b' ')?.0)?;
+        self.plain_string_ends(start, at + found)
     }
 
     /// A string without escapes, from [`Self::skip_plain_string`], as text:
@@ -643,6 +677,19 @@ impl<'de> Reader<'de> {
         self.skip_string()?;
         self.colon()
     }
+}
+
+/// The sixteen bytes of `bytes` from `at`, the window's last ones padded
+/// with `pad`, and how many are the window's; `None` at or past its end.
+#[cold]
+fn block_at(bytes: &[u8], at: usize, pad: u8) -> Option<([u8; 16], usize)> {
+    let rest = bytes.get(at..).filter(|rest| !rest.is_empty())?;
+    if let Some(block) = rest.first_chunk::<16>() {
+        return Some((*block, 16));
+    }
+    let mut block = [pad; 16];
+    block[..rest.len()].copy_from_slice(rest);
+    Some((block, rest.len()))
 }
 
 /// The index of the first byte at or after `from` that ends a run of plain

@@ -21,8 +21,9 @@
 
 use super::json::Reader;
 
-/// The longest stretch between two values that a layout keeps (a session
-/// with a longer key is read by the general reader).
+/// The longest stretch between two values that a layout keeps: a session
+/// with a longer key, or more spacing, between two values is read by the
+/// general reader.
 const MAX_STRETCH: usize = 256;
 
 /// The most values a layout follows.
@@ -129,8 +130,8 @@ impl<T: Copy> Layout<T> {
         if runs.is_empty() || runs.len() > MAX_VALUES {
             return;
         }
-        // The runs are in order and within the session, as the reader
-        // found them; a layout is only learned from them if they are.
+        // The parser records the runs in order and within the session;
+        // should they not be, nothing is learned.
         let mut from = 0;
         let mut slot = None;
         for run in runs {
@@ -227,8 +228,7 @@ mod tests {
 
     const SESSION: &str = r#"{"id":"abc","agent":"a-1","status":"running"}"#;
 
-    /// What follows a session in the window: the reader compares sixteen
-    /// bytes at a time, and refuses a stretch that the window cuts.
+    /// What follows a session in the window.
     const AFTER: &str = ",{\"id\":\"next\"}    ";
 
     #[test]
@@ -276,18 +276,23 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_value_that_does_not_read_and_a_short_window() {
+    fn refuses_a_value_that_does_not_read_and_a_window_that_ends_first() {
         for (session, after) in [
             (
                 "{\"id\":\"a\tb\",\"agent\":\"a-1\",\"status\":\"running\"}",
                 AFTER,
             ),
             (r#"{"id":7,"agent":"a-1","status":"running"}"#, AFTER),
-            (r#"{"id":"abc","agent":"a-1","status":"running"}"#, "]"),
+            // The window ends in the last stretch, or in a value.
+            (r#"{"id":"abc","agent":"a-1","status":"running""#, ""),
+            (r#"{"id":"abc","agent":"a-1","status":"runn"#, ""),
         ] {
             assert_eq!(read_like(SESSION, session, after), None, "{session}");
         }
-        assert!(read_like(SESSION, SESSION, AFTER).is_some());
+        // A session that ends where the window nearly does is read.
+        for after in [AFTER, "]", ""] {
+            assert!(read_like(SESSION, SESSION, after).is_some(), "{after:?}");
+        }
     }
 
     #[test]

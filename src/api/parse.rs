@@ -382,6 +382,8 @@ impl<S: SessionSink> SessionStream<'_, S> {
                     (Some(key), None) => field(reader)
                         .map(|value| *record.field_mut(key) = value)
                         .is_ok(),
+                    // Skipped: its UTF-8 is not checked, as the general
+                    // reader does not check it.
                     (None, Some(_)) => true,
                     (None, None) => reader.skip_value().is_ok(),
                 }
@@ -474,6 +476,7 @@ fn session<'de>(
             Key::Known(key) => Some(key),
             Key::Other => None,
         };
+        // To the value's first byte, past the spacing after the colon.
         reader.next_token()?;
         let start = reader.position();
         match slot {
