@@ -439,11 +439,7 @@ impl<'de> Reader<'de> {
             escaped,
         } = span;
         if !escaped {
-            let text = match self.text.get(start..end) {
-                Some(text) => Some(text),
-                None => std::str::from_utf8(&self.bytes[start..end]).ok(),
-            };
-            return match text {
+            return match self.plain_text((start, end)) {
                 Some(text) => Ok(Text::Borrowed(text)),
                 None => Err(self.fault_at(start, "invalid UTF-8 in a string")),
             };
@@ -485,7 +481,9 @@ impl<'de> Reader<'de> {
                 Some(block) => u128::from_le_bytes(*block),
                 None => match block_at(self.bytes, at, 0) {
                     // Bytes the window does not have must not be wanted.
-                    Some((block, real)) if mask >> (8 * real) == 0 => u128::from_le_bytes(block),
+                    Some((block, real)) if mask.checked_shr(8 * real as u32).unwrap_or(0) == 0 => {
+                        u128::from_le_bytes(block)
+                    }
                     _ => return false,
                 },
             };
@@ -550,8 +548,9 @@ impl<'de> Reader<'de> {
         self.plain_string_ends(start, at + found)
     }
 
-    /// A string without escapes, from [`Self::skip_plain_string`], as text:
-    /// `None` if it is not UTF-8.
+    /// The contents of a string without escapes as text, sliced from the
+    /// window's UTF-8 part or else checked on their own: `None` if they are
+    /// not UTF-8.
     #[inline]
     pub fn plain_text(&self, (start, end): (usize, usize)) -> Option<&'de str> {
         match self.text.get(start..end) {
@@ -679,17 +678,16 @@ impl<'de> Reader<'de> {
     }
 }
 
-/// The sixteen bytes of `bytes` from `at`, the window's last ones padded
+/// Up to sixteen bytes of `bytes` from `at` (the callers' fast paths take a
+/// whole block themselves; this is for the window's last bytes), padded
 /// with `pad`, and how many are the window's; `None` at or past its end.
 #[cold]
 fn block_at(bytes: &[u8], at: usize, pad: u8) -> Option<([u8; 16], usize)> {
     let rest = bytes.get(at..).filter(|rest| !rest.is_empty())?;
-    if let Some(block) = rest.first_chunk::<16>() {
-        return Some((*block, 16));
-    }
+    let real = rest.len().min(16);
     let mut block = [pad; 16];
-    block[..rest.len()].copy_from_slice(rest);
-    Some((block, rest.len()))
+    block[..real].copy_from_slice(&rest[..real]);
+    Some((block, real))
 }
 
 /// The index of the first byte at or after `from` that ends a run of plain

@@ -26,8 +26,9 @@ use super::json::Reader;
 /// general reader.
 const MAX_STRETCH: usize = 256;
 
-/// The most values a layout follows.
-const MAX_VALUES: usize = 64;
+/// The most values a layout follows: a session with more is read by the
+/// general reader, which need not record more than one past this.
+pub const MAX_VALUES: usize = 64;
 
 /// One value of a learned session: the slot it was read for (`None`:
 /// skipped), and where it starts and ends in the window.

@@ -50,7 +50,7 @@
 use std::borrow::Cow;
 
 use super::json::{self, Buffers, Fault, Key, Lines, Reader, Text};
-use super::layout::{Layout, Run};
+use super::layout::{self, Layout, Run};
 
 /// One field of one session, as found in the body.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -484,7 +484,11 @@ fn session<'de>(
             None => reader.skip_value()?,
         }
         let end = reader.position();
-        runs.push(Run { slot, start, end });
+        // Enough to know the layout is too long to learn: a session of
+        // millions of tiny fields must not make this list larger than it.
+        if runs.len() <= layout::MAX_VALUES {
+            runs.push(Run { slot, start, end });
+        }
     }
     Ok(())
 }
@@ -740,6 +744,22 @@ mod tests {
         let mut in_status = br#"[{"status":"caf"#.to_vec();
         in_status.extend_from_slice(b"\xe9\"}]");
         assert!(parse_sessions(&in_status, &mut Collect::default()).is_err());
+    }
+
+    #[test]
+    fn a_session_of_many_fields_records_no_more_runs_than_a_layout_can_hold() {
+        let fields: Vec<String> = (0..5000).map(|i| format!("\"k{i}\":{i}")).collect();
+        let body = format!("[{{{},\"status\":\"ready\"}}]", fields.join(","));
+        let mut sink = Collect::default();
+        let mut stream = SessionStream::new(&mut sink);
+        assert!(stream.feed(body.as_bytes()).is_ok());
+        assert!(
+            stream.runs.len() <= layout::MAX_VALUES + 1,
+            "{}",
+            stream.runs.len()
+        );
+        assert!(matches!(stream.finish(), Ok(1)));
+        assert_eq!(sink.0.len(), 1);
     }
 
     #[test]
