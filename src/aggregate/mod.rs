@@ -19,6 +19,7 @@
 
 mod labels;
 mod lifecycle;
+mod memo;
 mod oldest;
 mod pairs;
 mod tracker;
@@ -36,7 +37,9 @@ pub(crate) use self::tracker::{Commit, Retired};
 use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, label, label_source};
 use self::oldest::OldestSessions;
 use self::pairs::{PairCache, ShortKey};
-use self::tracker::{FetchTracking, Listed, Stage};
+use self::tracker::{
+    FetchTracking, Listed, MAX_PAIRS, NO_PAIR, PairRef, Recalled, Stage, Unusable,
+};
 use crate::api::parse::{Field, SessionRecord, SessionSink};
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, looks_like_timestamp, parse_timestamp};
@@ -207,7 +210,16 @@ pub struct Aggregator<'t> {
     status_ids: HashMap<String, StatusId>,
     agents: Vec<AgentStats>,
     agent_ids: HashMap<String, AgentId>,
-    pairs: PairCache,
+    /// The ids of the pairs of agent and status seen, and their place in
+    /// the table of pairs, by their keys.
+    pairs: PairCache<(AgentId, StatusId, PairRef)>,
+    /// The table of pairs of this fetch, which the next one recalls
+    /// sessions from (at most [`MAX_PAIRS`]), and the place of each in it.
+    pair_table: Vec<(AgentId, StatusId)>,
+    pair_refs: HashMap<(AgentId, StatusId), PairRef>,
+    /// What each pair of the previous fetch's table is in this one, once a
+    /// session recalled from it has asked.
+    recalled: Vec<Option<(AgentId, StatusId, PairRef)>>,
     oldest_sessions: OldestSessions,
     invalid_fields: InvalidFields,
     sessions: u64,
@@ -243,6 +255,9 @@ impl<'t> Aggregator<'t> {
             agents: Vec::new(),
             agent_ids: HashMap::new(),
             pairs: PairCache::new(),
+            pair_table: Vec::new(),
+            pair_refs: HashMap::new(),
+            recalled: Vec::new(),
             oldest_sessions: OldestSessions::new(limits.top_oldest),
             invalid_fields: InvalidFields::default(),
             sessions: 0,
@@ -250,17 +265,54 @@ impl<'t> Aggregator<'t> {
         }
     }
 
-    /// The ids of a session's agent and status.
-    fn ids(&mut self, agent: &str, status: &str) -> (AgentId, StatusId) {
+    /// The ids of a session's agent and status, and the pair's place in
+    /// this fetch's table of pairs.
+    fn ids(&mut self, agent: &str, status: &str) -> (AgentId, StatusId, PairRef) {
         let keys = ShortKey::of(agent).zip(ShortKey::of(status));
         if let Some(ids) = keys.and_then(|(agent, status)| self.pairs.get(agent, status)) {
             return ids;
         }
-        let ids = (self.agent_id(agent), self.status_id(status));
+        let pair = (self.agent_id(agent), self.status_id(status));
+        let ids = (pair.0, pair.1, self.pair_ref(pair));
         if let Some((agent, status)) = keys {
             self.pairs.put(agent, status, ids);
         }
         ids
+    }
+
+    /// The place of a pair in this fetch's table of pairs, added if there
+    /// is room.
+    fn pair_ref(&mut self, pair: (AgentId, StatusId)) -> PairRef {
+        if let Some(&place) = self.pair_refs.get(&pair) {
+            return place;
+        }
+        let Ok(place) = PairRef::try_from(self.pair_table.len()) else {
+            return NO_PAIR;
+        };
+        if self.pair_table.len() >= MAX_PAIRS {
+            return NO_PAIR;
+        }
+        self.pair_table.push(pair);
+        self.pair_refs.insert(pair, place);
+        place
+    }
+
+    /// What the previous fetch's pair `previous` is in this one.
+    #[inline]
+    fn recalled_ids(&mut self, previous: PairRef) -> Option<(AgentId, StatusId, PairRef)> {
+        let index = usize::from(previous);
+        if let Some(&Some(ids)) = self.recalled.get(index) {
+            return Some(ids);
+        }
+        // Once per pair and fetch: the texts are copied out of the
+        // tracker, which the lookups below may not hold borrowed.
+        let Recalled { agent, status, .. } = self.tracking.recalled_pair(previous)?.clone();
+        let ids = self.ids(&agent, &status);
+        if self.recalled.len() <= index {
+            self.recalled.resize(index + 1, None);
+        }
+        self.recalled[index] = Some(ids);
+        Some(ids)
     }
 
     fn status_id(&mut self, status: &str) -> StatusId {
@@ -340,8 +392,16 @@ impl<'t> Aggregator<'t> {
 
         let statuses_seen: Vec<&str> = self.statuses.iter().map(|s| s.source.as_str()).collect();
         let agents_seen: Vec<&str> = self.agents.iter().map(|a| a.source.as_str()).collect();
+        let pairs = (self.pair_table.iter())
+            .map(|&(agent, status)| Recalled {
+                agent: self.agents[agent].source.clone(),
+                status: self.statuses[status].source.clone(),
+                live: self.statuses[status].live,
+            })
+            .collect();
         let (changes, lifecycle, commit, tracker) =
-            self.tracking.finish(&statuses_seen, &agents_seen, redactor);
+            self.tracking
+                .finish(&statuses_seen, &agents_seen, pairs, redactor);
         let snapshot = Snapshot {
             sessions: self.sessions,
             statuses,
@@ -483,10 +543,43 @@ fn agent_counts(
 
 impl SessionSink for Aggregator<'_> {
     fn session(&mut self, session: &SessionRecord<'_>) {
+        self.fold(session, 0);
+    }
+
+    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
+        let memo = self.tracking.memo(written);
+        self.fold(session, memo);
+    }
+
+    /// A session written exactly as one the previous fetch listed in
+    /// step, whose status was final: it is counted from what that fetch
+    /// kept of it (its pair, which fields were unusable), as [`Self::fold`]
+    /// would count it, without being read (README, Performance).
+    fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
+        let recall = self.tracking.recall(ahead)?;
+        let (agent_id, status_id, pair) = self.recalled_ids(recall.pair)?;
+        self.sessions += 1;
+        let unusable = recall.unusable;
+        self.invalid_fields.status += u64::from(unusable.status);
+        self.invalid_fields.agent_name += u64::from(unusable.agent);
+        self.invalid_fields.created_at += u64::from(unusable.created_at);
+        let agent_stats = &mut self.agents[agent_id];
+        agent_stats.total += 1;
+        agent_stats.cell(status_id).count += 1;
+        self.statuses[status_id].count += 1;
+        self.tracking.recalled(recall, pair, status_id);
+        Some(recall.len)
+    }
+}
+
+impl Aggregator<'_> {
+    /// Folds one session read from the body, written as bytes whose hash
+    /// is `memo` (0: none).
+    fn fold(&mut self, session: &SessionRecord<'_>, memo: u32) {
         self.sessions += 1;
         let status = label_value(&session.status, &mut self.invalid_fields.status);
         let agent = label_value(&session.agent_name, &mut self.invalid_fields.agent_name);
-        let (agent_id, status_id) = self.ids(&agent, &status);
+        let (agent_id, status_id, pair) = self.ids(&agent, &status);
 
         let agent_stats = &mut self.agents[agent_id];
         agent_stats.total += 1;
@@ -519,6 +612,11 @@ impl SessionSink for Aggregator<'_> {
         }
 
         if let Some(id) = session.session_id.as_str() {
+            let unusable = Unusable {
+                status: session.status.as_str().is_none(),
+                agent: session.agent_name.as_str().is_none(),
+                created_at: created_at.is_none(),
+            };
             self.tracking.session(Listed {
                 id,
                 status: status_id,
@@ -526,6 +624,9 @@ impl SessionSink for Aggregator<'_> {
                 stage: stats.stage,
                 agent: agent_id,
                 created_at: session.created_at.as_str(),
+                pair,
+                memo,
+                unusable,
             });
         }
     }

@@ -11,8 +11,6 @@
 //! keys ([`PairCache`]) sits in front of the maps; other strings, and pairs
 //! the table does not hold, take the maps.
 
-use super::{AgentId, StatusId};
-
 /// A string of 4 to 16 bytes, as numbers: equal keys, equal strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ShortKey {
@@ -47,23 +45,24 @@ impl ShortKey {
 /// 100 KiB); the lookups then touch only the slots its pairs take.
 const SLOTS: usize = 1024;
 
-/// The agent and status ids of pairs seen in this body, by the pair's keys.
+/// What a body's pairs stand for (their agent and status ids), by the
+/// pair's keys.
 /// A pair whose slot holds another one is looked up in the maps and takes
 /// the slot: a body with more pairs than slots, or a hostile one, costs
 /// lookups but never changes a result.
 #[derive(Debug)]
-pub(crate) struct PairCache {
-    slots: Vec<Option<Slot>>,
+pub(crate) struct PairCache<T> {
+    slots: Vec<Option<Slot<T>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Slot {
+struct Slot<T> {
     agent: ShortKey,
     status: ShortKey,
-    ids: (AgentId, StatusId),
+    ids: T,
 }
 
-impl PairCache {
+impl<T: Copy> PairCache<T> {
     pub(crate) fn new() -> Self {
         PairCache {
             slots: vec![None; SLOTS],
@@ -72,7 +71,7 @@ impl PairCache {
 
     /// The ids of the pair, if its slot holds it.
     #[inline]
-    pub(crate) fn get(&self, agent: ShortKey, status: ShortKey) -> Option<(AgentId, StatusId)> {
+    pub(crate) fn get(&self, agent: ShortKey, status: ShortKey) -> Option<T> {
         match self.slots.get(slot(agent, status)) {
             Some(Some(kept)) if kept.agent == agent && kept.status == status => Some(kept.ids),
             _ => None,
@@ -80,7 +79,7 @@ impl PairCache {
     }
 
     /// Keeps the ids of the pair in its slot.
-    pub(crate) fn put(&mut self, agent: ShortKey, status: ShortKey, ids: (AgentId, StatusId)) {
+    pub(crate) fn put(&mut self, agent: ShortKey, status: ShortKey, ids: T) {
         if let Some(kept) = self.slots.get_mut(slot(agent, status)) {
             *kept = Some(Slot { agent, status, ids });
         }

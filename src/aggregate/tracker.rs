@@ -35,6 +35,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, StickyLabels};
 use super::lifecycle::{FINAL_STATUSES, Lifecycle, Totals};
+use super::memo::{self, Seed};
 use super::{AgentId, StatusId};
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
@@ -49,10 +50,10 @@ fn mark_repeats(listed: &mut [Tracked]) {
         return;
     };
     let mut order: Vec<u32> = (0..count).collect();
-    order.sort_unstable_by_key(|&i| (listed[i as usize].key, i));
+    order.sort_unstable_by_key(|&i| (listed[i as usize].key(), i));
     for pair in order.windows(2) {
         let (first, next) = (pair[0] as usize, pair[1] as usize);
-        if listed[first].key == listed[next].key {
+        if listed[first].key() == listed[next].key() {
             listed[next].seen = Seen::AGAIN;
         }
     }
@@ -75,6 +76,8 @@ pub struct SessionTracker {
     /// two ids that collide would share a status. Seeded at random, so a
     /// hostile API cannot choose colliding ids.
     hasher: foldhash::quality::RandomState,
+    /// The secret words of the hash sessions are recalled by.
+    seed: Seed,
     /// The previous successful fetch. `None` before the first one.
     baseline: Option<Baseline>,
     learned: Learned,
@@ -156,8 +159,10 @@ impl SessionTracker {
     pub fn new(agents_max: usize) -> Self {
         let documented = DocumentedStatus::ALL.map(DocumentedStatus::as_str);
         let statuses = StickyLabels::new(&documented, MAX_UNDOCUMENTED_STATUSES);
+        let hasher = foldhash::quality::RandomState::default();
         SessionTracker {
-            hasher: foldhash::quality::RandomState::default(),
+            seed: Seed::from(&hasher),
+            hasher,
             baseline: None,
             learned: Learned {
                 totals: Totals::new(&statuses),
@@ -242,6 +247,29 @@ impl SessionTracker {
         // that agree in it (one chance in four billion) is not counted.
         self.hasher.hash_one(status) as u32
     }
+
+    /// The hash by which a session written exactly as one of the previous
+    /// fetch is recalled, from `written`, its bytes from its `{` to its
+    /// `}`: 0 (none) unless that `}` is the first one, as a recall looks no
+    /// further (so a session holding an object, or a `}` in a string, is
+    /// never recalled).
+    pub(crate) fn memo(&self, written: &[u8]) -> u32 {
+        match self.memo_ahead(written) {
+            Some((len, memo)) if len == written.len() => memo,
+            _ => 0,
+        }
+    }
+
+    /// The length of the session at the start of `ahead`, were it one
+    /// that can be recalled, and its memo.
+    #[inline]
+    fn memo_ahead(&self, ahead: &[u8]) -> Option<(usize, u32)> {
+        let (len, hash) = memo::to_first_close(ahead, self.seed)?;
+        // The low half, never 0: two different sessions of the same length
+        // that agree in it (one chance in four billion for a session that
+        // changed) would be taken one for the other.
+        Some((len, (hash as u32).max(1)))
+    }
 }
 
 /// The previous successful fetch.
@@ -251,6 +279,8 @@ struct Baseline {
     sessions: Vec<Tracked>,
     /// When its request was sent: a session created later is new.
     sent_at: UnixMillis,
+    /// Its table of pairs, which its sessions' [`Tracked::pair`] index.
+    pairs: Vec<Recalled>,
 }
 
 /// When a fetch happened, by the exporter's clock.
@@ -263,17 +293,64 @@ pub struct FetchTimes {
     pub received_at: UnixMillis,
 }
 
-/// One session as a fetch saw it: 16 bytes, whatever the API sent.
+/// One session as a fetch saw it: 20 bytes, whatever the API sent (the
+/// id's hash is two words, so that nothing is padded).
 #[derive(Debug, Clone, Copy)]
 struct Tracked {
-    /// Hash of the session id.
-    key: u64,
+    /// Hash of the session id, low word first.
+    key: [u32; 2],
+    /// Hash of the bytes it was written as ([`SessionTracker::memo`]): the
+    /// next fetch recalls it when they are the same. 0 for none.
+    memo: u32,
     /// Hash of the status value, to tell a change of status.
     status: u32,
+    /// Its agent and status in its fetch's table of pairs ([`Recalled`]),
+    /// or [`NO_PAIR`].
+    pair: PairRef,
     /// The label of its status, for the removal counter.
-    label: u16,
-    /// What was seen of it: [`Seen`] bits.
+    label: u8,
+    /// What was seen of it, and which of its fields were unusable: [`Seen`]
+    /// bits.
     seen: u8,
+}
+
+impl Tracked {
+    fn new(key: u64, memo: u32, status: u32, pair: PairRef, unusable: u8) -> Self {
+        Tracked {
+            key: [key as u32, (key >> 32) as u32],
+            memo,
+            status,
+            pair,
+            label: 0,
+            seen: unusable & Seen::UNUSABLE,
+        }
+    }
+
+    fn key(&self) -> u64 {
+        u64::from(self.key[0]) | u64::from(self.key[1]) << 32
+    }
+}
+
+/// A pair of an agent and a status in one fetch's table of them.
+pub(crate) type PairRef = u16;
+
+/// No pair: the fetch's table was full.
+pub(crate) const NO_PAIR: PairRef = PairRef::MAX;
+
+/// The pairs a fetch's table holds at most: far more than an account has
+/// (agents times statuses), few enough that the texts kept from one fetch
+/// to the next stay small.
+pub(crate) const MAX_PAIRS: usize = 4096;
+
+/// One pair of the previous fetch's table, for the sessions recalled from
+/// it: the agent and status as kept for their labels.
+#[derive(Debug, Clone)]
+pub(crate) struct Recalled {
+    pub(crate) agent: String,
+    pub(crate) status: String,
+    /// The status is live: a live session has an age, which is not kept,
+    /// so it is never recalled.
+    pub(crate) live: bool,
 }
 
 /// What was seen of a session so far, as bits of [`Tracked::seen`].
@@ -288,6 +365,14 @@ impl Seen {
     const STARTED: u8 = 4;
     /// Its first listing in a final status is past (observed or not).
     const ENDED: u8 = 8;
+    /// Its status was missing or not a string.
+    const NO_STATUS: u8 = 16;
+    /// Its agent name was missing or not a string.
+    const NO_AGENT: u8 = 32;
+    /// Its `created_at` was missing or not a timestamp.
+    const NO_CREATED_AT: u8 = 64;
+    /// The bits of the fields: those of the listing, not of what was seen.
+    const UNUSABLE: u8 = Self::NO_STATUS | Self::NO_AGENT | Self::NO_CREATED_AT;
     /// Listed again in the same fetch: left out of the next baseline.
     const AGAIN: u8 = 128;
 }
@@ -343,6 +428,54 @@ pub(crate) struct Listed<'a> {
     pub(crate) agent: AgentId,
     /// `created_at` as listed, parsed only if an observation needs it.
     pub(crate) created_at: Option<&'a str>,
+    /// Its agent and status in this fetch's table of pairs.
+    pub(crate) pair: PairRef,
+    /// Hash of the bytes it was written as ([`SessionTracker::memo`]).
+    pub(crate) memo: u32,
+    /// Which of its fields were unusable.
+    pub(crate) unusable: Unusable,
+}
+
+/// Which of a session's fields were missing or unreadable, as the invalid
+/// fields counter counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Unusable {
+    pub(crate) status: bool,
+    pub(crate) agent: bool,
+    pub(crate) created_at: bool,
+}
+
+impl Unusable {
+    fn bits(self) -> u8 {
+        (if self.status { Seen::NO_STATUS } else { 0 })
+            | (if self.agent { Seen::NO_AGENT } else { 0 })
+            | (if self.created_at {
+                Seen::NO_CREATED_AT
+            } else {
+                0
+            })
+    }
+
+    fn of(seen: u8) -> Self {
+        Unusable {
+            status: seen & Seen::NO_STATUS != 0,
+            agent: seen & Seen::NO_AGENT != 0,
+            created_at: seen & Seen::NO_CREATED_AT != 0,
+        }
+    }
+}
+
+/// A session of this fetch written exactly as one of the baseline was
+/// ([`FetchTracking::recall`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recall {
+    /// Its entry in the baseline.
+    entry: usize,
+    /// How many bytes it takes.
+    pub(crate) len: usize,
+    /// Its agent and status in the previous fetch's table of pairs.
+    pub(crate) pair: PairRef,
+    pub(crate) unusable: Unusable,
 }
 
 /// A session out of step with the baseline, placed later.
@@ -404,16 +537,22 @@ impl<'t> FetchTracking<'t> {
         self.tracker.status_hash(status)
     }
 
+    /// [`SessionTracker::memo`].
+    pub(crate) fn memo(&self, written: &[u8]) -> u32 {
+        self.tracker.memo(written)
+    }
+
     /// Follows one session with an id.
     pub(crate) fn session(&mut self, session: Listed<'_>) {
         let key = self.tracker.hasher.hash_one(session.id);
         let entry = self.listed.len();
-        self.listed.push(Tracked {
+        self.listed.push(Tracked::new(
             key,
-            status: session.status_hash,
-            label: 0,
-            seen: 0,
-        });
+            session.memo,
+            session.status_hash,
+            session.pair,
+            session.unusable.bits(),
+        ));
         self.listed_statuses
             .push(u32::try_from(session.status).unwrap_or(u32::MAX));
         match self.place(key) {
@@ -448,6 +587,76 @@ impl<'t> FetchTracking<'t> {
         }
     }
 
+    /// The session at the start of `ahead` (the body from its `{` on), if
+    /// it is written exactly as a session of the baseline in step with
+    /// this fetch was, whose status was final and whose end was seen, and
+    /// which this fetch has not listed yet: the same id, agent, status and
+    /// `created_at`, so nothing changed and nothing is to be observed. Such
+    /// a session is followed with [`Self::recalled`], without being read.
+    #[inline]
+    pub(crate) fn recall(&self, ahead: &[u8]) -> Option<Recall> {
+        let baseline = self.tracker.baseline.as_ref()?;
+        let sessions = &baseline.sessions;
+        let recallable = |entry: &Tracked| {
+            entry.memo != 0
+                && entry.seen & Seen::ENDED != 0
+                && (baseline.pairs.get(usize::from(entry.pair))).is_some_and(|pair| !pair.live)
+        };
+        let next = sessions.get(self.cursor)?;
+        // Most sessions that cannot be recalled are told apart here,
+        // before their bytes are hashed.
+        if !recallable(next) {
+            return None;
+        }
+        let (len, memo) = self.tracker.memo_ahead(ahead)?;
+        let j = if next.memo == memo {
+            self.cursor
+        } else {
+            // Sessions of the baseline deleted since, as `place` allows.
+            let window = self.cursor + 1..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
+            let j = { window }.find(|&j| sessions[j].memo == memo)?;
+            recallable(&sessions[j]).then_some(j)?
+        };
+        if self.used[j] {
+            return None;
+        }
+        Some(Recall {
+            entry: j,
+            len,
+            pair: sessions[j].pair,
+            unusable: Unusable::of(sessions[j].seen),
+        })
+    }
+
+    /// The previous fetch's pair `pair`, which a recalled session has.
+    pub(crate) fn recalled_pair(&self, pair: PairRef) -> Option<&Recalled> {
+        let baseline = self.tracker.baseline.as_ref()?;
+        baseline.pairs.get(usize::from(pair))
+    }
+
+    /// Follows a recalled session, which this fetch lists under `pair`,
+    /// with `status` its status id here. It is what [`Self::resolve`] makes
+    /// of such a session, spelt out: its baseline entry, unused, is taken
+    /// and the cursor moves past it; its status is the same, so it entered
+    /// none; its status is final and its end was seen, so nothing is
+    /// observed and what was seen of it stays as it was.
+    #[inline]
+    pub(crate) fn recalled(&mut self, recall: Recall, pair: PairRef, status: StatusId) {
+        let baseline = self.tracker.baseline.as_ref();
+        let Some(&previous) = baseline.and_then(|b| b.sessions.get(recall.entry)) else {
+            return;
+        };
+        self.used[recall.entry] = true;
+        self.cursor = recall.entry + 1;
+        self.listed.push(Tracked {
+            pair,
+            label: 0,
+            ..previous
+        });
+        self.listed_statuses
+            .push(u32::try_from(status).unwrap_or(u32::MAX));
+    }
+
     /// Where `key` stands in the baseline, or `None` when that is decided
     /// later.
     fn place(&mut self, key: u64) -> Option<Place> {
@@ -457,7 +666,7 @@ impl<'t> FetchTracking<'t> {
         let window = self.cursor..(self.cursor + 1 + LOOKAHEAD).min(previous.len());
         let in_step = previous
             .get(window.clone())
-            .and_then(|entries| entries.iter().position(|p| p.key == key))
+            .and_then(|entries| entries.iter().position(|p| p.key() == key))
             .map(|offset| window.start + offset)
             .filter(|&j| !self.used[j]);
         if let Some(j) = in_step {
@@ -479,11 +688,11 @@ impl<'t> FetchTracking<'t> {
             .map_or(&[][..], |b| &b.sessions);
         let mut index = HashMap::with_capacity(previous.len());
         for (j, entry) in previous.iter().enumerate() {
-            index.entry(entry.key).or_insert(j);
+            index.entry(entry.key()).or_insert(j);
         }
         self.index = Some(index);
         for pending in std::mem::take(&mut self.pending) {
-            let key = self.listed[pending.entry].key;
+            let key = self.listed[pending.entry].key();
             if let Some(place) = self.place(key) {
                 self.resolve_pending(pending, place);
             }
@@ -512,7 +721,7 @@ impl<'t> FetchTracking<'t> {
         status: StatusId,
         created_at: impl FnOnce() -> Option<UnixMillis>,
     ) {
-        let key = self.listed[entry].key;
+        let key = self.listed[entry].key();
         let place = match place {
             Place::Before(j) if self.used[j] => Place::Again,
             Place::New if self.tracker.baseline.is_some() && !self.new_keys.insert(key) => {
@@ -527,7 +736,8 @@ impl<'t> FetchTracking<'t> {
                 self.cursor = j + 1;
                 let previous = baseline.map(|b| b.sessions[j]);
                 let changed = previous.is_some_and(|p| p.status != self.listed[entry].status);
-                (previous.map_or(0, |p| p.seen), changed)
+                // What was seen of it, not its fields then.
+                (previous.map_or(0, |p| p.seen & !Seen::UNUSABLE), changed)
             }
             // The first fetch only records the baseline.
             Place::New => (0, baseline.is_some()),
@@ -583,7 +793,7 @@ impl<'t> FetchTracking<'t> {
                 }
             }
         }
-        self.listed[entry].seen = seen;
+        self.listed[entry].seen = seen | self.listed[entry].seen & Seen::UNUSABLE;
     }
 
     /// Places the sessions still out of step (one pass over the baseline),
@@ -595,6 +805,7 @@ impl<'t> FetchTracking<'t> {
         mut self,
         statuses: &[&str],
         agents: &[&str],
+        pairs: Vec<Recalled>,
         redactor: &Arc<Redactor>,
     ) -> (Changes, Lifecycle, Commit, &'t mut SessionTracker) {
         self.place_pending();
@@ -663,9 +874,9 @@ impl<'t> FetchTracking<'t> {
         }
 
         for (entry, &status) in self.listed.iter_mut().zip(&self.listed_statuses) {
-            // Status labels are few (the limit is 27), so they fit in 16 bits.
+            // Status labels are few (the limit is 27), so they fit in 8 bits.
             let label = status_labels.get(status as usize).copied().unwrap_or(0);
-            entry.label = u16::try_from(label).unwrap_or(u16::MAX);
+            entry.label = u8::try_from(label).unwrap_or(u8::MAX);
         }
         if tracker.baseline.is_none() {
             mark_repeats(&mut self.listed);
@@ -686,6 +897,7 @@ impl<'t> FetchTracking<'t> {
             baseline: Baseline {
                 sessions: self.listed,
                 sent_at: self.times.sent_at,
+                pairs,
             },
             statuses: self.listed_statuses,
             used: self.used,
@@ -706,15 +918,15 @@ impl<'t> FetchTracking<'t> {
         let mut wanted: HashMap<u64, Option<usize>> = self
             .pending
             .iter()
-            .map(|p| (self.listed[p.entry].key, None))
+            .map(|p| (self.listed[p.entry].key(), None))
             .collect();
         for (j, entry) in previous.iter().enumerate() {
-            if let Some(slot) = wanted.get_mut(&entry.key) {
+            if let Some(slot) = wanted.get_mut(&entry.key()) {
                 slot.get_or_insert(j);
             }
         }
         for pending in std::mem::take(&mut self.pending) {
-            let place = match wanted.get(&self.listed[pending.entry].key) {
+            let place = match wanted.get(&self.listed[pending.entry].key()) {
                 Some(Some(j)) => Place::Before(*j),
                 _ => Place::New,
             };
@@ -753,7 +965,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tracked_session_costs_16_bytes() {
-        assert_eq!(std::mem::size_of::<Tracked>(), 16);
+    fn a_tracked_session_costs_20_bytes() {
+        assert_eq!(std::mem::size_of::<Tracked>(), 20);
     }
 }

@@ -460,6 +460,11 @@ impl<'de> Reader<'de> {
         self.pos = position;
     }
 
+    /// The window's bytes from the reading position on.
+    pub fn ahead(&self) -> &'de [u8] {
+        &self.bytes[self.pos.min(self.bytes.len())..]
+    }
+
     /// The window's bytes from `start` to the reading position.
     pub fn read_since(&self, start: usize) -> &'de [u8] {
         &self.bytes[start.min(self.pos)..self.pos]

@@ -91,6 +91,27 @@ pub struct SessionRecord<'a> {
 pub trait SessionSink {
     /// Called once per session, in body order.
     fn session(&mut self, session: &SessionRecord<'_>);
+
+    /// [`Self::session`], with the bytes the session was written as, from
+    /// its `{` to its `}`: what a sink that recalls sessions
+    /// ([`Self::recall`]) remembers them by.
+    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
+        let _ = written;
+        self.session(session);
+    }
+
+    /// Asked before each session is read, with the window's bytes from its
+    /// `{` on. A sink that knows the session at their start, because it
+    /// was written exactly as one it was handed before, may fold it again
+    /// from what it kept and return its length: the parser then goes on
+    /// after it without reading it (and without calling [`Self::session`]).
+    /// The sink vouches for those bytes being that session: the very bytes
+    /// of a session the parser read whole, so the parser's verdict stands.
+    /// `None`, the default, has the session read.
+    fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
+        let _ = ahead;
+        None
+    }
 }
 
 /// Why a body is not a session list. The message says what was expected and
@@ -368,8 +389,48 @@ impl<S: SessionSink> SessionStream<'_, S> {
                 };
                 return Ok(if wrapped { Step::Next } else { Step::Done });
             }
-            let mut record = SessionRecord::default();
             let start = reader.position();
+            if let Some(len) = self.recall(reader) {
+                reader.rewind(start + len);
+            } else {
+                let record = self.read_session(reader)?;
+                if reader.position() - *committed > MAX_STEP_BYTES {
+                    // Refused by the caller, as a step too large.
+                    return Ok(Step::Next);
+                }
+                self.sink.session_written(&record, reader.read_since(start));
+            }
+            self.sessions += 1;
+            if first {
+                first = false;
+                self.state = State::Item {
+                    first: false,
+                    wrapped,
+                };
+            }
+            *committed = reader.position();
+        }
+    }
+
+    /// The length of the session at the reading position if the sink
+    /// recalls it (`SessionSink::recall`), which it has then folded.
+    #[inline]
+    fn recall(&mut self, reader: &Reader<'_>) -> Option<usize> {
+        let ahead = reader.ahead();
+        if ahead.first() != Some(&b'{') {
+            return None;
+        }
+        let len = self.sink.recall(ahead)?;
+        // A sink's word for a length beyond the window is not taken.
+        Some(len.min(ahead.len()))
+    }
+
+    /// Reads the session at the reading position.
+    #[inline]
+    fn read_session<'de>(&mut self, reader: &mut Reader<'de>) -> Result<SessionRecord<'de>, Fault> {
+        let mut record = SessionRecord::default();
+        let start = reader.position();
+        {
             let written_as_before = self.layout.read(reader, |reader, slot| {
                 // A plain string first, as nearly every value is; then any
                 // value, as the general reader reads it.
@@ -395,21 +456,8 @@ impl<S: SessionSink> SessionStream<'_, S> {
                 self.layout
                     .learn(reader.read_since(start), start, &self.runs);
             }
-            if reader.position() - *committed > MAX_STEP_BYTES {
-                // Refused by the caller, as a step too large.
-                return Ok(Step::Next);
-            }
-            self.sink.session(&record);
-            self.sessions += 1;
-            if first {
-                first = false;
-                self.state = State::Item {
-                    first: false,
-                    wrapped,
-                };
-            }
-            *committed = reader.position();
         }
+        Ok(record)
     }
 }
 

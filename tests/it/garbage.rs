@@ -69,7 +69,7 @@ fn field_value(plausible: Vec<&'static str>) -> impl Strategy<Value = Option<Val
     ]
 }
 
-fn any_session() -> impl Strategy<Value = Value> {
+pub(crate) fn any_session() -> impl Strategy<Value = Value> {
     (
         field_value(vec!["a", "b", "c", "d", "e", "f"]),
         field_value(vec![

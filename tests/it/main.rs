@@ -21,6 +21,7 @@ mod leaks;
 mod lifecycle;
 mod proxy;
 mod rate_limit;
+mod recall;
 mod redirects;
 mod secrets;
 mod server_limits;

@@ -1,0 +1,315 @@
+//! Recalling sessions never changes a result (README, Performance): a fetch
+//! counts a session written exactly as the previous fetch wrote it from
+//! what that fetch kept, without reading it, and must come to exactly the
+//! snapshot (counts, ages, transitions, observations, removals, lifecycle
+//! totals) or the error that reading every session gives. Runs of fetches
+//! where sessions come, change status, go, move, repeat, hold objects or
+//! `}` in strings, and bodies damaged at random, are folded both ways,
+//! whole and in chunks.
+
+use std::sync::Arc;
+
+use agi_exporter::{
+    Aggregator, FetchTimes, Limits, Redactor, SessionRecord, SessionSink, SessionStream,
+    SessionTracker, Snapshot,
+};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::Value;
+
+use crate::garbage::{any_session, damage, damaged};
+
+const LIMITS: Limits = Limits {
+    agents_max: 3,
+    top_oldest: 2,
+};
+
+/// Hands the aggregator every session to read: recalls none.
+struct ReadEverything<'a, 't>(&'a mut Aggregator<'t>);
+
+impl SessionSink for ReadEverything<'_, '_> {
+    fn session(&mut self, session: &SessionRecord<'_>) {
+        self.0.session(session);
+    }
+
+    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
+        self.0.session_written(session, written);
+    }
+}
+
+/// Counts the sessions the aggregator recalls.
+struct CountRecalls<'a, 't> {
+    aggregator: &'a mut Aggregator<'t>,
+    recalled: usize,
+}
+
+impl SessionSink for CountRecalls<'_, '_> {
+    fn session(&mut self, session: &SessionRecord<'_>) {
+        self.aggregator.session(session);
+    }
+
+    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
+        self.aggregator.session_written(session, written);
+    }
+
+    fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
+        let recalled = self.aggregator.recall(ahead);
+        self.recalled += usize::from(recalled.is_some());
+        recalled
+    }
+}
+
+/// Reads `body` into `sink` in chunks of the sizes given (cycled; 0 is read
+/// as 1), or whole when there are none.
+fn read<S: SessionSink>(body: &[u8], sizes: &[usize], sink: &mut S) -> Result<usize, String> {
+    let mut stream = SessionStream::new(sink);
+    if sizes.is_empty() {
+        stream.feed(body).map_err(|e| e.to_string())?;
+    } else {
+        let mut rest = body;
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, after) = rest.split_at((*size).clamp(1, rest.len()));
+            stream.feed(chunk).map_err(|e| e.to_string())?;
+            rest = after;
+        }
+    }
+    stream.finish().map_err(|e| e.to_string())
+}
+
+/// The `n`th fetch's times: a minute apart, answered at once.
+fn times(n: usize) -> FetchTimes {
+    let sent_at = 1_800_000_000_000 + 60_000 * n as i64;
+    FetchTimes {
+        sent_at,
+        received_at: sent_at + 100,
+    }
+}
+
+/// Folds `body` as fetch `n` with `tracker`, recalling sessions or not;
+/// the snapshot, or the error, and how many sessions were recalled.
+fn fetch(
+    tracker: &mut SessionTracker,
+    body: &[u8],
+    n: usize,
+    recall: bool,
+    sizes: &[usize],
+) -> (Result<Snapshot, String>, usize) {
+    let redactor = Arc::new(Redactor::new("the-key-of-this-test"));
+    let mut aggregator = Aggregator::new(LIMITS, tracker, &redactor, times(n));
+    let (read, recalled) = if recall {
+        let mut sink = CountRecalls {
+            aggregator: &mut aggregator,
+            recalled: 0,
+        };
+        (read(body, sizes, &mut sink), sink.recalled)
+    } else {
+        (read(body, sizes, &mut ReadEverything(&mut aggregator)), 0)
+    };
+    // A body refused leaves the tracker as it was, as a failed fetch does.
+    (read.map(|_| aggregator.finish()), recalled)
+}
+
+/// A change from one fetch's list to the next.
+#[derive(Debug, Clone)]
+enum Edit {
+    /// The session there becomes this one of the pool (often the same id
+    /// in another status).
+    Replace(Index, Index),
+    Insert(Index, Index),
+    Delete(Index),
+    /// Two neighbours trade places.
+    Swap(Index),
+    /// The session there is listed twice.
+    Repeat(Index),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        3 => (any::<Index>(), any::<Index>()).prop_map(|(at, to)| Edit::Replace(at, to)),
+        2 => (any::<Index>(), any::<Index>()).prop_map(|(at, to)| Edit::Insert(at, to)),
+        2 => any::<Index>().prop_map(Edit::Delete),
+        1 => any::<Index>().prop_map(Edit::Swap),
+        1 => any::<Index>().prop_map(Edit::Repeat),
+    ]
+}
+
+fn apply(list: &mut Vec<usize>, edit: &Edit, pool: usize) {
+    match edit {
+        Edit::Replace(at, to) if !list.is_empty() => {
+            let at = at.index(list.len());
+            list[at] = to.index(pool);
+        }
+        Edit::Insert(at, to) => list.insert(at.index(list.len() + 1), to.index(pool)),
+        Edit::Delete(at) if !list.is_empty() => drop(list.remove(at.index(list.len()))),
+        Edit::Swap(at) if list.len() > 1 => {
+            let at = at.index(list.len() - 1);
+            list.swap(at, at + 1);
+        }
+        Edit::Repeat(at) if !list.is_empty() => {
+            let at = at.index(list.len());
+            let repeated = list[at];
+            list.insert(at, repeated);
+        }
+        _ => {}
+    }
+}
+
+/// Sessions that hold what a recall must not be fooled by: a `}` in a
+/// string, an object, and the same session written with other spacing.
+const ODD_SESSIONS: [&str; 4] = [
+    r#"{"session_id":"a","agent_name":"}","status":"completed","created_at":"2025-10-05T18:04:34Z"}"#,
+    r#"{"session_id":"a","agent_name":"agi-1","status":"completed","meta":{"k":1},"created_at":"2025-10-05T18:04:34Z"}"#,
+    r#"{"session_id":"a", "agent_name":"agi-1","status":"completed","created_at":"2025-10-05T18:04:34Z"}"#,
+    r#"{"session_id":"a","agent_name":"agi-1","status":"error","created_at":"2025-10-05T18:04:34Z"}"#,
+];
+
+/// The pool, the first list, and each next fetch's edits and damage.
+type Run = (
+    Vec<String>,
+    Vec<usize>,
+    Vec<(Vec<Edit>, Vec<(u8, Index, Index)>)>,
+);
+
+/// A run of fetches: a pool of sessions (ids from a few, so that one id
+/// comes in several versions), the first list, and the edits that make
+/// each next list from the one before; some bodies also damaged.
+fn fetches() -> impl Strategy<Value = Run> {
+    let pool = prop::collection::vec(any_session(), 1..10).prop_map(|sessions| {
+        let mut pool: Vec<String> = sessions.iter().map(Value::to_string).collect();
+        pool.extend(ODD_SESSIONS.map(str::to_owned));
+        pool
+    });
+    pool.prop_flat_map(|pool| {
+        let n = pool.len();
+        (
+            Just(pool),
+            prop::collection::vec(0..n, 0..16),
+            prop::collection::vec(
+                (
+                    prop::collection::vec(edit(), 0..4),
+                    prop_oneof![4 => Just(Vec::new()), 1 => damage()],
+                ),
+                1..6,
+            ),
+        )
+    })
+}
+
+fn body(pool: &[String], list: &[usize]) -> Vec<u8> {
+    let sessions: Vec<&str> = list.iter().map(|&i| pool[i].as_str()).collect();
+    format!("[{}]", sessions.join(",")).into_bytes()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn fetches_that_recall_sessions_come_to_what_reading_them_does(
+        (pool, first, steps) in fetches(),
+        sizes in prop::collection::vec(prop_oneof![1..4usize, 1..60usize, 1..3000usize], 0..6),
+    ) {
+        let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+        let mut list = first;
+        let bodies = std::iter::once(body(&pool, &list)).chain(steps.iter().map(|(edits, damage)| {
+            for edit in edits {
+                apply(&mut list, edit, pool.len());
+            }
+            damaged(body(&pool, &list), damage)
+        }));
+        for (n, body) in bodies.enumerate() {
+            let (recalled, _) = fetch(&mut recalling, &body, n, true, &sizes);
+            let (read, _) = fetch(&mut reading, &body, n, false, &[]);
+            prop_assert_eq!(recalled, read, "fetch {} of {}", n, String::from_utf8_lossy(&body));
+        }
+    }
+}
+
+/// The generated sessions of `n`: the load test's body.
+fn generated(n: usize) -> Vec<u8> {
+    use agi_exporter::demo::{Population, SimOptions};
+    agi_exporter::demo::population_body(Population::Generated(n), SimOptions::generated(n).seed)
+        .to_vec()
+}
+
+#[test]
+fn a_body_listed_again_is_recalled_but_for_its_live_sessions() {
+    let body = generated(1000);
+    let sessions: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    let finished = sessions
+        .iter()
+        .filter(|s| {
+            matches!(
+                s["status"].as_str(),
+                Some("completed" | "error" | "terminated")
+            )
+        })
+        .count();
+    assert!(finished > 500 && finished < 1000, "{finished}");
+    let mut tracker = SessionTracker::new(3);
+    let (first, recalled) = fetch(&mut tracker, &body, 0, true, &[]);
+    assert_eq!(recalled, 0, "nothing to recall from at the first fetch");
+    assert!(first.is_ok());
+    // In chunks of 1,000 bytes: the sessions cut by a chunk's end are
+    // recalled once the next chunk has come.
+    let (again, recalled) = fetch(&mut tracker, &body, 1, true, &[1000]);
+    assert_eq!(recalled, finished);
+    let mut reading = SessionTracker::new(3);
+    fetch(&mut reading, &body, 0, false, &[]).0.unwrap();
+    assert_eq!(again, fetch(&mut reading, &body, 1, false, &[]).0);
+}
+
+#[test]
+fn a_session_is_recalled_only_as_it_was_written() {
+    let session = |status: &str, created_at: &str| {
+        format!(
+            r#"{{"session_id":"s-1","agent_name":"agi-1","status":"{status}","created_at":"{created_at}"}}"#
+        )
+    };
+    let t = "2025-10-05T18:04:34.281Z";
+    let mut tracker = SessionTracker::new(3);
+    let list = |sessions: &[String]| format!("[{}]", sessions.join(",")).into_bytes();
+    let first = list(&[
+        session("completed", t),
+        ODD_SESSIONS[0].to_owned(),
+        ODD_SESSIONS[1].to_owned(),
+    ]);
+    fetch(&mut tracker, &first, 0, true, &[]).0.unwrap();
+    // The same bytes: recalled. A `}` in a string, or an object inside:
+    // never, as the bytes to the first `}` are not the whole session.
+    assert_eq!(fetch(&mut tracker, &first, 1, true, &[]).1, 1);
+    for (changed, what) in [
+        (session("error", t), "another status"),
+        (
+            session("completed", "2025-10-05T18:04:34.282Z"),
+            "one digit",
+        ),
+        (session("completed", t).replace(',', ", "), "spacing"),
+        (session("running", t), "a live status"),
+    ] {
+        let mut tracker = SessionTracker::new(3);
+        fetch(
+            &mut tracker,
+            &list(&[session("completed", t)]),
+            0,
+            true,
+            &[],
+        )
+        .0
+        .unwrap();
+        let (snapshot, recalled) = fetch(
+            &mut tracker,
+            &list(std::slice::from_ref(&changed)),
+            1,
+            true,
+            &[],
+        );
+        assert_eq!(recalled, 0, "{what}");
+        assert!(snapshot.is_ok(), "{what}");
+        // Listed again as it now is, it is recalled, unless it is live.
+        let (_, recalled) = fetch(&mut tracker, &list(&[changed]), 2, true, &[]);
+        assert_eq!(recalled, usize::from(what != "a live status"), "{what}");
+    }
+}
