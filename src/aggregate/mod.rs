@@ -396,9 +396,10 @@ impl<'t> Aggregator<'t> {
             .map(|&(agent, status)| Recalled {
                 agent: self.agents[agent].source.clone(),
                 status: self.statuses[status].source.clone(),
-                live: self.statuses[status].live,
+                stage: self.statuses[status].stage,
             })
             .collect();
+        let pairs = (&self.pair_table[..], pairs);
         let (changes, lifecycle, commit, tracker) =
             self.tracking
                 .finish(&statuses_seen, &agents_seen, pairs, redactor);
@@ -552,12 +553,19 @@ impl SessionSink for Aggregator<'_> {
     }
 
     /// A session written exactly as one the previous fetch listed in
-    /// step, whose status was final: it is counted from what that fetch
-    /// kept of it (its pair, which fields were unusable), as [`Self::fold`]
-    /// would count it, without being read (README, Performance).
+    /// step: it is counted from what that fetch kept of it (its pair, which
+    /// fields were unusable, its creation time if it is live), as
+    /// [`Self::fold`] would count it, without being read (README,
+    /// Performance). A live one that may be among the oldest is read, for
+    /// its id.
     fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
         let recall = self.tracking.recall(ahead)?;
         let (agent_id, status_id, pair) = self.recalled_ids(recall.pair)?;
+        if let Some(created_at) = recall.created_at
+            && self.oldest_sessions.may_keep(created_at)
+        {
+            return None;
+        }
         self.sessions += 1;
         let unusable = recall.unusable;
         self.invalid_fields.status += u64::from(unusable.status);
@@ -565,8 +573,14 @@ impl SessionSink for Aggregator<'_> {
         self.invalid_fields.created_at += u64::from(unusable.created_at);
         let agent_stats = &mut self.agents[agent_id];
         agent_stats.total += 1;
-        agent_stats.cell(status_id).count += 1;
-        self.statuses[status_id].count += 1;
+        let cell = agent_stats.cell(status_id);
+        cell.count += 1;
+        let stats = &mut self.statuses[status_id];
+        stats.count += 1;
+        if let Some(created_at) = recall.created_at {
+            stats.oldest = min_option(stats.oldest, Some(created_at));
+            cell.oldest = min_option(cell.oldest, Some(created_at));
+        }
         self.tracking.recalled(recall, pair, status_id);
         Some(recall.len)
     }
@@ -625,6 +639,7 @@ impl Aggregator<'_> {
                 agent: agent_id,
                 created_at: session.created_at.as_str(),
                 pair,
+                age: created_at.filter(|_| stats.live),
                 memo,
                 unusable,
             });

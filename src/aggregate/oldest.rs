@@ -79,6 +79,20 @@ impl OldestSessions {
         }
     }
 
+    /// Whether a session created at `created_at` may be kept by
+    /// [`Self::offer`], which decides with its id; false only when it
+    /// certainly is not.
+    pub(crate) fn may_keep(&mut self, created_at: UnixMillis) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        if self.kept.len() < self.limit {
+            return true;
+        }
+        self.drop_stale_top();
+        (self.heap.peek()).is_none_or(|youngest| created_at <= youngest.created_at)
+    }
+
     /// Keeps this session if it is among the oldest.
     pub(crate) fn offer(
         &mut self,

@@ -59,6 +59,29 @@ fn mark_repeats(listed: &mut [Tracked]) {
     }
 }
 
+/// Drops the entries listed again in the same fetch, and the ages of the
+/// dropped ones; the others' ages follow their entries.
+fn drop_repeats(listed: &mut Vec<Tracked>, ages: &mut Vec<Age>) {
+    let (mut kept, mut ages_kept, mut next_age) = (0, 0, 0);
+    for index in 0..listed.len() {
+        let entry = listed[index];
+        let repeat = entry.seen & Seen::AGAIN != 0;
+        if let Some(age) = ages.get(next_age).filter(|age| age.entry as usize == index) {
+            next_age += 1;
+            if !repeat && let Some(age) = Age::new(kept, age.created_at()) {
+                ages[ages_kept] = age;
+                ages_kept += 1;
+            }
+        }
+        if !repeat {
+            listed[kept] = entry;
+            kept += 1;
+        }
+    }
+    listed.truncate(kept);
+    ages.truncate(ages_kept);
+}
+
 /// How far ahead in the baseline a session is looked for before it counts as
 /// out of step: covers a few sessions deleted between two fetches.
 const LOOKAHEAD: usize = 8;
@@ -141,7 +164,7 @@ pub(crate) struct Commit {
     learned: Learned,
     baseline: Baseline,
     /// The fetch's other lists, to keep as spares.
-    statuses: Vec<u32>,
+    unpaired: Vec<(u32, u32)>,
     used: Vec<bool>,
 }
 
@@ -149,7 +172,8 @@ pub(crate) struct Commit {
 #[derive(Debug, Default)]
 struct Spare {
     listed: Vec<Tracked>,
-    statuses: Vec<u32>,
+    ages: Vec<Age>,
+    unpaired: Vec<(u32, u32)>,
     used: Vec<bool>,
 }
 
@@ -179,20 +203,24 @@ impl SessionTracker {
         let previous = self.baseline.as_ref().map_or(0, |b| b.sessions.len());
         let Spare {
             mut listed,
-            mut statuses,
+            mut ages,
+            mut unpaired,
             mut used,
         } = std::mem::take(&mut self.spare);
         listed.clear();
         listed.reserve(previous);
-        statuses.clear();
-        statuses.reserve(previous);
+        ages.clear();
+        unpaired.clear();
         used.clear();
         used.resize(previous, false);
         FetchTracking {
             tracker: self,
             times,
             listed,
-            listed_statuses: statuses,
+            unpaired,
+            ages,
+            most_ages: previous / MOST_AGES_PER + 64,
+            age_at: 0,
             cursor: 0,
             used,
             index: None,
@@ -219,13 +247,17 @@ impl SessionTracker {
         let Commit {
             learned,
             baseline,
-            statuses,
+            unpaired,
             used,
         } = commit;
-        let previous = self.baseline.replace(baseline);
+        let (listed, ages) = match self.baseline.replace(baseline) {
+            Some(previous) => (previous.sessions, previous.ages),
+            None => Default::default(),
+        };
         self.spare = Spare {
-            listed: previous.map(|b| b.sessions).unwrap_or_default(),
-            statuses,
+            listed,
+            ages,
+            unpaired,
             used,
         };
         Retired(std::mem::replace(&mut self.learned, learned))
@@ -236,7 +268,8 @@ impl SessionTracker {
     pub(crate) fn discard(&mut self, commit: Commit) {
         self.spare = Spare {
             listed: commit.baseline.sessions,
-            statuses: commit.statuses,
+            ages: commit.baseline.ages,
+            unpaired: commit.unpaired,
             used: commit.used,
         };
     }
@@ -281,7 +314,39 @@ struct Baseline {
     sent_at: UnixMillis,
     /// Its table of pairs, which its sessions' [`Tracked::pair`] index.
     pairs: Vec<Recalled>,
+    /// The creation times of its live sessions, as far as kept, by entry.
+    ages: Vec<Age>,
 }
+
+/// A live session's creation time, which recalling it needs (its age),
+/// kept beside the list for a quarter of its sessions at most: 12 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Age {
+    /// Its entry in the list.
+    entry: u32,
+    /// `created_at`, low word first.
+    created_at: [u32; 2],
+}
+
+impl Age {
+    fn new(entry: usize, created_at: UnixMillis) -> Option<Self> {
+        let entry = u32::try_from(entry).ok()?;
+        let bits = created_at as u64;
+        Some(Age {
+            entry,
+            created_at: [bits as u32, (bits >> 32) as u32],
+        })
+    }
+
+    fn created_at(&self) -> UnixMillis {
+        (u64::from(self.created_at[0]) | u64::from(self.created_at[1]) << 32) as UnixMillis
+    }
+}
+
+/// One list keeps the creation times of one live session in this many
+/// (plus a few): a list of live sessions only costs a quarter of its
+/// sessions' ages more, and the rest are read, not recalled.
+const MOST_AGES_PER: usize = 4;
 
 /// When a fetch happened, by the exporter's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,9 +413,8 @@ pub(crate) const MAX_PAIRS: usize = 4096;
 pub(crate) struct Recalled {
     pub(crate) agent: String,
     pub(crate) status: String,
-    /// The status is live: a live session has an age, which is not kept,
-    /// so it is never recalled.
-    pub(crate) live: bool,
+    /// The status's stage.
+    pub(crate) stage: Stage,
 }
 
 /// What was seen of a session so far, as bits of [`Tracked::seen`].
@@ -402,6 +466,18 @@ pub(crate) enum Stage {
 }
 
 impl Stage {
+    /// What [`FetchTracking::resolve`] marks as seen of a session in this
+    /// stage. A session already marked so, listed again in the same
+    /// status, changes nothing and has nothing observed.
+    fn seen(self) -> u8 {
+        match self {
+            Stage::Starting => Seen::STARTING | Seen::LIVE,
+            Stage::Running => Seen::LIVE | Seen::STARTED,
+            Stage::Live => Seen::LIVE,
+            Stage::Final(_) => Seen::ENDED,
+        }
+    }
+
     /// The stage of a status value.
     pub(crate) fn of(status: Option<DocumentedStatus>) -> Stage {
         match status {
@@ -430,6 +506,9 @@ pub(crate) struct Listed<'a> {
     pub(crate) created_at: Option<&'a str>,
     /// Its agent and status in this fetch's table of pairs.
     pub(crate) pair: PairRef,
+    /// Its `created_at` when its status is live and the time readable:
+    /// what recalling it would need.
+    pub(crate) age: Option<UnixMillis>,
     /// Hash of the bytes it was written as ([`SessionTracker::memo`]).
     pub(crate) memo: u32,
     /// Which of its fields were unusable.
@@ -473,6 +552,9 @@ pub(crate) struct Recall {
     entry: usize,
     /// How many bytes it takes.
     pub(crate) len: usize,
+    /// Its `created_at`, when its status is live and the time was
+    /// readable.
+    pub(crate) created_at: Option<UnixMillis>,
     /// Its agent and status in the previous fetch's table of pairs.
     pub(crate) pair: PairRef,
     pub(crate) unusable: Unusable,
@@ -510,8 +592,14 @@ pub(crate) struct FetchTracking<'t> {
     times: FetchTimes,
     /// This fetch's sessions with an id, in list order: the next baseline.
     listed: Vec<Tracked>,
-    /// The status id of each, whose label is known at the end.
-    listed_statuses: Vec<u32>,
+    /// The entry and status id of each that has no pair ([`NO_PAIR`]),
+    /// whose label is known at the end (the others' comes with their pair).
+    unpaired: Vec<(u32, u32)>,
+    /// The creation times of its live sessions, up to `most_ages`.
+    ages: Vec<Age>,
+    most_ages: usize,
+    /// Where the baseline's next age is looked for.
+    age_at: usize,
     /// Where the next session is expected in the baseline.
     cursor: usize,
     /// Baseline entries already matched.
@@ -553,8 +641,7 @@ impl<'t> FetchTracking<'t> {
             session.pair,
             session.unusable.bits(),
         ));
-        self.listed_statuses
-            .push(u32::try_from(session.status).unwrap_or(u32::MAX));
+        self.follow(entry, session.pair, session.status, session.age);
         match self.place(key) {
             Some(place) => {
                 let created_at = || session.created_at.and_then(parse_timestamp);
@@ -589,25 +676,23 @@ impl<'t> FetchTracking<'t> {
 
     /// The session at the start of `ahead` (the body from its `{` on), if
     /// it is written exactly as a session of the baseline in step with
-    /// this fetch was, whose status was final and whose end was seen, and
-    /// which this fetch has not listed yet: the same id, agent, status and
-    /// `created_at`, so nothing changed and nothing is to be observed. Such
-    /// a session is followed with [`Self::recalled`], without being read.
+    /// this fetch was, which this fetch has not listed yet, and which
+    /// nothing is to be observed of: the same id, agent, status and
+    /// `created_at`, already marked as seen in that status. Such a session
+    /// is followed with [`Self::recalled`], without being read. A live one
+    /// also needs its creation time kept ([`Age`]).
     #[inline]
-    pub(crate) fn recall(&self, ahead: &[u8]) -> Option<Recall> {
+    pub(crate) fn recall(&mut self, ahead: &[u8]) -> Option<Recall> {
         let baseline = self.tracker.baseline.as_ref()?;
         let sessions = &baseline.sessions;
         let recallable = |entry: &Tracked| {
-            entry.memo != 0
-                && entry.seen & Seen::ENDED != 0
-                && (baseline.pairs.get(usize::from(entry.pair))).is_some_and(|pair| !pair.live)
+            let stage = baseline.pairs.get(usize::from(entry.pair))?.stage;
+            (entry.memo != 0 && entry.seen & stage.seen() == stage.seen()).then_some(stage)
         };
-        let next = sessions.get(self.cursor)?;
         // Most sessions that cannot be recalled are told apart here,
         // before their bytes are hashed.
-        if !recallable(next) {
-            return None;
-        }
+        let next = sessions.get(self.cursor)?;
+        let mut stage = recallable(next)?;
         let (len, memo) = self.tracker.memo_ahead(ahead)?;
         let j = if next.memo == memo {
             self.cursor
@@ -615,17 +700,38 @@ impl<'t> FetchTracking<'t> {
             // Sessions of the baseline deleted since, as `place` allows.
             let window = self.cursor + 1..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
             let j = { window }.find(|&j| sessions[j].memo == memo)?;
-            recallable(&sessions[j]).then_some(j)?
+            stage = recallable(&sessions[j])?;
+            j
         };
         if self.used[j] {
             return None;
         }
+        let (pair, unusable) = (sessions[j].pair, Unusable::of(sessions[j].seen));
+        let created_at = match stage {
+            Stage::Final(_) => None,
+            _ if unusable.created_at => None,
+            _ => Some(self.age_of(j)?),
+        };
         Some(Recall {
             entry: j,
             len,
-            pair: sessions[j].pair,
-            unusable: Unusable::of(sessions[j].seen),
+            pair,
+            unusable,
+            created_at,
         })
+    }
+
+    /// The creation time the baseline kept for its entry `j`, found in
+    /// step with the recalls, or else by a search.
+    fn age_of(&mut self, j: usize) -> Option<UnixMillis> {
+        let ages = &self.tracker.baseline.as_ref()?.ages;
+        let entry = u32::try_from(j).ok()?;
+        let at = match ages.get(self.age_at) {
+            Some(age) if age.entry == entry => self.age_at,
+            _ => ages.binary_search_by_key(&entry, |age| age.entry).ok()?,
+        };
+        self.age_at = at + 1;
+        Some(ages[at].created_at())
     }
 
     /// The previous fetch's pair `pair`, which a recalled session has.
@@ -638,7 +744,7 @@ impl<'t> FetchTracking<'t> {
     /// with `status` its status id here. It is what [`Self::resolve`] makes
     /// of such a session, spelt out: its baseline entry, unused, is taken
     /// and the cursor moves past it; its status is the same, so it entered
-    /// none; its status is final and its end was seen, so nothing is
+    /// none; it was marked as seen in that status already, so nothing is
     /// observed and what was seen of it stays as it was.
     #[inline]
     pub(crate) fn recalled(&mut self, recall: Recall, pair: PairRef, status: StatusId) {
@@ -648,13 +754,31 @@ impl<'t> FetchTracking<'t> {
         };
         self.used[recall.entry] = true;
         self.cursor = recall.entry + 1;
+        let entry = self.listed.len();
         self.listed.push(Tracked {
             pair,
             label: 0,
             ..previous
         });
-        self.listed_statuses
-            .push(u32::try_from(status).unwrap_or(u32::MAX));
+        self.follow(entry, pair, status, recall.created_at);
+    }
+
+    /// Keeps what the end of the fetch and the next fetch need of the
+    /// session just listed as `entry`: its status, when its pair does not
+    /// give it, and its creation time if it is live, while there is room.
+    #[inline]
+    fn follow(&mut self, entry: usize, pair: PairRef, status: StatusId, age: Option<UnixMillis>) {
+        if pair == NO_PAIR
+            && let (Ok(entry), Ok(status)) = (u32::try_from(entry), u32::try_from(status))
+        {
+            self.unpaired.push((entry, status));
+        }
+        if let Some(created_at) = age
+            && self.ages.len() < self.most_ages.max(entry / MOST_AGES_PER + 64)
+            && let Some(age) = Age::new(entry, created_at)
+        {
+            self.ages.push(age);
+        }
     }
 
     /// Where `key` stands in the baseline, or `None` when that is decided
@@ -805,7 +929,7 @@ impl<'t> FetchTracking<'t> {
         mut self,
         statuses: &[&str],
         agents: &[&str],
-        pairs: Vec<Recalled>,
+        pairs: (&[(AgentId, StatusId)], Vec<Recalled>),
         redactor: &Arc<Redactor>,
     ) -> (Changes, Lifecycle, Commit, &'t mut SessionTracker) {
         self.place_pending();
@@ -873,15 +997,23 @@ impl<'t> FetchTracking<'t> {
             changes.removed = removed.into_iter().collect();
         }
 
-        for (entry, &status) in self.listed.iter_mut().zip(&self.listed_statuses) {
+        let (pair_ids, pairs) = pairs;
+        let mut unpaired = self.unpaired.iter().peekable();
+        for (index, entry) in self.listed.iter_mut().enumerate() {
+            let status = match pair_ids.get(usize::from(entry.pair)) {
+                Some(&(_, status)) => Some(status),
+                None => unpaired
+                    .next_if(|(at, _)| *at as usize == index)
+                    .map(|&(_, status)| status as usize),
+            };
             // Status labels are few (the limit is 27), so they fit in 8 bits.
-            let label = status_labels.get(status as usize).copied().unwrap_or(0);
-            entry.label = u8::try_from(label).unwrap_or(u8::MAX);
+            let label = status.and_then(|status| status_labels.get(status)).copied();
+            entry.label = u8::try_from(label.unwrap_or(0)).unwrap_or(u8::MAX);
         }
         if tracker.baseline.is_none() {
             mark_repeats(&mut self.listed);
         }
-        self.listed.retain(|entry| entry.seen & Seen::AGAIN == 0);
+        drop_repeats(&mut self.listed, &mut self.ages);
         if self.listed.capacity() > 2 * self.listed.len() + 1024 {
             // A list that repeated ids, or shrank a lot, leaves room the
             // baseline must not keep until the next fetch.
@@ -898,8 +1030,9 @@ impl<'t> FetchTracking<'t> {
                 sessions: self.listed,
                 sent_at: self.times.sent_at,
                 pairs,
+                ages: self.ages,
             },
-            statuses: self.listed_statuses,
+            unpaired: self.unpaired,
             used: self.used,
         };
         (changes, lifecycle, commit, self.tracker)
