@@ -198,6 +198,17 @@ impl AgentStats {
     }
 }
 
+/// A pair of the previous fetch's table, as a recalled session has it.
+#[derive(Debug, Clone, Copy)]
+struct RecalledPair {
+    /// Its agent and status ids, and its place in this fetch's table.
+    ids: (AgentId, StatusId, PairRef),
+    /// Sessions recalled from it, not counted yet.
+    count: u64,
+    /// The oldest `created_at` among them, if live.
+    oldest: Option<UnixMillis>,
+}
+
 /// Folds sessions as the parser reports them.
 #[derive(Debug)]
 pub struct Aggregator<'t> {
@@ -218,8 +229,8 @@ pub struct Aggregator<'t> {
     pair_table: Vec<(AgentId, StatusId)>,
     pair_refs: HashMap<(AgentId, StatusId), PairRef>,
     /// What each pair of the previous fetch's table is in this one, once a
-    /// session recalled from it has asked.
-    recalled: Vec<Option<(AgentId, StatusId, PairRef)>>,
+    /// session recalled from it has asked, and the sessions recalled from it.
+    recalled: Vec<Option<RecalledPair>>,
     oldest_sessions: OldestSessions,
     invalid_fields: InvalidFields,
     sessions: u64,
@@ -297,22 +308,45 @@ impl<'t> Aggregator<'t> {
         place
     }
 
-    /// What the previous fetch's pair `previous` is in this one.
+    /// What the previous fetch's pair `previous` is in this one, and what
+    /// the sessions recalled from it add up to so far.
     #[inline]
-    fn recalled_ids(&mut self, previous: PairRef) -> Option<(AgentId, StatusId, PairRef)> {
+    fn recalled_pair(&mut self, previous: PairRef) -> Option<&mut RecalledPair> {
         let index = usize::from(previous);
-        if let Some(&Some(ids)) = self.recalled.get(index) {
-            return Some(ids);
+        if !matches!(self.recalled.get(index), Some(Some(_))) {
+            // Once per pair and fetch: the texts are copied out of the
+            // tracker, which the lookups below may not hold borrowed.
+            let Recalled { agent, status, .. } = self.tracking.recalled_pair(previous)?.clone();
+            let ids = self.ids(&agent, &status);
+            if self.recalled.len() <= index {
+                self.recalled.resize(index + 1, None);
+            }
+            self.recalled[index] = Some(RecalledPair {
+                ids,
+                count: 0,
+                oldest: None,
+            });
         }
-        // Once per pair and fetch: the texts are copied out of the
-        // tracker, which the lookups below may not hold borrowed.
-        let Recalled { agent, status, .. } = self.tracking.recalled_pair(previous)?.clone();
-        let ids = self.ids(&agent, &status);
-        if self.recalled.len() <= index {
-            self.recalled.resize(index + 1, None);
+        self.recalled.get_mut(index)?.as_mut()
+    }
+
+    /// Adds the sessions recalled from each pair to the counts.
+    fn count_recalled(&mut self) {
+        for recalled in self.recalled.iter().flatten() {
+            let (agent_id, status_id, _) = recalled.ids;
+            if recalled.count == 0 {
+                continue;
+            }
+            self.sessions += recalled.count;
+            let agent_stats = &mut self.agents[agent_id];
+            agent_stats.total += recalled.count;
+            let cell = agent_stats.cell(status_id);
+            cell.count += recalled.count;
+            cell.oldest = min_option(cell.oldest, recalled.oldest);
+            let stats = &mut self.statuses[status_id];
+            stats.count += recalled.count;
+            stats.oldest = min_option(stats.oldest, recalled.oldest);
         }
-        self.recalled[index] = Some(ids);
-        Some(ids)
     }
 
     fn status_id(&mut self, status: &str) -> StatusId {
@@ -360,7 +394,8 @@ impl<'t> Aggregator<'t> {
         (snapshot, commit)
     }
 
-    fn finish_apart(self) -> (Snapshot, Commit, &'t mut SessionTracker) {
+    fn finish_apart(mut self) -> (Snapshot, Commit, &'t mut SessionTracker) {
+        self.count_recalled();
         let redactor = self.redactor;
         let status_labels = self.status_labels();
         let agent_labels = self.agent_labels();
@@ -560,26 +595,21 @@ impl SessionSink for Aggregator<'_> {
     /// its id.
     fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
         let recall = self.tracking.recall(ahead)?;
-        let (agent_id, status_id, pair) = self.recalled_ids(recall.pair)?;
         if let Some(created_at) = recall.created_at
             && self.oldest_sessions.may_keep(created_at)
         {
             return None;
         }
-        self.sessions += 1;
+        let recalled = self.recalled_pair(recall.pair())?;
+        // Counted at the end, per pair ([`Self::count_recalled`]).
+        recalled.count += 1;
+        recalled.oldest = min_option(recalled.oldest, recall.created_at);
+        let (_, status_id, pair) = recalled.ids;
         let unusable = recall.unusable;
-        self.invalid_fields.status += u64::from(unusable.status);
-        self.invalid_fields.agent_name += u64::from(unusable.agent);
-        self.invalid_fields.created_at += u64::from(unusable.created_at);
-        let agent_stats = &mut self.agents[agent_id];
-        agent_stats.total += 1;
-        let cell = agent_stats.cell(status_id);
-        cell.count += 1;
-        let stats = &mut self.statuses[status_id];
-        stats.count += 1;
-        if let Some(created_at) = recall.created_at {
-            stats.oldest = min_option(stats.oldest, Some(created_at));
-            cell.oldest = min_option(cell.oldest, Some(created_at));
+        if unusable != Unusable::default() {
+            self.invalid_fields.status += u64::from(unusable.status);
+            self.invalid_fields.agent_name += u64::from(unusable.agent);
+            self.invalid_fields.created_at += u64::from(unusable.created_at);
         }
         self.tracking.recalled(recall, pair, status_id);
         Some(recall.len)

@@ -62,6 +62,9 @@ fn mark_repeats(listed: &mut [Tracked]) {
 /// Drops the entries listed again in the same fetch, and the ages of the
 /// dropped ones; the others' ages follow their entries.
 fn drop_repeats(listed: &mut Vec<Tracked>, ages: &mut Vec<Age>) {
+    if !listed.iter().any(|entry| entry.seen & Seen::AGAIN != 0) {
+        return;
+    }
     let (mut kept, mut ages_kept, mut next_age) = (0, 0, 0);
     for index in 0..listed.len() {
         let entry = listed[index];
@@ -365,7 +368,8 @@ struct Tracked {
     /// Hash of the session id, low word first.
     key: [u32; 2],
     /// Hash of the bytes it was written as ([`SessionTracker::memo`]): the
-    /// next fetch recalls it when they are the same. 0 for none.
+    /// next fetch recalls it when they are the same. 0 for none, and in a
+    /// baseline for a session without a pair, which cannot be recalled.
     memo: u32,
     /// Hash of the status value, to tell a change of status.
     status: u32,
@@ -466,18 +470,6 @@ pub(crate) enum Stage {
 }
 
 impl Stage {
-    /// What [`FetchTracking::resolve`] marks as seen of a session in this
-    /// stage. A session already marked so, listed again in the same
-    /// status, changes nothing and has nothing observed.
-    fn seen(self) -> u8 {
-        match self {
-            Stage::Starting => Seen::STARTING | Seen::LIVE,
-            Stage::Running => Seen::LIVE | Seen::STARTED,
-            Stage::Live => Seen::LIVE,
-            Stage::Final(_) => Seen::ENDED,
-        }
-    }
-
     /// The stage of a status value.
     pub(crate) fn of(status: Option<DocumentedStatus>) -> Stage {
         match status {
@@ -550,14 +542,21 @@ impl Unusable {
 pub(crate) struct Recall {
     /// Its entry in the baseline.
     entry: usize,
+    /// What the baseline kept of it.
+    previous: Tracked,
     /// How many bytes it takes.
     pub(crate) len: usize,
     /// Its `created_at`, when its status is live and the time was
     /// readable.
     pub(crate) created_at: Option<UnixMillis>,
-    /// Its agent and status in the previous fetch's table of pairs.
-    pub(crate) pair: PairRef,
     pub(crate) unusable: Unusable,
+}
+
+impl Recall {
+    /// Its agent and status in the previous fetch's table of pairs.
+    pub(crate) fn pair(&self) -> PairRef {
+        self.previous.pair
+    }
 }
 
 /// A session out of step with the baseline, placed later.
@@ -676,46 +675,45 @@ impl<'t> FetchTracking<'t> {
 
     /// The session at the start of `ahead` (the body from its `{` on), if
     /// it is written exactly as a session of the baseline in step with
-    /// this fetch was, which this fetch has not listed yet, and which
-    /// nothing is to be observed of: the same id, agent, status and
-    /// `created_at`, already marked as seen in that status. Such a session
-    /// is followed with [`Self::recalled`], without being read. A live one
+    /// this fetch was, which this fetch has not listed yet: the same id,
+    /// agent, status and `created_at`, so nothing is to be observed of it
+    /// (the fetch that listed it marked it as seen in that status, as
+    /// [`Self::resolve`] marks every session it places). Such a session is
+    /// followed with [`Self::recalled`], without being read. A live one
     /// also needs its creation time kept ([`Age`]).
     #[inline]
     pub(crate) fn recall(&mut self, ahead: &[u8]) -> Option<Recall> {
         let baseline = self.tracker.baseline.as_ref()?;
         let sessions = &baseline.sessions;
-        let recallable = |entry: &Tracked| {
-            let stage = baseline.pairs.get(usize::from(entry.pair))?.stage;
-            (entry.memo != 0 && entry.seen & stage.seen() == stage.seen()).then_some(stage)
-        };
         // Most sessions that cannot be recalled are told apart here,
-        // before their bytes are hashed.
+        // before their bytes are hashed: the baseline has no memo for
+        // them.
         let next = sessions.get(self.cursor)?;
-        let mut stage = recallable(next)?;
+        if next.memo == 0 {
+            return None;
+        }
         let (len, memo) = self.tracker.memo_ahead(ahead)?;
         let j = if next.memo == memo {
             self.cursor
         } else {
             // Sessions of the baseline deleted since, as `place` allows.
             let window = self.cursor + 1..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
-            let j = { window }.find(|&j| sessions[j].memo == memo)?;
-            stage = recallable(&sessions[j])?;
-            j
+            { window }.find(|&j| sessions[j].memo == memo)?
         };
         if self.used[j] {
             return None;
         }
-        let (pair, unusable) = (sessions[j].pair, Unusable::of(sessions[j].seen));
-        let created_at = match stage {
+        let previous = sessions[j];
+        let unusable = Unusable::of(previous.seen);
+        let created_at = match baseline.pairs.get(usize::from(previous.pair))?.stage {
             Stage::Final(_) => None,
             _ if unusable.created_at => None,
             _ => Some(self.age_of(j)?),
         };
         Some(Recall {
             entry: j,
+            previous,
             len,
-            pair,
             unusable,
             created_at,
         })
@@ -748,17 +746,13 @@ impl<'t> FetchTracking<'t> {
     /// observed and what was seen of it stays as it was.
     #[inline]
     pub(crate) fn recalled(&mut self, recall: Recall, pair: PairRef, status: StatusId) {
-        let baseline = self.tracker.baseline.as_ref();
-        let Some(&previous) = baseline.and_then(|b| b.sessions.get(recall.entry)) else {
-            return;
-        };
         self.used[recall.entry] = true;
         self.cursor = recall.entry + 1;
         let entry = self.listed.len();
         self.listed.push(Tracked {
             pair,
             label: 0,
-            ..previous
+            ..recall.previous
         });
         self.follow(entry, pair, status, recall.created_at);
     }
@@ -1002,9 +996,13 @@ impl<'t> FetchTracking<'t> {
         for (index, entry) in self.listed.iter_mut().enumerate() {
             let status = match pair_ids.get(usize::from(entry.pair)) {
                 Some(&(_, status)) => Some(status),
-                None => unpaired
-                    .next_if(|(at, _)| *at as usize == index)
-                    .map(|&(_, status)| status as usize),
+                None => {
+                    // Recalling a session takes its pair: this one cannot be.
+                    entry.memo = 0;
+                    unpaired
+                        .next_if(|(at, _)| *at as usize == index)
+                        .map(|&(_, status)| status as usize)
+                }
             };
             // Status labels are few (the limit is 27), so they fit in 8 bits.
             let label = status.and_then(|status| status_labels.get(status)).copied();
