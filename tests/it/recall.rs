@@ -367,12 +367,21 @@ fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
         running("young", "2025-10-05T19:00:00Z"),
     );
     let mut tracker = SessionTracker::new(3);
-    fetch(&mut tracker, body.as_bytes(), 0, true, &[]).0.unwrap();
+    fetch(&mut tracker, body.as_bytes(), 0, true, &[])
+        .0
+        .unwrap();
     let (snapshot, recalled) = fetch(&mut tracker, body.as_bytes(), 1, true, &[]);
     assert_eq!(recalled, 1);
     let snapshot = snapshot.unwrap();
-    let counted = snapshot.statuses.iter().find(|s| s.status == "running").unwrap();
-    assert_eq!((counted.count, counted.oldest), (3, Some(1_759_683_600_000)));
+    let counted = snapshot
+        .statuses
+        .iter()
+        .find(|s| s.status == "running")
+        .unwrap();
+    assert_eq!(
+        (counted.count, counted.oldest),
+        (3, Some(1_759_683_600_000))
+    );
     // Listed first, the young one may be kept: it is read too.
     let body = format!(
         "[{},{},{}]",
