@@ -224,6 +224,9 @@ impl SessionTracker {
             ages,
             most_ages: previous / MOST_AGES_PER + 64,
             age_at: 0,
+            misses: 0,
+            tried: 0,
+            hits: 0,
             cursor: 0,
             used,
             index: None,
@@ -319,7 +322,24 @@ struct Baseline {
     pairs: Vec<Recalled>,
     /// The creation times of its live sessions, as far as kept, by entry.
     ages: Vec<Age>,
+    /// Its fetch tried to recall many sessions and recalled few: they
+    /// change from one fetch to the next. The next fetch hashes only one
+    /// session in [`CHURNING_SAMPLE`] of those it reads, which is enough to
+    /// tell when they stop changing, and saves hashing the rest.
+    churning: bool,
 }
+
+/// Whether a fetch that tried to recall `tried` sessions and recalled
+/// `hits` of them recalls enough for hashing the sessions it reads to pay:
+/// one in eight.
+fn recalls_enough(tried: u32, hits: u32) -> bool {
+    u64::from(hits) * 8 >= u64::from(tried).max(1)
+}
+
+/// Sessions a fetch must have tried to recall to be found churning.
+const CHURNING_TRIES: u32 = 256;
+/// One session in this many is hashed after a churning fetch.
+const CHURNING_SAMPLE: usize = 16;
 
 /// A live session's creation time, which recalling it needs (its age),
 /// kept beside the list for a quarter of its sessions at most: 12 bytes.
@@ -345,6 +365,13 @@ impl Age {
         (u64::from(self.created_at[0]) | u64::from(self.created_at[1]) << 32) as UnixMillis
     }
 }
+
+/// After this many sessions in a row hashed in vain (each changed since the
+/// previous fetch), a fetch tries to recall only one session in [`PROBE`],
+/// until one is recalled: a body where every session changes costs little
+/// more than reading it.
+const MISSES_IN_A_ROW: u32 = 64;
+const PROBE: u32 = 64;
 
 /// One list keeps the creation times of one live session in this many
 /// (plus a few): a list of live sessions only costs a quarter of its
@@ -599,6 +626,12 @@ pub(crate) struct FetchTracking<'t> {
     most_ages: usize,
     /// Where the baseline's next age is looked for.
     age_at: usize,
+    /// Sessions hashed and not recalled since the last one recalled.
+    misses: u32,
+    /// Sessions that had a memo to be recalled by (hashed, or passed over
+    /// while the sessions keep changing), and those recalled.
+    tried: u32,
+    hits: u32,
     /// Where the next session is expected in the baseline.
     cursor: usize,
     /// Baseline entries already matched.
@@ -624,8 +657,15 @@ impl<'t> FetchTracking<'t> {
         self.tracker.status_hash(status)
     }
 
-    /// [`SessionTracker::memo`].
+    /// [`SessionTracker::memo`], for a session read; 0 for most of them
+    /// when the previous fetch found its sessions changing
+    /// ([`Baseline::churning`]), until this one recalls them.
     pub(crate) fn memo(&self, written: &[u8]) -> u32 {
+        let churning = self.tracker.baseline.as_ref().is_some_and(|b| b.churning)
+            && !recalls_enough(self.tried, self.hits);
+        if churning && self.listed.len() % CHURNING_SAMPLE != 0 {
+            return 0;
+        }
         self.tracker.memo(written)
     }
 
@@ -683,15 +723,38 @@ impl<'t> FetchTracking<'t> {
     /// also needs its creation time kept ([`Age`]).
     #[inline]
     pub(crate) fn recall(&mut self, ahead: &[u8]) -> Option<Recall> {
-        let baseline = self.tracker.baseline.as_ref()?;
-        let sessions = &baseline.sessions;
         // Most sessions that cannot be recalled are told apart here,
         // before their bytes are hashed: the baseline has no memo for
         // them.
-        let next = sessions.get(self.cursor)?;
+        let next = self.tracker.baseline.as_ref()?.sessions.get(self.cursor)?;
         if next.memo == 0 {
             return None;
         }
+        self.tried = self.tried.saturating_add(1);
+        if self.misses >= MISSES_IN_A_ROW {
+            // The sessions keep changing: hashing each one costs more than
+            // recalling saves, so only one in PROBE is tried.
+            self.misses += 1;
+            if self.misses % PROBE != 0 {
+                return None;
+            }
+        }
+        let recall = self.match_ahead(ahead);
+        self.misses = if recall.is_some() {
+            self.hits = self.hits.saturating_add(1);
+            0
+        } else {
+            self.misses.saturating_add(1)
+        };
+        recall
+    }
+
+    /// [`Self::recall`], once its bytes are worth hashing.
+    #[inline]
+    fn match_ahead(&mut self, ahead: &[u8]) -> Option<Recall> {
+        let baseline = self.tracker.baseline.as_ref()?;
+        let sessions = &baseline.sessions;
+        let next = sessions.get(self.cursor)?;
         let (len, memo) = self.tracker.memo_ahead(ahead)?;
         let j = if next.memo == memo {
             self.cursor
@@ -1029,6 +1092,7 @@ impl<'t> FetchTracking<'t> {
                 sent_at: self.times.sent_at,
                 pairs,
                 ages: self.ages,
+                churning: self.tried >= CHURNING_TRIES && !recalls_enough(self.tried, self.hits),
             },
             unpaired: self.unpaired,
             used: self.used,
