@@ -1,8 +1,12 @@
 //! Load test of the release binary against the simulator, on loopback only.
 //!
-//! For each size it starts two simulated APIs with that many generated
-//! sessions (in this process), one answering plain JSON and one answering
-//! gzip when asked, starts the exporter binary against each
+//! For each size it starts three simulated APIs with that many generated
+//! sessions (in this process): one answering plain JSON, one answering
+//! gzip when asked, and one answering plain JSON that writes every session
+//! differently at every other answer (`SimOptions::respaced`: the same
+//! fields, a space more), so that the exporter fetching from it recalls no
+//! session and reads every one, as when every session changed since the
+//! previous fetch. It starts the exporter binary against each
 //! (`--web.listen-address 127.0.0.1:0`, the port read from its `listening`
 //! log line), and measures, all in the same run:
 //!
@@ -12,7 +16,8 @@
 //!   (flate2, zlib-rs);
 //! - sequential `/metrics` scrapes of each exporter, interleaved with its
 //!   floor so both see the same machine noise: medians, and their ratio
-//!   (the README's Performance bars: plain at most 2x its floor, gzip at most 1.3x);
+//!   (the README's Performance bars: plain at most 2x its floor, gzip at
+//!   most 1.3x); the exporter of the changing API against the plain floor;
 //! - the exporter's CPU time per scrape (`/proc/PID/stat`), idle RSS
 //!   (`VmRSS` before any scrape), RSS between fetches once the scrapes are
 //!   done (`VmRSS` again) and peak RSS (`VmHWM` after the scrapes);
@@ -79,6 +84,9 @@ struct Row {
     body_bytes: usize,
     gzip_bytes: usize,
     plain: Encoding,
+    /// Plain scrapes of an API that writes every session differently at
+    /// every fetch, against the plain floor.
+    changing: Encoding,
     gzip: Encoding,
     idle_rss_kib: u64,
     /// `VmRSS` between fetches once all the scrapes are done: what the
@@ -191,9 +199,15 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
         ..SimOptions::generated(n)
     })
     .await?;
+    let changing_api = start_simulator(SimOptions {
+        respaced: true,
+        ..SimOptions::generated(n)
+    })
+    .await?;
     let body_bytes = plain_api.body().len();
     let plain = Exporter::start(&args.exporter, &plain_api)?;
     let gzip = Exporter::start(&args.exporter, &gzip_api)?;
+    let changing = Exporter::start(&args.exporter, &changing_api)?;
     // Let it settle: the runtime's threads and the allocator's arenas exist
     // once the listening line is out, but give them a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -208,14 +222,24 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
     let gzip_bytes = floor(&client, &gzip_url, gzip_api.key(), true).await?;
     scrape(&client, &plain.metrics_url()).await?;
     scrape(&client, &gzip.metrics_url()).await?;
+    scrape(&client, &changing.metrics_url()).await?;
 
     let plain_result = compare(args, &client, &plain, &plain_url, plain_api.key(), false).await?;
+    // Only the exporter asks the changing API, so that each of its fetches
+    // gets the other spacing; the floor is the plain API's, the same
+    // sessions within a byte each.
+    let changing_result =
+        compare(args, &client, &changing, &plain_url, plain_api.key(), false).await?;
     let gzip_result = compare(args, &client, &gzip, &gzip_url, gzip_api.key(), true).await?;
     let healthy_p99 = healthy_during_folds(&client, &plain).await?;
     let at_loopback_speed = burst(&plain_api, &plain, args.concurrent).await?;
-    let peak_rss_kib = plain.status_kib("VmHWM")?.max(gzip.status_kib("VmHWM")?);
-    let after_rss_kib = plain.status_kib("VmRSS")?.max(gzip.status_kib("VmRSS")?);
-    drop((plain, gzip, plain_api, gzip_api));
+    let mut peak_rss_kib = 0;
+    let mut after_rss_kib = 0;
+    for exporter in [&plain, &gzip, &changing] {
+        peak_rss_kib = peak_rss_kib.max(exporter.status_kib("VmHWM")?);
+        after_rss_kib = after_rss_kib.max(exporter.status_kib("VmRSS")?);
+    }
+    drop((plain, gzip, changing, plain_api, gzip_api, changing_api));
     // A real API is a network round trip away: with one that answers in
     // 50 ms, every scrape of the burst arrives while the fetch is under way.
     let slow_api = start_simulator(SimOptions {
@@ -231,6 +255,7 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
         body_bytes,
         gzip_bytes,
         plain: plain_result,
+        changing: changing_result,
         gzip: gzip_result,
         idle_rss_kib,
         after_rss_kib,
@@ -541,24 +566,29 @@ fn print_table(args: &Args, rows: &[Row]) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = |e: &Encoding| e.scrape_median.as_secs_f64() / e.floor_median.as_secs_f64();
     println!(
-        "| sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, gzip) | idle RSS | RSS between fetches after the scrapes | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
+        "| sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | plain, every session changed: scrape | its ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, changed, gzip) | idle RSS | RSS between fetches after the scrapes | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
         args.concurrent,
         SLOW_API.as_millis(),
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for row in rows {
         println!(
-            "| {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
+            "| {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms, {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
             row.sessions,
             mib(row.body_bytes as f64),
             mib(row.gzip_bytes as f64),
             ms(row.plain.floor_median),
             ms(row.plain.scrape_median),
             ratio(&row.plain),
+            ms(row.changing.scrape_median),
+            ratio(&row.changing),
             ms(row.gzip.floor_median),
             ms(row.gzip.scrape_median),
             ratio(&row.gzip),
             ms(row.plain.cpu_per_scrape),
+            ms(row.changing.cpu_per_scrape),
             ms(row.gzip.cpu_per_scrape),
             row.idle_rss_kib as f64 / 1024.0,
             row.after_rss_kib as f64 / 1024.0,

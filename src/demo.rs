@@ -60,6 +60,12 @@ pub struct SimOptions {
     /// Whether it answers in gzip when the request accepts it, as the API
     /// does when asked.
     pub gzip: bool,
+    /// Whether every other answer writes each session differently: a space
+    /// after its `{`, so its bytes change and its fields do not, as when
+    /// every session carries a field that ticks. A fetch then recalls no
+    /// session from the one before it. (With `gzip`, each answer is
+    /// compressed anew.)
+    pub respaced: bool,
 }
 
 impl SimOptions {
@@ -71,6 +77,7 @@ impl SimOptions {
             seed: 0x5eed,
             latency: Duration::ZERO,
             gzip: true,
+            respaced: false,
         }
     }
 
@@ -82,6 +89,7 @@ impl SimOptions {
             seed: 42,
             latency: Duration::ZERO,
             gzip: false,
+            respaced: false,
         }
     }
 }
@@ -109,6 +117,8 @@ struct Shared {
     gzip: bool,
     requests: AtomicU64,
     world: Mutex<World>,
+    /// With [`SimOptions::respaced`], which spacing is served next.
+    respacing: Option<Mutex<Respacing>>,
     /// The last body served in gzip, and its gzip: the body only changes
     /// once a second, if at all.
     gzipped: Mutex<Option<(Bytes, Bytes)>>,
@@ -140,11 +150,15 @@ impl Simulator {
         let address = listener.local_addr()?;
         let mut world = World::new(options.seed, timestamp::now());
         world.populate(options.population);
+        let respacing = options
+            .respaced
+            .then(|| Mutex::new(Respacing::of(&world.body)));
         let shared = Arc::new(Shared {
             latency: options.latency,
             gzip: options.gzip,
             requests: AtomicU64::new(0),
             world: Mutex::new(world),
+            respacing,
             gzipped: Mutex::new(None),
         });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -237,7 +251,10 @@ impl Routes for SimRoutes {
                 Bytes::from_static(br#"{"detail":"Invalid API key"}"#),
             );
         }
-        let body = lock(&shared.world).body.clone();
+        let mut body = lock(&shared.world).body.clone();
+        if let Some(respacing) = &shared.respacing {
+            body = lock(respacing).next(body);
+        }
         if shared.gzip
             && accepts_gzip(request.headers())
             && let Some(gzipped) = shared.gzip_of(&body)
@@ -250,6 +267,51 @@ impl Routes for SimRoutes {
         }
         json(StatusCode::OK, body)
     }
+}
+
+/// The two spacings of a body, served in turn.
+#[derive(Debug)]
+struct Respacing {
+    /// Whether the respaced one is next.
+    respaced_next: bool,
+    /// The last body respaced, and its respacing.
+    last: (Bytes, Bytes),
+}
+
+impl Respacing {
+    fn of(body: &Bytes) -> Self {
+        Respacing {
+            respaced_next: false,
+            last: (body.clone(), respaced(body)),
+        }
+    }
+
+    /// What to serve for `body` this time.
+    fn next(&mut self, body: Bytes) -> Bytes {
+        self.respaced_next = !self.respaced_next;
+        if !self.respaced_next {
+            return body;
+        }
+        let (source, _) = &self.last;
+        if source.as_ptr() != body.as_ptr() || source.len() != body.len() {
+            self.last = (body.clone(), respaced(&body));
+        }
+        self.last.1.clone()
+    }
+}
+
+/// `body` with a space after the `{` of each session.
+fn respaced(body: &[u8]) -> Bytes {
+    const START: &[u8] = b"{\"session_id\"";
+    let mut out = Vec::with_capacity(body.len() + body.len() / 64);
+    let mut rest = body;
+    while let Some(at) = memchr::memmem::find(rest, START) {
+        out.extend_from_slice(&rest[..=at]);
+        out.push(b' ');
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
 }
 
 fn json(status: StatusCode, body: Bytes) -> Reply {
@@ -788,6 +850,24 @@ mod tests {
         );
         let removed: u64 = lifecycle.removed.iter().map(|(_, n)| n).sum();
         assert!(removed > 0, "finished sessions are deleted");
+    }
+
+    #[test]
+    fn a_respaced_body_alternates_with_the_body_and_lists_the_same_sessions() {
+        let body = population_body(Population::Generated(50), 7);
+        let mut respacing = Respacing::of(&body);
+        let served: Vec<Bytes> = (0..3).map(|_| respacing.next(body.clone())).collect();
+        assert_ne!(served[0], body);
+        assert_eq!((&served[1], &served[2]), (&body, &served[0]));
+        let respaced = served[0].as_ref();
+        assert_eq!(respaced.len(), body.len() + 50);
+        assert_eq!(
+            memchr::memmem::find_iter(respaced, b"{ \"session_id\"").count(),
+            50
+        );
+        let sessions = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).ok();
+        assert_eq!(sessions(respaced), sessions(&body));
+        assert!(sessions(&body).is_some());
     }
 
     #[test]
