@@ -663,7 +663,7 @@ impl<'t> FetchTracking<'t> {
     pub(crate) fn memo(&self, written: &[u8]) -> u32 {
         let churning = self.tracker.baseline.as_ref().is_some_and(|b| b.churning)
             && !recalls_enough(self.tried, self.hits);
-        if churning && self.listed.len() % CHURNING_SAMPLE != 0 {
+        if churning && !self.listed.len().is_multiple_of(CHURNING_SAMPLE) {
             return 0;
         }
         self.tracker.memo(written)
@@ -735,7 +735,7 @@ impl<'t> FetchTracking<'t> {
             // The sessions keep changing: hashing each one costs more than
             // recalling saves, so only one in PROBE is tried.
             self.misses += 1;
-            if self.misses % PROBE != 0 {
+            if !self.misses.is_multiple_of(PROBE) {
                 return None;
             }
         }
