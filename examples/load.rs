@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use agi_exporter::demo::{SimOptions, Simulator};
 use flate2::{Decompress, FlushDecompress};
 
-const USAGE: &str = "usage: load --exporter PATH [--sessions 10000,100000,1000000] [--scrapes 10] [--concurrent 200]";
+const USAGE: &str = "usage: load --exporter PATH [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
 
 /// Scrapes during which `/-/healthy` is probed.
 const PROBED_SCRAPES: usize = 3;
@@ -160,7 +160,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         exporter: PathBuf::new(),
         sessions: vec![10_000, 100_000, 1_000_000],
-        scrapes: 10,
+        scrapes: 20,
         concurrent: 200,
     };
     while let Some(flag) = args.next() {
