@@ -1,0 +1,72 @@
+//! Fold arbitrary bytes as three successive fetches, the second body again
+//! as the third, once recalling unchanged sessions and once reading every
+//! session: the snapshots (or the refusals) must be the same.
+
+#![no_main]
+
+use std::sync::Arc;
+
+use agi_exporter::{
+    Aggregator, FetchTimes, Limits, Redactor, SessionRecord, SessionSink, SessionTracker, Snapshot,
+    parse_sessions,
+};
+use libfuzzer_sys::fuzz_target;
+
+const LIMITS: Limits = Limits {
+    agents_max: 3,
+    top_oldest: 2,
+};
+
+/// Hands every session to the aggregator and recalls none.
+struct Reading<'a, 't>(&'a mut Aggregator<'t>);
+
+impl SessionSink for Reading<'_, '_> {
+    fn session(&mut self, session: &SessionRecord<'_>) {
+        self.0.session(session);
+    }
+
+    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
+        self.0.session_written(session, written);
+    }
+}
+
+fn fetch(
+    tracker: &mut SessionTracker,
+    redactor: &Arc<Redactor>,
+    body: &[u8],
+    at: i64,
+    recall: bool,
+) -> Option<Snapshot> {
+    let times = FetchTimes {
+        sent_at: at,
+        received_at: at,
+    };
+    let mut aggregator = Aggregator::new(LIMITS, tracker, redactor, times);
+    let parsed = if recall {
+        parse_sessions(body, &mut aggregator)
+    } else {
+        parse_sessions(body, &mut Reading(&mut aggregator))
+    };
+    parsed.ok().map(|_| aggregator.finish())
+}
+
+fuzz_target!(|data: &[u8]| {
+    // The first two bytes choose where the first fetch's body ends.
+    let Some((split, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let split = usize::from(u16::from_le_bytes(*split)).min(rest.len());
+    let (first, second) = rest.split_at(split);
+    let redactor = Arc::new(Redactor::new("agi-fuzz-key-0123"));
+    let mut recalling = SessionTracker::new(LIMITS.agents_max);
+    let mut reading = SessionTracker::new(LIMITS.agents_max);
+    let fetches = [first, second, second];
+    for (n, body) in fetches.into_iter().enumerate() {
+        let at = 1_800_000_000_000 + 15_000 * n as i64;
+        assert_eq!(
+            fetch(&mut recalling, &redactor, body, at, true),
+            fetch(&mut reading, &redactor, body, at, false),
+            "fetch {n}"
+        );
+    }
+});
