@@ -27,6 +27,9 @@
 #[allow(dead_code)]
 mod support;
 
+#[path = "../tests/it/support/reading.rs"]
+mod reading;
+
 use std::hint::black_box;
 
 use std::sync::Arc;
@@ -39,6 +42,7 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use serde::de::IgnoredAny;
 
+use reading::ReadEverything;
 use support::{LIMITS, fail, ms};
 
 /// Body sizes, in sessions.
@@ -180,23 +184,10 @@ impl Baseline {
     /// matched, as when every session changed since the previous fetch.
     fn fold_reading(&mut self, body: &[u8]) -> Snapshot {
         let mut aggregator = Aggregator::new(LIMITS, &mut self.0, &self.1, TIMES);
-        if let Err(error) = parse_sessions(black_box(body), &mut Reading(&mut aggregator)) {
+        if let Err(error) = parse_sessions(black_box(body), &mut ReadEverything(&mut aggregator)) {
             fail(&format!("the generated body does not parse: {error}"));
         }
         aggregator.finish()
-    }
-}
-
-/// A sink that hands every session to the aggregator and recalls none.
-struct Reading<'a, 't>(&'a mut Aggregator<'t>);
-
-impl SessionSink for Reading<'_, '_> {
-    fn session(&mut self, session: &SessionRecord<'_>) {
-        self.0.session(session);
-    }
-
-    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
-        self.0.session_written(session, written);
     }
 }
 

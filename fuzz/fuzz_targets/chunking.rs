@@ -33,6 +33,11 @@ fuzz_target!(|data: &[u8]| {
         size = size * 7 % 64 + 1;
     }
     let chunked_verdict = fed.and_then(|()| stream.finish().map_err(|e| e.to_string()));
-    assert_eq!(chunked_verdict, whole_verdict, "{:?}", String::from_utf8_lossy(body));
+    assert_eq!(
+        chunked_verdict,
+        whole_verdict,
+        "{:?}",
+        String::from_utf8_lossy(body)
+    );
     assert_eq!(chunked, whole);
 });

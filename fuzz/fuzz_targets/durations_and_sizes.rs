@@ -35,7 +35,9 @@ fn meant(text: &str) -> Option<f64> {
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let (number, tail) = rest.split_at(digits);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         total += number.parse::<f64>().ok()? * unit_seconds(unit)?;
         rest = tail;
@@ -58,8 +60,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(bytes) = parse_size(text) {
         assert!(bytes > 0, "{text:?}");
         let trimmed = text.trim();
-        let digits = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
-        let number: u64 = trimmed[..digits].parse().unwrap_or_else(|_| panic!("{text:?}"));
+        let digits = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let number: u64 = trimmed[..digits]
+            .parse()
+            .unwrap_or_else(|_| panic!("{text:?}"));
         let unit = match trimmed[digits..].trim() {
             "" | "B" => 1,
             "KiB" => 1 << 10,

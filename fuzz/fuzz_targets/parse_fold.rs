@@ -15,16 +15,14 @@ const LIMITS: Limits = Limits {
     top_oldest: 4,
 };
 
+mod bodies;
 #[path = "../../tests/it/support/contract.rs"]
 mod contract;
 
 fuzz_target!(|data: &[u8]| {
-    // The first two bytes choose where the first fetch's body ends.
-    let Some((split, rest)) = data.split_first_chunk::<2>() else {
+    let Some((first, second)) = bodies::two_bodies(data) else {
         return;
     };
-    let split = usize::from(u16::from_le_bytes(*split)).min(rest.len());
-    let (first, second) = rest.split_at(split);
     // A key that appears in bodies the fuzzer builds from the dictionary.
     let redactor = Arc::new(Redactor::new("agi-fuzz-key-0123"));
     let mut tracker = SessionTracker::new(LIMITS.agents_max);

@@ -7,28 +7,20 @@
 use std::sync::Arc;
 
 use agi_exporter::{
-    Aggregator, FetchTimes, Limits, Redactor, SessionRecord, SessionSink, SessionTracker, Snapshot,
-    parse_sessions,
+    Aggregator, FetchTimes, Limits, Redactor, SessionTracker, Snapshot, parse_sessions,
 };
 use libfuzzer_sys::fuzz_target;
+
+mod bodies;
+#[path = "../../tests/it/support/reading.rs"]
+mod reading;
+
+use reading::ReadEverything;
 
 const LIMITS: Limits = Limits {
     agents_max: 3,
     top_oldest: 2,
 };
-
-/// Hands every session to the aggregator and recalls none.
-struct Reading<'a, 't>(&'a mut Aggregator<'t>);
-
-impl SessionSink for Reading<'_, '_> {
-    fn session(&mut self, session: &SessionRecord<'_>) {
-        self.0.session(session);
-    }
-
-    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
-        self.0.session_written(session, written);
-    }
-}
 
 fn fetch(
     tracker: &mut SessionTracker,
@@ -45,18 +37,15 @@ fn fetch(
     let parsed = if recall {
         parse_sessions(body, &mut aggregator)
     } else {
-        parse_sessions(body, &mut Reading(&mut aggregator))
+        parse_sessions(body, &mut ReadEverything(&mut aggregator))
     };
     parsed.ok().map(|_| aggregator.finish())
 }
 
 fuzz_target!(|data: &[u8]| {
-    // The first two bytes choose where the first fetch's body ends.
-    let Some((split, rest)) = data.split_first_chunk::<2>() else {
+    let Some((first, second)) = bodies::two_bodies(data) else {
         return;
     };
-    let split = usize::from(u16::from_le_bytes(*split)).min(rest.len());
-    let (first, second) = rest.split_at(split);
     let redactor = Arc::new(Redactor::new("agi-fuzz-key-0123"));
     let mut recalling = SessionTracker::new(LIMITS.agents_max);
     let mut reading = SessionTracker::new(LIMITS.agents_max);

@@ -18,7 +18,9 @@ use time::format_description::well_known::Rfc3339;
 fn fraction_digits(text: &str) -> usize {
     text.get(19..)
         .and_then(|rest| rest.strip_prefix('.'))
-        .map_or(0, |rest| rest.bytes().take_while(u8::is_ascii_digit).count())
+        .map_or(0, |rest| {
+            rest.bytes().take_while(u8::is_ascii_digit).count()
+        })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -27,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let ours = parse_timestamp(text);
     if ours.is_some() {
-        assert!(looks_like_timestamp(text), "parsed but not shaped like a timestamp: {text:?}");
+        assert!(
+            looks_like_timestamp(text),
+            "parsed but not shaped like a timestamp: {text:?}"
+        );
     }
     if let Ok(theirs) = OffsetDateTime::parse(text, &Rfc3339) {
         let leap_second = text.get(17..19) == Some("60");

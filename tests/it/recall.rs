@@ -18,24 +18,12 @@ use proptest::sample::Index;
 use serde_json::Value;
 
 use crate::garbage::{any_session, damage, damaged};
+use crate::support::reading::ReadEverything;
 
 const LIMITS: Limits = Limits {
     agents_max: 3,
     top_oldest: 2,
 };
-
-/// Hands the aggregator every session to read: recalls none.
-struct ReadEverything<'a, 't>(&'a mut Aggregator<'t>);
-
-impl SessionSink for ReadEverything<'_, '_> {
-    fn session(&mut self, session: &SessionRecord<'_>) {
-        self.0.session(session);
-    }
-
-    fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
-        self.0.session_written(session, written);
-    }
-}
 
 /// Counts the sessions the aggregator recalls.
 struct CountRecalls<'a, 't> {

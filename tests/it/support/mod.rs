@@ -20,6 +20,7 @@ pub mod fake_api;
 pub mod logs;
 pub mod process;
 pub mod raw;
+pub mod reading;
 pub use self::raw::{RawAnswer, RawUpstream, chunked_response, chunked_response_with};
 pub mod serde_model;
 pub mod tls;
