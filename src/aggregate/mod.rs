@@ -434,10 +434,13 @@ impl<'t> Aggregator<'t> {
                 stage: self.statuses[status].stage,
             })
             .collect();
-        let pairs = (&self.pair_table[..], pairs);
-        let (changes, lifecycle, commit, tracker) =
-            self.tracking
-                .finish(&statuses_seen, &agents_seen, pairs, redactor);
+        let (changes, lifecycle, commit, tracker) = self.tracking.finish(
+            &statuses_seen,
+            &agents_seen,
+            &self.pair_table,
+            pairs,
+            redactor,
+        );
         let snapshot = Snapshot {
             sessions: self.sessions,
             statuses,

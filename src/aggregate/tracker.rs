@@ -222,7 +222,6 @@ impl SessionTracker {
             listed,
             unpaired,
             ages,
-            most_ages: previous / MOST_AGES_PER + 64,
             age_at: 0,
             misses: 0,
             tried: 0,
@@ -621,15 +620,16 @@ pub(crate) struct FetchTracking<'t> {
     /// The entry and status id of each that has no pair ([`NO_PAIR`]),
     /// whose label is known at the end (the others' comes with their pair).
     unpaired: Vec<(u32, u32)>,
-    /// The creation times of its live sessions, up to `most_ages`.
+    /// The creation times of its live sessions, for a quarter of the
+    /// longer of its list and the baseline's at most ([`MOST_AGES_PER`]).
     ages: Vec<Age>,
-    most_ages: usize,
     /// Where the baseline's next age is looked for.
     age_at: usize,
     /// Sessions hashed and not recalled since the last one recalled.
     misses: u32,
     /// Sessions that had a memo to be recalled by (hashed, or passed over
-    /// while the sessions keep changing), and those recalled.
+    /// while the sessions keep changing), and those found written as
+    /// before.
     tried: u32,
     hits: u32,
     /// Where the next session is expected in the baseline.
@@ -831,7 +831,7 @@ impl<'t> FetchTracking<'t> {
             self.unpaired.push((entry, status));
         }
         if let Some(created_at) = age
-            && self.ages.len() < self.most_ages.max(entry / MOST_AGES_PER + 64)
+            && self.ages.len() < self.used.len().max(entry) / MOST_AGES_PER + 64
             && let Some(age) = Age::new(entry, created_at)
         {
             self.ages.push(age);
@@ -981,12 +981,14 @@ impl<'t> FetchTracking<'t> {
     /// and adds this fetch to a copy of the totals under the lifecycle
     /// labels; the [`Commit`] makes them, and this fetch's sessions as the
     /// baseline, the tracker's. `statuses` and `agents` give each id's
-    /// value as kept for its label.
+    /// value as kept for its label; `pair_ids` and `pairs` this fetch's
+    /// table of pairs, as ids and as the next fetch recalls them.
     pub(crate) fn finish(
         mut self,
         statuses: &[&str],
         agents: &[&str],
-        pairs: (&[(AgentId, StatusId)], Vec<Recalled>),
+        pair_ids: &[(AgentId, StatusId)],
+        pairs: Vec<Recalled>,
         redactor: &Arc<Redactor>,
     ) -> (Changes, Lifecycle, Commit, &'t mut SessionTracker) {
         self.place_pending();
@@ -1054,7 +1056,6 @@ impl<'t> FetchTracking<'t> {
             changes.removed = removed.into_iter().collect();
         }
 
-        let (pair_ids, pairs) = pairs;
         let mut unpaired = self.unpaired.iter().peekable();
         for (index, entry) in self.listed.iter_mut().enumerate() {
             let status = match pair_ids.get(usize::from(entry.pair)) {
