@@ -390,14 +390,19 @@ impl<S: SessionSink> SessionStream<'_, S> {
                 return Ok(if wrapped { Step::Next } else { Step::Done });
             }
             let start = reader.position();
-            if let Some(len) = self.recall(reader) {
-                reader.rewind(start + len);
-            } else {
-                let record = self.read_session(reader)?;
-                if reader.position() - *committed > MAX_STEP_BYTES {
-                    // Refused by the caller, as a step too large.
-                    return Ok(Step::Next);
+            let read = match self.recall(reader) {
+                Some(len) => {
+                    reader.rewind(start + len);
+                    None
                 }
+                None => Some(self.read_session(reader)?),
+            };
+            // Refused by the caller, as a step too large; the step counts
+            // the spacing before the session too, recalled or read.
+            if reader.position() - *committed > MAX_STEP_BYTES {
+                return Ok(Step::Next);
+            }
+            if let Some(record) = read {
                 self.sink.session_written(&record, reader.read_since(start));
             }
             self.sessions += 1;

@@ -416,3 +416,26 @@ fn sessions_that_keep_changing_are_read_and_recalled_again_once_they_stop() {
     );
     assert!(recalls[8] > 5000 / 2, "{recalls:?}");
 }
+
+#[test]
+fn a_recalled_session_after_too_much_spacing_is_refused_as_a_read_one_is() {
+    // The step a session is read in counts the spacing before it: more
+    // than 32 MiB of it before a session the previous fetch listed is
+    // refused, recalled or read, whole or in chunks.
+    let session = r#"{"session_id":"s-1","agent_name":"agi-1","status":"completed","created_at":"2025-10-05T18:04:34.281Z"}"#;
+    let first = format!("[{session}]").into_bytes();
+    let mut spaced = b"[".to_vec();
+    spaced.resize(1 + (32 << 20) + 10, b' ');
+    spaced.extend_from_slice(session.as_bytes());
+    spaced.push(b']');
+    for sizes in [vec![], vec![1 << 20]] {
+        let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+        fetch(&mut recalling, &first, 0, true, &sizes).0.unwrap();
+        fetch(&mut reading, &first, 0, false, &sizes).0.unwrap();
+        let recalled = fetch(&mut recalling, &spaced, 1, true, &sizes).0;
+        let read = fetch(&mut reading, &spaced, 1, false, &sizes).0;
+        let error = read.as_ref().expect_err("too much spacing is refused");
+        assert!(error.contains("larger than 32 MiB"), "{error}");
+        assert_eq!(recalled, read, "chunks of {sizes:?}");
+    }
+}
