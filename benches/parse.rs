@@ -6,8 +6,10 @@
 //! in steady state, the previous fetch having listed the same body, so
 //! that every session is recalled rather than read (README, Performance,
 //! where the load script holds the scrape to its bars); and again with
-//! recalling refused, every session read and matched as when each one
-//! changed since the previous fetch. Machines are noisy, so only the ratio of timings
+//! recalling refused, every session read and matched: the cost of reading.
+//! (A fetch whose sessions all changed also hashes some of them in vain
+//! first; the load script's exporter of a changing API measures that.)
+//! Machines are noisy, so only the ratio of timings
 //! taken in the same run means anything. Criterion reports each timing per
 //! body size; after it, this bench times them again, interleaved, and
 //! prints one `ratio` line per size.
@@ -181,7 +183,7 @@ impl Baseline {
     }
 
     /// The same fold with no session recalled: every one is read and
-    /// matched, as when every session changed since the previous fetch.
+    /// matched.
     fn fold_reading(&mut self, body: &[u8]) -> Snapshot {
         let mut aggregator = Aggregator::new(LIMITS, &mut self.0, &self.1, TIMES);
         if let Err(error) = parse_sessions(black_box(body), &mut ReadEverything(&mut aggregator)) {

@@ -18,8 +18,15 @@
 //! purpose: two that differ agree by chance only.
 
 /// The secret words of a hash; random per tracker.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct Seed([u64; 3]);
+
+/// Secret: never printed.
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seed(..)")
+    }
+}
 
 impl Seed {
     /// Words drawn from `random`, a seeded hasher.

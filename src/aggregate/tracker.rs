@@ -3,7 +3,8 @@
 //! and to finish.
 //!
 //! The tracker keeps the previous successful fetch's sessions as a list of
-//! small entries ([`Tracked`]: a hash of the id and of the status, the
+//! small entries ([`Tracked`]: a hash of the id, of the status and of the
+//! bytes the session was written as, its pair of agent and status, the
 //! status's label, and what was seen of the session so far), in list order,
 //! with the labels the lifecycle counters have given out and their totals.
 //! A fetch matches each session it lists against that baseline as the
@@ -59,6 +60,13 @@ fn mark_repeats(listed: &mut [Tracked]) {
     }
 }
 
+/// Gives back the room of a list that holds far fewer items than it could.
+fn shrink_slack<T>(list: &mut Vec<T>) {
+    if list.capacity() > 2 * list.len() + 1024 {
+        list.shrink_to_fit();
+    }
+}
+
 /// Drops the entries listed again in the same fetch, and the ages of the
 /// dropped ones; the others' ages follow their entries.
 fn drop_repeats(listed: &mut Vec<Tracked>, ages: &mut Vec<Age>) {
@@ -94,8 +102,10 @@ const LOOKAHEAD: usize = 8;
 const PENDING_BEFORE_INDEX: usize = 64;
 
 /// What the exporter remembers between fetches. Its size is bounded by the
-/// number of sessions last listed (a [`Tracked`] each) and by the label
-/// limits, never by anything an API sent earlier.
+/// number of sessions last listed (a [`Tracked`] each, and the ages of a
+/// quarter of them at most), by the label limits, and by [`MAX_PAIRS`]
+/// pairs of texts cut as labels' sources are; never by anything else an
+/// API sent earlier.
 #[derive(Debug)]
 pub struct SessionTracker {
     /// Hashes session ids and status values; the quality variant, because
@@ -224,6 +234,7 @@ impl SessionTracker {
             ages,
             age_at: 0,
             misses: 0,
+            hashed: None,
             tried: 0,
             hits: 0,
             cursor: 0,
@@ -303,9 +314,10 @@ impl SessionTracker {
     #[inline]
     fn memo_ahead(&self, ahead: &[u8]) -> Option<(usize, u32)> {
         let (len, hash) = memo::to_first_close(ahead, self.seed)?;
-        // The low half, never 0: two different sessions of the same length
-        // that agree in it (one chance in four billion for a session that
-        // changed) would be taken one for the other.
+        // The low half, never 0. The length is in the hash, and a session
+        // is compared with up to nine entries of the baseline: a changed
+        // one agrees with one of them by chance about twice in a billion,
+        // and is then taken for it.
         Some((len, (hash as u32).max(1)))
     }
 }
@@ -627,6 +639,10 @@ pub(crate) struct FetchTracking<'t> {
     age_at: usize,
     /// Sessions hashed and not recalled since the last one recalled.
     misses: u32,
+    /// The last of those, if it was the session last tried: where its
+    /// bytes start in the window, the length to its first `}` and their
+    /// hash, for when it is read next.
+    hashed: Option<(usize, usize, u32)>,
     /// Sessions that had a memo to be recalled by (hashed, or passed over
     /// while the sessions keep changing), and those found written as
     /// before.
@@ -660,7 +676,13 @@ impl<'t> FetchTracking<'t> {
     /// [`SessionTracker::memo`], for a session read; 0 for most of them
     /// when the previous fetch found its sessions changing
     /// ([`Baseline::churning`]), until this one recalls them.
-    pub(crate) fn memo(&self, written: &[u8]) -> u32 {
+    pub(crate) fn memo(&mut self, written: &[u8]) -> u32 {
+        // Hashed already, when recalling it was tried.
+        if let Some((at, len, memo)) = self.hashed.take()
+            && at == written.as_ptr().addr()
+        {
+            return if len == written.len() { memo } else { 0 };
+        }
         let churning = self.tracker.baseline.as_ref().is_some_and(|b| b.churning)
             && !recalls_enough(self.tried, self.hits);
         if churning && !self.listed.len().is_multiple_of(CHURNING_SAMPLE) {
@@ -723,6 +745,8 @@ impl<'t> FetchTracking<'t> {
     /// also needs its creation time kept ([`Age`]).
     #[inline]
     pub(crate) fn recall(&mut self, ahead: &[u8]) -> Option<Recall> {
+        // Kept only from a try to the reading of the same session.
+        self.hashed = None;
         // Most sessions that cannot be recalled are told apart here,
         // before their bytes are hashed: the baseline has no memo for
         // them.
@@ -734,28 +758,31 @@ impl<'t> FetchTracking<'t> {
         if self.misses >= MISSES_IN_A_ROW {
             // The sessions keep changing: hashing each one costs more than
             // recalling saves, so only one in PROBE is tried.
-            self.misses += 1;
+            self.misses = self.misses.saturating_add(1);
             if !self.misses.is_multiple_of(PROBE) {
                 return None;
             }
         }
-        let recall = self.match_ahead(ahead);
+        let hashed = self.tracker.memo_ahead(ahead);
+        let recall = hashed.and_then(|(len, memo)| self.match_hash(len, memo));
         self.misses = if recall.is_some() {
             self.hits = self.hits.saturating_add(1);
             0
         } else {
+            // Read next: its memo is this hash ([`Self::memo`]).
+            self.hashed = hashed.map(|(len, memo)| (ahead.as_ptr().addr(), len, memo));
             self.misses.saturating_add(1)
         };
         recall
     }
 
-    /// [`Self::recall`], once its bytes are worth hashing.
+    /// [`Self::recall`] of the session whose bytes to the first `}` are
+    /// `len` long and hash to `memo`.
     #[inline]
-    fn match_ahead(&mut self, ahead: &[u8]) -> Option<Recall> {
+    fn match_hash(&mut self, len: usize, memo: u32) -> Option<Recall> {
         let baseline = self.tracker.baseline.as_ref()?;
         let sessions = &baseline.sessions;
         let next = sessions.get(self.cursor)?;
-        let (len, memo) = self.tracker.memo_ahead(ahead)?;
         let j = if next.memo == memo {
             self.cursor
         } else {
@@ -1057,7 +1084,9 @@ impl<'t> FetchTracking<'t> {
         }
 
         let mut unpaired = self.unpaired.iter().peekable();
+        let mut ages = self.ages.iter().peekable();
         for (index, entry) in self.listed.iter_mut().enumerate() {
+            let aged = ages.next_if(|age| age.entry as usize == index).is_some();
             let status = match pair_ids.get(usize::from(entry.pair)) {
                 Some(&(_, status)) => Some(status),
                 None => {
@@ -1068,6 +1097,13 @@ impl<'t> FetchTracking<'t> {
                         .map(|&(_, status)| status as usize)
                 }
             };
+            let live = (pairs.get(usize::from(entry.pair)))
+                .is_some_and(|pair| !matches!(pair.stage, Stage::Final(_)));
+            if live && !aged && entry.seen & Seen::NO_CREATED_AT == 0 {
+                // Recalling a live session takes its age, not kept for
+                // this one: it is read, and not hashed in vain first.
+                entry.memo = 0;
+            }
             // Status labels are few (the limit is 27), so they fit in 8 bits.
             let label = status.and_then(|status| status_labels.get(status)).copied();
             entry.label = u8::try_from(label.unwrap_or(0)).unwrap_or(u8::MAX);
@@ -1076,11 +1112,12 @@ impl<'t> FetchTracking<'t> {
             mark_repeats(&mut self.listed);
         }
         drop_repeats(&mut self.listed, &mut self.ages);
-        if self.listed.capacity() > 2 * self.listed.len() + 1024 {
-            // A list that repeated ids, or shrank a lot, leaves room the
-            // baseline must not keep until the next fetch.
-            self.listed.shrink_to_fit();
-        }
+        // A list that repeated ids, or shrank a lot, leaves room the
+        // baseline and the spares must not keep until the next fetch.
+        shrink_slack(&mut self.listed);
+        shrink_slack(&mut self.ages);
+        shrink_slack(&mut self.unpaired);
+        shrink_slack(&mut self.used);
         changes.transitions.sort_by(|a, b| a.0.cmp(&b.0));
         changes.removed.sort();
         changes.start_latency.sort_by(|a, b| a.0.cmp(&b.0));
