@@ -857,11 +857,14 @@ impl<'t> FetchTracking<'t> {
         {
             self.unpaired.push((entry, status));
         }
-        if let Some(created_at) = age
-            && self.ages.len() < self.used.len().max(entry) / MOST_AGES_PER + 64
-            && let Some(age) = Age::new(entry, created_at)
-        {
-            self.ages.push(age);
+        if let Some(created_at) = age {
+            let room = self.ages.len() < self.used.len().max(entry) / MOST_AGES_PER + 64;
+            match Age::new(entry, created_at).filter(|_| room) {
+                Some(age) => self.ages.push(age),
+                // Recalling a live session takes its age, not kept for this
+                // one: the next fetch reads it, without hashing it in vain.
+                None => self.listed[entry].memo = 0,
+            }
         }
     }
 
@@ -1084,9 +1087,7 @@ impl<'t> FetchTracking<'t> {
         }
 
         let mut unpaired = self.unpaired.iter().peekable();
-        let mut ages = self.ages.iter().peekable();
         for (index, entry) in self.listed.iter_mut().enumerate() {
-            let aged = ages.next_if(|age| age.entry as usize == index).is_some();
             let status = match pair_ids.get(usize::from(entry.pair)) {
                 Some(&(_, status)) => Some(status),
                 None => {
@@ -1097,13 +1098,6 @@ impl<'t> FetchTracking<'t> {
                         .map(|&(_, status)| status as usize)
                 }
             };
-            let live = (pairs.get(usize::from(entry.pair)))
-                .is_some_and(|pair| !matches!(pair.stage, Stage::Final(_)));
-            if live && !aged && entry.seen & Seen::NO_CREATED_AT == 0 {
-                // Recalling a live session takes its age, not kept for
-                // this one: it is read, and not hashed in vain first.
-                entry.memo = 0;
-            }
             // Status labels are few (the limit is 27), so they fit in 8 bits.
             let label = status.and_then(|status| status_labels.get(status)).copied();
             entry.label = u8::try_from(label.unwrap_or(0)).unwrap_or(u8::MAX);
