@@ -1,19 +1,16 @@
 //! What a session is recalled by: a keyed hash of the bytes it was written
-//! as, from its `{` to the first `}` after it.
+//! as, from its `{` to its `}`, and their length.
 //!
 //! A fetch that finds a session written exactly as the previous fetch
 //! wrote it counts it from what that fetch kept instead of reading it
-//! ([`super::tracker`]). To tell, it needs the session's length and a hash
-//! of its bytes, without reading it: the length is taken to the first `}`
-//! (a session with an object inside, or a `}` in a string, ends later, and
-//! is simply never recalled), and both come from one pass over the bytes,
-//! sixteen at a time, which finds the `}` and folds each piece into the
-//! hash as it goes. This costs a fraction of reading the session's fields,
-//! which is the point.
+//! ([`super::tracker`]). The previous fetch kept each session's length and
+//! the hash of its bytes; to tell, this fetch hashes as many bytes where
+//! the next session starts and compares. That costs a fraction of reading
+//! the session's fields, which is the point.
 //!
-//! The hash folds each piece with a 64-by-64-bit multiply of the piece's
-//! two halves, each mixed with the running value or a secret word. The
-//! words are drawn at random per process (from the same source as the
+//! The hash folds sixteen bytes at a time with a 64-by-64-bit multiply of
+//! their two halves, each mixed with the running value or a secret word.
+//! The words are drawn at random per process (from the same source as the
 //! maps' seeds), so an API cannot write two sessions that hash alike on
 //! purpose: two that differ agree by chance only.
 
@@ -35,62 +32,51 @@ impl Seed {
     }
 }
 
-/// The length of `bytes` up to and with their first `}`, and the hash of
-/// those bytes; `None` if they hold no `}`.
+/// The hash of `bytes` and of their length.
 ///
-/// Thirty-two bytes at a time while there is no `}`, folded into two
-/// running values (two multiplies that do not wait for each other); then
-/// sixteen at a time into the first, up to the `}`.
+/// Thirty-two bytes at a time into two running values (two multiplies
+/// that do not wait for each other) while more than thirty-two are left,
+/// then the last thirty-two, which may overlap bytes folded already: for a
+/// given length, every byte lands in a block at a place of its own. Fewer
+/// than thirty-two bytes are read as two sixteen-byte blocks that overlap,
+/// or one padded with zeros.
 #[inline]
-pub(crate) fn to_first_close(bytes: &[u8], seed: Seed) -> Option<(usize, u64)> {
+pub(crate) fn hash(bytes: &[u8], seed: Seed) -> u64 {
     let Seed([start, even, odd]) = seed;
+    let len = bytes.len();
     let (mut first, mut second) = (start, start.rotate_left(32));
-    let (pairs, _) = bytes.as_chunks::<32>();
-    let mut done = 0;
-    for pair in pairs {
-        let (low, high) = pair.split_at(16);
-        let (Ok(low), Ok(high)) = (<&[u8; 16]>::try_from(low), <&[u8; 16]>::try_from(high)) else {
-            break;
-        };
-        if has_close(low, high) {
-            break;
+    if len >= 32 {
+        let mut rest = bytes;
+        while let Some((pair, after)) = rest.split_first_chunk::<32>()
+            && !after.is_empty()
+        {
+            (first, second) = fold_pair(first, second, pair, even, odd);
+            rest = after;
         }
-        first = fold(first, low, even, odd);
-        second = fold(second, high, odd, even);
-        done += 32;
+        if let Some(last) = bytes.last_chunk::<32>() {
+            (first, second) = fold_pair(first, second, last, even, odd);
+        }
+    } else if let (Some(head), Some(tail)) = (bytes.first_chunk::<16>(), bytes.last_chunk::<16>()) {
+        first = fold(first, head, even, odd);
+        second = fold(second, tail, odd, even);
+    } else {
+        let mut block = [0; 16];
+        block[..len].copy_from_slice(bytes);
+        first = fold(first, &block, even, odd);
     }
     let hash = first ^ second.rotate_left(23);
-    let (blocks, tail) = bytes[done..].as_chunks::<16>();
-    let mut hash = hash;
-    for (index, block) in blocks.iter().enumerate() {
-        if let Some(at) = first_close_of_16(block) {
-            return Some(finish(hash, block, at, done + index * 16 + at + 1, seed));
-        }
-        hash = fold(hash, block, even, odd);
-    }
-    let mut last = [0; 16];
-    last[..tail.len()].copy_from_slice(tail);
-    let at = first_close_of_16(&last).filter(|&at| at < tail.len())?;
-    Some(finish(
-        hash,
-        &last,
-        at,
-        done + blocks.len() * 16 + at + 1,
-        seed,
-    ))
+    folded_multiply(hash ^ odd, len as u64 ^ even)
 }
 
-/// The hash of the bytes folded so far, then of `block` up to and with its
-/// byte `at`, and of the whole length `len`.
+/// Thirty-two bytes folded into the two running values.
 #[inline]
-fn finish(hash: u64, block: &[u8; 16], at: usize, len: usize, seed: Seed) -> (usize, u64) {
-    let Seed([_, even, odd]) = seed;
-    // The bytes after the `}` belong to what follows: zeroed. The length,
-    // folded in last, tells a run of zeros from a shorter block.
-    let keep = u128::MAX >> (8 * (15 - at));
-    let kept = (u128::from_le_bytes(*block) & keep).to_le_bytes();
-    let hash = fold(hash, &kept, even, odd);
-    (len, folded_multiply(hash ^ odd, len as u64 ^ even))
+fn fold_pair(first: u64, second: u64, pair: &[u8; 32], even: u64, odd: u64) -> (u64, u64) {
+    let (low, high) = pair.split_at(16);
+    let block = |half: &[u8]| <[u8; 16]>::try_from(half).unwrap_or_default();
+    (
+        fold(first, &block(low), even, odd),
+        fold(second, &block(high), odd, even),
+    )
 }
 
 #[inline]
@@ -107,39 +93,6 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
     product as u64 ^ (product >> 64) as u64
 }
 
-/// Whether thirty-two bytes hold a `}`.
-#[inline]
-fn has_close(low: &[u8; 16], high: &[u8; 16]) -> bool {
-    close_mask(low) | close_mask(high) != 0
-}
-
-/// The index of the first `}` in sixteen bytes.
-#[inline]
-fn first_close_of_16(block: &[u8; 16]) -> Option<usize> {
-    let mask = close_mask(block);
-    (mask != 0).then(|| mask.trailing_zeros() as usize)
-}
-
-/// A bit for each `}` of sixteen bytes, the first byte's lowest: a vector
-/// compare and a byte mask, through `safe_arch` (SSE2, which every x86-64
-/// processor has).
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[inline]
-fn close_mask(block: &[u8; 16]) -> u32 {
-    use safe_arch::{cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i};
-    let close = set_splat_i8_m128i(i8::from_ne_bytes([b'}']));
-    move_mask_i8_m128i(cmp_eq_mask_i8_m128i(m128i::from(*block), close)) as u32
-}
-
-/// The same, elsewhere.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline]
-fn close_mask(block: &[u8; 16]) -> u32 {
-    (block.iter().enumerate())
-        .filter(|(_, &byte)| byte == b'}')
-        .fold(0, |mask, (at, _)| mask | 1 << at)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,29 +102,11 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_first_close_at_every_position_whatever_follows() {
+    fn every_byte_and_the_length_change_the_hash() {
         let seed = seed();
-        for len in 1..=70 {
-            let mut bytes = vec![b'a'; len - 1];
-            bytes.push(b'}');
-            let alone = to_first_close(&bytes, seed);
-            assert_eq!(alone.map(|(found, _)| found), Some(len), "{len}");
-            // More bytes after it, another `}` among them, change nothing.
-            for after in [&b"}"[..], b",{\"a\":1}", &[b'x'; 40]] {
-                let followed = [&bytes[..], after].concat();
-                assert_eq!(to_first_close(&followed, seed), alone, "{len} {after:?}");
-            }
-            assert_eq!(to_first_close(&bytes[..len - 1], seed), None, "{len}");
-        }
-    }
-
-    #[test]
-    fn every_byte_before_the_close_and_the_length_change_the_hash() {
-        let seed = seed();
-        for len in [1, 15, 16, 17, 40, 135] {
-            let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-            bytes.push(b'}');
-            let (_, hash) = to_first_close(&bytes, seed).unwrap_or_default();
+        for len in [0, 1, 15, 16, 17, 31, 32, 33, 40, 64, 65, 135] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let hashed = hash(&bytes, seed);
             for at in 0..len {
                 for byte in [0, b'b', b'{', 0xff] {
                     if byte == bytes[at] {
@@ -179,19 +114,22 @@ mod tests {
                     }
                     let mut changed = bytes.clone();
                     changed[at] = byte;
-                    let (_, other) = to_first_close(&changed, seed).unwrap_or_default();
-                    assert_ne!(hash, other, "{len} bytes, {byte:#x} at {at}");
+                    assert_ne!(
+                        hashed,
+                        hash(&changed, seed),
+                        "{len} bytes, {byte:#x} at {at}"
+                    );
                 }
             }
-            // Zeros in front make it longer, not the same.
+            // Zeros in front or behind make it longer, not the same.
             let longer = [&[0][..], &bytes].concat();
-            assert_ne!(to_first_close(&longer, seed).map(|(_, h)| h), Some(hash));
+            assert_ne!(hash(&longer, seed), hashed, "{len}");
+            let longer = [&bytes[..], &[0]].concat();
+            assert_ne!(hash(&longer, seed), hashed, "{len}");
+            assert_eq!(hash(&bytes, seed), hashed, "{len}");
         }
         // Another seed, another hash.
         let bytes = b"{\"session_id\":\"a\"}";
-        assert_ne!(
-            to_first_close(bytes, seed),
-            to_first_close(bytes, self::seed())
-        );
+        assert_ne!(hash(bytes, seed), hash(bytes, self::seed()));
     }
 }

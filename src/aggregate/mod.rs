@@ -38,7 +38,7 @@ use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, labe
 use self::oldest::OldestSessions;
 use self::pairs::{PairCache, ShortKey};
 use self::tracker::{
-    FetchTracking, Listed, MAX_PAIRS, NO_PAIR, PairRef, Recalled, Stage, Unusable,
+    FetchTracking, Listed, MAX_PAIRS, Memo, NO_PAIR, PairRef, Recalled, Stage, Unusable,
 };
 use crate::api::parse::{Field, SessionRecord, SessionSink};
 use crate::api::redact::Redactor;
@@ -432,6 +432,7 @@ impl<'t> Aggregator<'t> {
                 agent: self.agents[agent].source.clone(),
                 status: self.statuses[status].source.clone(),
                 stage: self.statuses[status].stage,
+                status_hash: self.statuses[status].hash,
             })
             .collect();
         let (changes, lifecycle, commit, tracker) = self.tracking.finish(
@@ -582,7 +583,7 @@ fn agent_counts(
 
 impl SessionSink for Aggregator<'_> {
     fn session(&mut self, session: &SessionRecord<'_>) {
-        self.fold(session, 0);
+        self.fold(session, Memo::default());
     }
 
     fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
@@ -614,15 +615,17 @@ impl SessionSink for Aggregator<'_> {
             self.invalid_fields.agent_name += u64::from(unusable.agent);
             self.invalid_fields.created_at += u64::from(unusable.created_at);
         }
-        self.tracking.recalled(recall, pair, status_id);
+        let status_hash = self.statuses[status_id].hash;
+        self.tracking
+            .recalled(recall, pair, (status_id, status_hash));
         Some(recall.len)
     }
 }
 
 impl Aggregator<'_> {
-    /// Folds one session read from the body, written as bytes whose hash
-    /// is `memo` (0: none).
-    fn fold(&mut self, session: &SessionRecord<'_>, memo: u32) {
+    /// Folds one session read from the body, which the next fetch is to
+    /// recall by `memo`.
+    fn fold(&mut self, session: &SessionRecord<'_>, memo: Memo) {
         self.sessions += 1;
         let status = label_value(&session.status, &mut self.invalid_fields.status);
         let agent = label_value(&session.agent_name, &mut self.invalid_fields.agent_name);

@@ -298,28 +298,24 @@ impl SessionTracker {
     }
 
     /// The hash by which a session written exactly as one of the previous
-    /// fetch is recalled, from `written`, its bytes from its `{` to its
-    /// `}`: 0 (none) unless that `}` is the first one, as a recall looks no
-    /// further (so a session holding an object, or a `}` in a string, is
-    /// never recalled).
-    pub(crate) fn memo(&self, written: &[u8]) -> u32 {
-        match self.memo_ahead(written) {
-            Some((len, memo)) if len == written.len() => memo,
-            _ => 0,
-        }
-    }
-
-    /// The length of the session at the start of `ahead`, were it one
-    /// that can be recalled, and its memo.
+    /// fetch is recalled, of `written`, its bytes from its `{` to its `}`.
     #[inline]
-    fn memo_ahead(&self, ahead: &[u8]) -> Option<(usize, u32)> {
-        let (len, hash) = memo::to_first_close(ahead, self.seed)?;
+    fn memo(&self, written: &[u8]) -> u32 {
         // The low half, never 0. The length is in the hash, and a session
         // is compared with up to nine entries of the baseline: a changed
         // one agrees with one of them by chance about twice in a billion,
         // and is then taken for it.
-        Some((len, (hash as u32).max(1)))
+        (memo::hash(written, self.seed) as u32).max(1)
     }
+}
+
+/// What a session read is recalled by in the next fetch: the hash of the
+/// bytes it was written as ([`SessionTracker::memo`], 0 for none), and how
+/// many they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Memo {
+    hash: u32,
+    len: u32,
 }
 
 /// The previous successful fetch.
@@ -406,11 +402,15 @@ struct Tracked {
     /// Hash of the session id, low word first.
     key: [u32; 2],
     /// Hash of the bytes it was written as ([`SessionTracker::memo`]): the
-    /// next fetch recalls it when they are the same. 0 for none, and in a
-    /// baseline for a session without a pair, which cannot be recalled.
+    /// next fetch recalls it when the bytes as long where the next session
+    /// starts hash the same. 0 for none, and always for a session without
+    /// a pair, which cannot be recalled.
     memo: u32,
-    /// Hash of the status value, to tell a change of status.
-    status: u32,
+    /// With a pair: how many bytes it was written as (its status's hash is
+    /// its pair's, [`Recalled::status_hash`]). Without a pair: the hash of
+    /// its status value. Either tells a change of status
+    /// ([`Self::status_hash`]).
+    len_or_status: u32,
     /// Its agent and status in its fetch's table of pairs ([`Recalled`]),
     /// or [`NO_PAIR`].
     pair: PairRef,
@@ -422,15 +422,32 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn new(key: u64, memo: u32, status: u32, pair: PairRef, unusable: u8) -> Self {
+    fn new(key: u64, memo: Memo, status_hash: u32, pair: PairRef, unusable: u8) -> Self {
+        let (memo, len_or_status) = match pair {
+            NO_PAIR => (0, status_hash),
+            _ => (memo.hash, memo.len),
+        };
         Tracked {
             key: [key as u32, (key >> 32) as u32],
             memo,
-            status,
+            len_or_status,
             pair,
             label: 0,
             seen: unusable & Seen::UNUSABLE,
         }
+    }
+
+    /// The hash of its status value, `pairs` being its fetch's table.
+    fn status_hash(&self, pairs: &[Recalled]) -> u32 {
+        match pairs.get(usize::from(self.pair)) {
+            Some(pair) => pair.status_hash,
+            None => self.len_or_status,
+        }
+    }
+
+    /// How many bytes it was written as, if it has a memo.
+    fn len(&self) -> Option<usize> {
+        (self.memo != 0).then_some(self.len_or_status as usize)
     }
 
     fn key(&self) -> u64 {
@@ -457,6 +474,8 @@ pub(crate) struct Recalled {
     pub(crate) status: String,
     /// The status's stage.
     pub(crate) stage: Stage,
+    /// The status's hash ([`SessionTracker::status_hash`]).
+    pub(crate) status_hash: u32,
 }
 
 /// What was seen of a session so far, as bits of [`Tracked::seen`].
@@ -539,10 +558,21 @@ pub(crate) struct Listed<'a> {
     /// Its `created_at` when its status is live and the time readable:
     /// what recalling it would need.
     pub(crate) age: Option<UnixMillis>,
-    /// Hash of the bytes it was written as ([`SessionTracker::memo`]).
-    pub(crate) memo: u32,
+    /// What the next fetch recalls it by.
+    pub(crate) memo: Memo,
     /// Which of its fields were unusable.
     pub(crate) unusable: Unusable,
+}
+
+impl Listed<'_> {
+    fn placed(&self) -> Placed {
+        Placed {
+            stage: self.stage,
+            agent: self.agent,
+            status: self.status,
+            status_hash: self.status_hash,
+        }
+    }
 }
 
 /// Which of a session's fields were missing or unreadable, as the invalid
@@ -602,10 +632,17 @@ impl Recall {
 struct Pending {
     /// Its entry in this fetch's list.
     entry: usize,
+    placed: Placed,
+    created_at: Option<UnixMillis>,
+}
+
+/// What placing a session read needs of it besides its time.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
     stage: Stage,
     agent: AgentId,
     status: StatusId,
-    created_at: Option<UnixMillis>,
+    status_hash: u32,
 }
 
 /// What one fetch saw change, by label text, for the tests and the log.
@@ -640,8 +677,8 @@ pub(crate) struct FetchTracking<'t> {
     /// Sessions hashed and not recalled since the last one recalled.
     misses: u32,
     /// The last of those, if it was the session last tried: where its
-    /// bytes start in the window, the length to its first `}` and their
-    /// hash, for when it is read next.
+    /// bytes start in the window, how many were hashed and their hash, for
+    /// when it is read next.
     hashed: Option<(usize, usize, u32)>,
     /// Sessions that had a memo to be recalled by (hashed, or passed over
     /// while the sessions keep changing), and those found written as
@@ -676,19 +713,26 @@ impl<'t> FetchTracking<'t> {
     /// [`SessionTracker::memo`], for a session read; 0 for most of them
     /// when the previous fetch found its sessions changing
     /// ([`Baseline::churning`]), until this one recalls them.
-    pub(crate) fn memo(&mut self, written: &[u8]) -> u32 {
-        // Hashed already, when recalling it was tried.
-        if let Some((at, len, memo)) = self.hashed.take()
+    pub(crate) fn memo(&mut self, written: &[u8]) -> Memo {
+        let Ok(len) = u32::try_from(written.len()) else {
+            return Memo::default();
+        };
+        // Hashed already, when recalling it was tried with its length.
+        if let Some((at, hashed, hash)) = self.hashed.take()
             && at == written.as_ptr().addr()
+            && hashed == written.len()
         {
-            return if len == written.len() { memo } else { 0 };
+            return Memo { hash, len };
         }
         let churning = self.tracker.baseline.as_ref().is_some_and(|b| b.churning)
             && !recalls_enough(self.tried, self.hits);
         if churning && !self.listed.len().is_multiple_of(CHURNING_SAMPLE) {
-            return 0;
+            return Memo { hash: 0, len };
         }
-        self.tracker.memo(written)
+        Memo {
+            hash: self.tracker.memo(written),
+            len,
+        }
     }
 
     /// Follows one session with an id.
@@ -706,23 +750,14 @@ impl<'t> FetchTracking<'t> {
         match self.place(key) {
             Some(place) => {
                 let created_at = || session.created_at.and_then(parse_timestamp);
-                self.resolve(
-                    entry,
-                    place,
-                    session.stage,
-                    session.agent,
-                    session.status,
-                    created_at,
-                );
+                self.resolve(entry, place, session.placed(), created_at);
             }
             None => {
                 // Parsed now: the listing is gone once this call returns.
                 let observable = matches!(session.stage, Stage::Running | Stage::Final(_));
                 self.pending.push(Pending {
                     entry,
-                    stage: session.stage,
-                    agent: session.agent,
-                    status: session.status,
+                    placed: session.placed(),
                     created_at: session
                         .created_at
                         .filter(|_| observable)
@@ -763,33 +798,48 @@ impl<'t> FetchTracking<'t> {
                 return None;
             }
         }
-        let hashed = self.tracker.memo_ahead(ahead);
-        let recall = hashed.and_then(|(len, memo)| self.match_hash(len, memo));
+        let recall = self.match_ahead(ahead);
         self.misses = if recall.is_some() {
             self.hits = self.hits.saturating_add(1);
             0
         } else {
-            // Read next: its memo is this hash ([`Self::memo`]).
-            self.hashed = hashed.map(|(len, memo)| (ahead.as_ptr().addr(), len, memo));
             self.misses.saturating_add(1)
         };
         recall
     }
 
-    /// [`Self::recall`] of the session whose bytes to the first `}` are
-    /// `len` long and hash to `memo`.
+    /// [`Self::recall`] once the session is to be hashed: the entry in
+    /// step, or one of those after it (sessions of the baseline deleted
+    /// since, as `place` allows), whose memo the bytes of `ahead` as many
+    /// as its length hash to. Each length is hashed once, and only where
+    /// `ahead` has a `}` to end a session there.
     #[inline]
-    fn match_hash(&mut self, len: usize, memo: u32) -> Option<Recall> {
+    fn match_ahead(&mut self, ahead: &[u8]) -> Option<Recall> {
         let baseline = self.tracker.baseline.as_ref()?;
         let sessions = &baseline.sessions;
-        let next = sessions.get(self.cursor)?;
-        let j = if next.memo == memo {
-            self.cursor
-        } else {
-            // Sessions of the baseline deleted since, as `place` allows.
-            let window = self.cursor + 1..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
-            { window }.find(|&j| sessions[j].memo == memo)?
-        };
+        let window = self.cursor..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
+        let mut hashed: Option<(usize, u32)> = None;
+        let mut found = None;
+        for j in window {
+            let Some(len) = sessions[j].len() else {
+                continue;
+            };
+            if ahead.get(len.wrapping_sub(1)) != Some(&b'}') {
+                continue;
+            }
+            let memo = match hashed {
+                Some((same, memo)) if same == len => memo,
+                _ => self.tracker.memo(&ahead[..len]),
+            };
+            hashed = Some((len, memo));
+            if memo == sessions[j].memo {
+                found = Some(j);
+                break;
+            }
+        }
+        // Read next if not recalled: its memo may be this hash.
+        self.hashed = hashed.map(|(len, memo)| (ahead.as_ptr().addr(), len, memo));
+        let j = found?;
         if self.used[j] {
             return None;
         }
@@ -803,7 +853,7 @@ impl<'t> FetchTracking<'t> {
         Some(Recall {
             entry: j,
             previous,
-            len,
+            len: previous.len_or_status as usize,
             unusable,
             created_at,
         })
@@ -835,15 +885,22 @@ impl<'t> FetchTracking<'t> {
     /// none; it was marked as seen in that status already, so nothing is
     /// observed and what was seen of it stays as it was.
     #[inline]
-    pub(crate) fn recalled(&mut self, recall: Recall, pair: PairRef, status: StatusId) {
+    pub(crate) fn recalled(&mut self, recall: Recall, pair: PairRef, status: (StatusId, u32)) {
         self.used[recall.entry] = true;
         self.cursor = recall.entry + 1;
         let entry = self.listed.len();
-        self.listed.push(Tracked {
+        let (status, status_hash) = status;
+        let mut tracked = Tracked {
             pair,
             label: 0,
             ..recall.previous
-        });
+        };
+        if pair == NO_PAIR {
+            // This fetch's table is full: as a session read then is kept.
+            tracked.memo = 0;
+            tracked.len_or_status = status_hash;
+        }
+        self.listed.push(tracked);
         self.follow(entry, pair, status, recall.created_at);
     }
 
@@ -913,12 +970,10 @@ impl<'t> FetchTracking<'t> {
     fn resolve_pending(&mut self, pending: Pending, place: Place) {
         let Pending {
             entry,
-            stage,
-            agent,
-            status,
+            placed,
             created_at,
         } = pending;
-        self.resolve(entry, place, stage, agent, status, || created_at);
+        self.resolve(entry, place, placed, || created_at);
     }
 
     /// Records what a placed session means: a transition when it is new or
@@ -927,11 +982,15 @@ impl<'t> FetchTracking<'t> {
         &mut self,
         entry: usize,
         place: Place,
-        stage: Stage,
-        agent: AgentId,
-        status: StatusId,
+        placed: Placed,
         created_at: impl FnOnce() -> Option<UnixMillis>,
     ) {
+        let Placed {
+            stage,
+            agent,
+            status,
+            status_hash,
+        } = placed;
         let key = self.listed[entry].key();
         let place = match place {
             Place::Before(j) if self.used[j] => Place::Again,
@@ -945,8 +1004,10 @@ impl<'t> FetchTracking<'t> {
             Place::Before(j) => {
                 self.used[j] = true;
                 self.cursor = j + 1;
-                let previous = baseline.map(|b| b.sessions[j]);
-                let changed = previous.is_some_and(|p| p.status != self.listed[entry].status);
+                let previous = baseline.map(|b| (b.sessions[j], b.pairs.as_slice()));
+                let changed =
+                    previous.is_some_and(|(p, pairs)| p.status_hash(pairs) != status_hash);
+                let previous = previous.map(|(p, _)| p);
                 // What was seen of it, not its fields then.
                 (previous.map_or(0, |p| p.seen & !Seen::UNUSABLE), changed)
             }

@@ -303,9 +303,16 @@ fn a_session_is_recalled_only_as_it_was_written() {
         ODD_SESSIONS[1].to_owned(),
     ]);
     fetch(&mut tracker, &first, 0, true, &[]).0.unwrap();
-    // The same bytes: recalled. A `}` in a string, or an object inside:
-    // never, as the bytes to the first `}` are not the whole session.
-    assert_eq!(fetch(&mut tracker, &first, 1, true, &[]).1, 1);
+    // The same bytes: recalled, a `}` in a string too. The second session
+    // with id `a` (an object inside) repeats the first one's id, so the
+    // baseline kept only the first: it is read.
+    assert_eq!(fetch(&mut tracker, &first, 1, true, &[]).1, 2);
+    // Alone, the session with an object inside is recalled as well: the
+    // whole of a session is hashed, whatever it holds.
+    let nested = list(&[ODD_SESSIONS[1].to_owned()]);
+    let mut tracker = SessionTracker::new(3);
+    fetch(&mut tracker, &nested, 0, true, &[]).0.unwrap();
+    assert_eq!(fetch(&mut tracker, &nested, 1, true, &[]).1, 1);
     for (changed, what) in [
         (session("error", t), "another status"),
         (
@@ -437,5 +444,33 @@ fn a_recalled_session_after_too_much_spacing_is_refused_as_a_read_one_is() {
         let error = read.as_ref().expect_err("too much spacing is refused");
         assert!(error.contains("larger than 32 MiB"), "{error}");
         assert_eq!(recalled, read, "chunks of {sizes:?}");
+    }
+}
+
+#[test]
+fn a_session_recalled_when_the_table_of_pairs_is_full_is_followed_as_if_read() {
+    let t = "2025-10-05T18:04:34.281Z";
+    let session = |id: &str, agent: &str| {
+        format!(
+            r#"{{"session_id":"{id}","agent_name":"{agent}","status":"completed","created_at":"{t}"}}"#
+        )
+    };
+    let alone = format!("[{}]", session("x", "agi-1")).into_bytes();
+    // The same session after as many new pairs as the table holds: it is
+    // recalled, and has no pair in this fetch.
+    let crowded: Vec<String> = (0..4096)
+        .map(|i| session(&format!("n-{i}"), &format!("agent-{i}")))
+        .chain([session("x", "agi-1")])
+        .collect();
+    let crowded = format!("[{}]", crowded.join(",")).into_bytes();
+    let mut recalling = SessionTracker::new(3);
+    let mut reading = SessionTracker::new(3);
+    for (n, body) in [&alone, &crowded, &alone].into_iter().enumerate() {
+        let (snapshot, recalled) = fetch(&mut recalling, body, n, true, &[]);
+        let (expected, _) = fetch(&mut reading, body, n, false, &[]);
+        assert_eq!(snapshot, expected, "fetch {n}");
+        assert!(snapshot.is_ok(), "fetch {n}");
+        // Recalled among the crowd; read after it, as it had no pair.
+        assert_eq!(recalled, usize::from(n == 1), "fetch {n}");
     }
 }
