@@ -20,14 +20,19 @@
 //!   (`"status":`), without scanning them as strings first;
 //! - strings are scanned sixteen bytes at a time for `"`, `\` and control
 //!   characters, with vector compares and a byte mask on x86-64;
-//! - the window's UTF-8 is checked once up front (with vector instructions,
-//!   by `simdutf8`), so strings are handed out
-//!   as slices of it with no check each (past a byte that is not UTF-8, the
-//!   strings handed out are checked one by one, as serde_json checks them);
+//! - UTF-8 is checked a few KiB at a time from the first string handed out
+//!   on (with vector instructions, by `simdutf8`), so the strings after it
+//!   are handed out as slices with no check each, and the bytes of
+//!   sessions the caller does not read are never checked (as serde_json
+//!   does not check the strings it skips);
 //! - skipped values are walked in place with an explicit stack instead of
 //!   recursion, so any depth is fine;
 //! - nothing tracks lines and columns until an error needs them (the
 //!   caller counts the lines of the bytes it has dropped, [`Lines`]).
+
+/// How many bytes are checked to be UTF-8 at a time, from a string on: the
+/// sessions read after it are nearly always among them.
+const CHECKED_AHEAD: usize = 4096;
 
 /// Why a body is not the JSON expected: what went wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,10 +110,11 @@ pub struct Buffers {
 /// The reading position in a window of the body.
 pub struct Reader<'de> {
     bytes: &'de [u8],
-    /// The longest prefix of the window that is valid UTF-8 (nearly always
-    /// all of it, or all but a character cut by the window's end): strings
-    /// in it are sliced from it without a check each.
+    /// The bytes of the window from `text_at` on that were last checked to
+    /// be UTF-8 ([`Self::checked`]): strings in them are sliced from them
+    /// without a check each.
     text: &'de str,
+    text_at: usize,
     /// Whether the body ends where the window does.
     complete: bool,
     pos: usize,
@@ -150,12 +156,10 @@ impl<'de> Reader<'de> {
     /// A reader at the start of a window of the body; `complete` when the
     /// body ends where the window does.
     pub fn window(bytes: &'de [u8], complete: bool, buffers: Buffers) -> Self {
-        let text = simdutf8::compat::from_utf8(bytes).unwrap_or_else(|error| {
-            std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default()
-        });
         Reader {
             bytes,
-            text,
+            text: "",
+            text_at: 0,
             complete,
             pos: 0,
             buffers,
@@ -278,6 +282,9 @@ impl<'de> Reader<'de> {
         }
         let key = self.skip_string()?;
         self.colon()?;
+        // Escapes are ASCII and unescape to whole characters: the key is
+        // UTF-8 when its bytes are, which most often needs no other check.
+        let written_as_text = self.checked(key.start, key.end).is_some();
         let raw = &self.bytes[key.start..key.end];
         let unescaped = if key.escaped {
             self.buffers.scratch.clear();
@@ -290,9 +297,8 @@ impl<'de> Reader<'de> {
         };
         // A key is read as text, as serde_json reads the keys of the objects
         // it deserializes (the body's and each session's): one that is not
-        // UTF-8 refuses the body. A key in the UTF-8 part of the window
-        // needs no check.
-        if key.end > self.text.len() && std::str::from_utf8(unescaped).is_err() {
+        // UTF-8 refuses the body.
+        if !written_as_text && std::str::from_utf8(unescaped).is_err() {
             return Err(self.fault_at(key.start, "invalid UTF-8 in a key"));
         }
         let known = names.iter().find(|(name, _)| *name == unescaped);
@@ -553,15 +559,41 @@ impl<'de> Reader<'de> {
         self.plain_string_ends(start, at + found)
     }
 
-    /// The contents of a string without escapes as text, sliced from the
-    /// window's UTF-8 part or else checked on their own: `None` if they are
-    /// not UTF-8.
+    /// The contents of a string without escapes as text: `None` if they
+    /// are not UTF-8.
     #[inline]
-    pub fn plain_text(&self, (start, end): (usize, usize)) -> Option<&'de str> {
-        match self.text.get(start..end) {
-            Some(text) => Some(text),
-            None => std::str::from_utf8(self.bytes.get(start..end)?).ok(),
+    pub fn plain_text(&mut self, (start, end): (usize, usize)) -> Option<&'de str> {
+        self.checked(start, end)
+    }
+
+    /// The window's bytes `start..end` (`start` just after a `"`) as text,
+    /// if they are UTF-8: sliced from the bytes checked last, or else
+    /// after checking the bytes from `start` on, [`CHECKED_AHEAD`] of them
+    /// or to `end` if further, which the next strings are then likely in.
+    #[inline]
+    fn checked(&mut self, start: usize, end: usize) -> Option<&'de str> {
+        if let Some(text) = (start.checked_sub(self.text_at))
+            .and_then(|from| self.text.get(from..end - self.text_at))
+        {
+            return Some(text);
         }
+        self.check_from(start, end);
+        self.text.get(..end - start)
+    }
+
+    #[cold]
+    fn check_from(&mut self, start: usize, end: usize) {
+        let bytes = self.bytes;
+        let upto = (start + CHECKED_AHEAD).max(end).min(bytes.len());
+        let Some(ahead) = bytes.get(start..upto) else {
+            return;
+        };
+        // Up to the first byte that is not UTF-8, or to a character cut by
+        // the end of what is checked.
+        self.text = simdutf8::compat::from_utf8(ahead).unwrap_or_else(|error| {
+            std::str::from_utf8(&ahead[..error.valid_up_to()]).unwrap_or_default()
+        });
+        self.text_at = start;
     }
 
     /// Skips a number, checking its grammar.
