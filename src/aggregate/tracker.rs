@@ -343,6 +343,11 @@ fn recalls_enough(tried: u32, hits: u32) -> bool {
     u64::from(hits) * 8 >= u64::from(tried).max(1)
 }
 
+/// Lengths of the baseline's entries a session is hashed as, at most, when
+/// recalling it is tried: the entry in step's and one more cover a session
+/// deleted since, whatever its length.
+const LENGTHS_TRIED: usize = 2;
+
 /// Sessions a fetch must have tried to recall to be found churning.
 const CHURNING_TRIES: u32 = 256;
 /// One session in this many is hashed after a churning fetch.
@@ -811,14 +816,17 @@ impl<'t> FetchTracking<'t> {
     /// [`Self::recall`] once the session is to be hashed: the entry in
     /// step, or one of those after it (sessions of the baseline deleted
     /// since, as `place` allows), whose memo the bytes of `ahead` as many
-    /// as its length hash to. Each length is hashed once, and only where
-    /// `ahead` has a `}` to end a session there.
+    /// as its length hash to. A length is hashed only where `ahead` has a
+    /// `}` to end a session there, and once; at most [`LENGTHS_TRIED`]
+    /// lengths are, so that a baseline of sessions of many lengths does
+    /// not make each try cost many hashes.
     #[inline]
     fn match_ahead(&mut self, ahead: &[u8]) -> Option<Recall> {
         let baseline = self.tracker.baseline.as_ref()?;
         let sessions = &baseline.sessions;
         let window = self.cursor..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
         let mut hashed: Option<(usize, u32)> = None;
+        let mut lengths = 0;
         let mut found = None;
         for j in window {
             let Some(len) = sessions[j].len() else {
@@ -829,7 +837,11 @@ impl<'t> FetchTracking<'t> {
             }
             let memo = match hashed {
                 Some((same, memo)) if same == len => memo,
-                _ => self.tracker.memo(&ahead[..len]),
+                _ if lengths == LENGTHS_TRIED => break,
+                _ => {
+                    lengths += 1;
+                    self.tracker.memo(&ahead[..len])
+                }
             };
             hashed = Some((len, memo));
             if memo == sessions[j].memo {
@@ -837,7 +849,8 @@ impl<'t> FetchTracking<'t> {
                 break;
             }
         }
-        // Read next if not recalled: its memo may be this hash.
+        // Read next if not recalled: its memo may be this hash
+        // ([`Self::recalled`] drops it otherwise).
         self.hashed = hashed.map(|(len, memo)| (ahead.as_ptr().addr(), len, memo));
         let j = found?;
         if self.used[j] {
@@ -886,6 +899,8 @@ impl<'t> FetchTracking<'t> {
     /// observed and what was seen of it stays as it was.
     #[inline]
     pub(crate) fn recalled(&mut self, recall: Recall, pair: PairRef, status: (StatusId, u32)) {
+        // Its hash is not the next session's, wherever that one starts.
+        self.hashed = None;
         self.used[recall.entry] = true;
         self.cursor = recall.entry + 1;
         let entry = self.listed.len();

@@ -333,11 +333,18 @@ impl<'de> Reader<'de> {
         }
     }
 
-    /// Moves to the next value of an open list; false when the list ends
-    /// (its `]` consumed). `first` is true for the list's first call.
+    /// Moves to the next value of an open list, past the spacing before it;
+    /// false when the list ends (its `]` consumed). `first` is true for the
+    /// list's first call.
     #[inline]
     pub fn next_item(&mut self, first: bool) -> Result<bool, Fault> {
-        self.next_entry(first, b']')
+        let more = self.next_entry(first, b']')?;
+        if more {
+            // The value then starts at the reading position, whatever
+            // spacing follows the comma.
+            self.peek_token();
+        }
+        Ok(more)
     }
 
     /// Moves past the comma before the next entry of an open list or object

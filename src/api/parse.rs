@@ -93,8 +93,9 @@ pub trait SessionSink {
     fn session(&mut self, session: &SessionRecord<'_>);
 
     /// [`Self::session`], with the bytes the session was written as, from
-    /// its `{` to its `}`: what a sink that recalls sessions
-    /// ([`Self::recall`]) remembers them by.
+    /// its `{` to its `}` (the spacing around it is not the session's):
+    /// what a sink that recalls sessions ([`Self::recall`]) remembers them
+    /// by.
     fn session_written(&mut self, session: &SessionRecord<'_>, written: &[u8]) {
         let _ = written;
         self.session(session);

@@ -51,8 +51,17 @@ impl SessionSink for CountRecalls<'_, '_> {
 /// as 1), or whole when there are none.
 fn read<S: SessionSink>(body: &[u8], sizes: &[usize], sink: &mut S) -> Result<usize, String> {
     let mut stream = SessionStream::new(sink);
+    // Each chunk comes in the same buffer, as the exporter's come in the
+    // few buffers it recycles: a session may start where another one of
+    // an earlier chunk did.
+    let mut buffer = Vec::with_capacity(body.len());
+    let mut feed = |chunk: &[u8]| {
+        buffer.clear();
+        buffer.extend_from_slice(chunk);
+        stream.feed(&buffer).map_err(|e| e.to_string())
+    };
     if sizes.is_empty() {
-        stream.feed(body).map_err(|e| e.to_string())?;
+        feed(body)?;
     } else {
         let mut rest = body;
         for size in sizes.iter().cycle() {
@@ -60,7 +69,7 @@ fn read<S: SessionSink>(body: &[u8], sizes: &[usize], sink: &mut S) -> Result<us
                 break;
             }
             let (chunk, after) = rest.split_at((*size).clamp(1, rest.len()));
-            stream.feed(chunk).map_err(|e| e.to_string())?;
+            feed(chunk)?;
             rest = after;
         }
     }
@@ -472,5 +481,58 @@ fn a_session_recalled_when_the_table_of_pairs_is_full_is_followed_as_if_read() {
         assert!(snapshot.is_ok(), "fetch {n}");
         // Recalled among the crowd; read after it, as it had no pair.
         assert_eq!(recalled, usize::from(n == 1), "fetch {n}");
+    }
+}
+
+#[test]
+fn spacing_between_sessions_is_not_theirs() {
+    let session = |id: &str| {
+        format!(
+            r#"{{"session_id":"{id}","agent_name":"agi-1","status":"completed","created_at":"2025-10-05T18:04:34Z"}}"#
+        )
+    };
+    let ids = ["a", "b", "c", "d"];
+    let listed = |separator: &str| {
+        let sessions: Vec<String> = ids.iter().map(|id| session(id)).collect();
+        format!("[\n  {}\n]", sessions.join(separator)).into_bytes()
+    };
+    let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+    // Pretty-printed, then spaced otherwise: every session is recalled,
+    // as the spacing around a session is not part of it.
+    for (n, separator) in [",\n  ", ",\n  ", ", ", ","].into_iter().enumerate() {
+        let body = listed(separator);
+        let (snapshot, recalled) = fetch(&mut recalling, &body, n, true, &[]);
+        assert_eq!(snapshot, fetch(&mut reading, &body, n, false, &[]).0, "{n}");
+        assert_eq!(recalled, if n == 0 { 0 } else { ids.len() }, "{n}");
+    }
+}
+
+#[test]
+fn a_session_read_after_one_recalled_is_hashed_as_itself() {
+    // x, then y one byte shorter: y after a comma and a newline ends where
+    // x did. Fetch 1 comes in two chunks through one buffer, so y starts
+    // where x started, one chunk later; it must not be taken for x then,
+    // nor x for y in fetch 2.
+    let at = "2025-10-05T18:04:34Z";
+    let x = format!(
+        r#"{{"session_id":"x","agent_name":"agi-1","status":"completed","created_at":"{at}"}}"#
+    );
+    let y_of = |id: &str| {
+        format!(
+            r#"{{"session_id":"{id}","agent_name":"agi-2","status":"error","created_at":"{at}"}}"#
+        )
+    };
+    let y = y_of(&format!("y{}", "p".repeat(x.len() - 1 - y_of("y").len())));
+    assert_eq!(y.len() + 1, x.len());
+    let fetches = [
+        (format!("[{x}]"), vec![]),
+        (format!("[{x},\n{y}]"), vec![x.len() + 1, usize::MAX]),
+        (format!("[{x},{x}]"), vec![]),
+    ];
+    let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+    for (n, (body, sizes)) in fetches.iter().enumerate() {
+        let (snapshot, _) = fetch(&mut recalling, body.as_bytes(), n, true, sizes);
+        let (expected, _) = fetch(&mut reading, body.as_bytes(), n, false, sizes);
+        assert_eq!(snapshot, expected, "fetch {n}");
     }
 }
