@@ -47,7 +47,7 @@ pub use crate::aggregate::{
 pub use crate::api::ClientError;
 pub use crate::api::key::DEMO_KEY;
 pub use crate::api::parse::{
-    Field, ParseError, SessionRecord, SessionSink, SessionStream, parse_sessions,
+    Field, ParseError, Recalled, SessionRecord, SessionSink, SessionStream, parse_sessions,
 };
 pub use crate::api::redact::Redactor;
 pub use crate::api::timestamp::{

@@ -38,9 +38,9 @@ use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, labe
 use self::oldest::OldestSessions;
 use self::pairs::{PairCache, ShortKey};
 use self::tracker::{
-    FetchTracking, Listed, MAX_PAIRS, Memo, NO_PAIR, PairRef, Recalled, Stage, Unusable,
+    FetchTracking, KeptPair, Listed, MAX_PAIRS, Memo, NO_PAIR, PairRef, Stage, Unusable,
 };
-use crate::api::parse::{Field, SessionRecord, SessionSink};
+use crate::api::parse::{Field, Recalled, SessionRecord, SessionSink};
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, looks_like_timestamp, parse_timestamp};
 use crate::status::DocumentedStatus;
@@ -198,17 +198,6 @@ impl AgentStats {
     }
 }
 
-/// A pair of the previous fetch's table, as a recalled session has it.
-#[derive(Debug, Clone, Copy)]
-struct RecalledPair {
-    /// Its agent and status ids, and its place in this fetch's table.
-    ids: (AgentId, StatusId, PairRef),
-    /// Sessions recalled from it, not counted yet.
-    count: u64,
-    /// The oldest `created_at` among them, if live.
-    oldest: Option<UnixMillis>,
-}
-
 /// Folds sessions as the parser reports them.
 #[derive(Debug)]
 pub struct Aggregator<'t> {
@@ -228,9 +217,6 @@ pub struct Aggregator<'t> {
     /// sessions from (at most [`MAX_PAIRS`]), and the place of each in it.
     pair_table: Vec<(AgentId, StatusId)>,
     pair_refs: HashMap<(AgentId, StatusId), PairRef>,
-    /// What each pair of the previous fetch's table is in this one, once a
-    /// session recalled from it has asked, and the sessions recalled from it.
-    recalled: Vec<Option<RecalledPair>>,
     oldest_sessions: OldestSessions,
     invalid_fields: InvalidFields,
     sessions: u64,
@@ -268,7 +254,6 @@ impl<'t> Aggregator<'t> {
             pairs: PairCache::new(),
             pair_table: Vec::new(),
             pair_refs: HashMap::new(),
-            recalled: Vec::new(),
             oldest_sessions: OldestSessions::new(limits.top_oldest),
             invalid_fields: InvalidFields::default(),
             sessions: 0,
@@ -308,45 +293,33 @@ impl<'t> Aggregator<'t> {
         place
     }
 
-    /// What the previous fetch's pair `previous` is in this one, and what
-    /// the sessions recalled from it add up to so far.
-    #[inline]
-    fn recalled_pair(&mut self, previous: PairRef) -> Option<&mut RecalledPair> {
-        let index = usize::from(previous);
-        if !matches!(self.recalled.get(index), Some(Some(_))) {
-            // Once per pair and fetch: the texts are copied out of the
-            // tracker, which the lookups below may not hold borrowed.
-            let Recalled { agent, status, .. } = self.tracking.recalled_pair(previous)?.clone();
-            let ids = self.ids(&agent, &status);
-            if self.recalled.len() <= index {
-                self.recalled.resize(index + 1, None);
+    /// Adds the sessions recalled to the counts, by the pair of the
+    /// previous fetch's table they had; returns what each such pair is in
+    /// this fetch, for the tracker to give them.
+    fn count_recalled(&mut self) -> Vec<Option<(PairRef, StatusId)>> {
+        let (recalled, unusable) = self.tracking.recalled();
+        self.invalid_fields.status += unusable.status;
+        self.invalid_fields.agent_name += unusable.agent_name;
+        self.invalid_fields.created_at += unusable.created_at;
+        let mut recalled_as = Vec::new();
+        for (previous, pair, tally) in recalled {
+            let (agent_id, status_id, place) = self.ids(&pair.agent, &pair.status);
+            let previous = usize::from(previous);
+            if recalled_as.len() <= previous {
+                recalled_as.resize(previous + 1, None);
             }
-            self.recalled[index] = Some(RecalledPair {
-                ids,
-                count: 0,
-                oldest: None,
-            });
-        }
-        self.recalled.get_mut(index)?.as_mut()
-    }
-
-    /// Adds the sessions recalled from each pair to the counts.
-    fn count_recalled(&mut self) {
-        for recalled in self.recalled.iter().flatten() {
-            let (agent_id, status_id, _) = recalled.ids;
-            if recalled.count == 0 {
-                continue;
-            }
-            self.sessions += recalled.count;
+            recalled_as[previous] = Some((place, status_id));
+            self.sessions += tally.count;
             let agent_stats = &mut self.agents[agent_id];
-            agent_stats.total += recalled.count;
+            agent_stats.total += tally.count;
             let cell = agent_stats.cell(status_id);
-            cell.count += recalled.count;
-            cell.oldest = min_option(cell.oldest, recalled.oldest);
+            cell.count += tally.count;
+            cell.oldest = min_option(cell.oldest, tally.oldest);
             let stats = &mut self.statuses[status_id];
-            stats.count += recalled.count;
-            stats.oldest = min_option(stats.oldest, recalled.oldest);
+            stats.count += tally.count;
+            stats.oldest = min_option(stats.oldest, tally.oldest);
         }
+        recalled_as
     }
 
     fn status_id(&mut self, status: &str) -> StatusId {
@@ -395,7 +368,7 @@ impl<'t> Aggregator<'t> {
     }
 
     fn finish_apart(mut self) -> (Snapshot, Commit, &'t mut SessionTracker) {
-        self.count_recalled();
+        let recalled_as = self.count_recalled();
         let redactor = self.redactor;
         let status_labels = self.status_labels();
         let agent_labels = self.agent_labels();
@@ -428,7 +401,7 @@ impl<'t> Aggregator<'t> {
         let statuses_seen: Vec<&str> = self.statuses.iter().map(|s| s.source.as_str()).collect();
         let agents_seen: Vec<&str> = self.agents.iter().map(|a| a.source.as_str()).collect();
         let pairs = (self.pair_table.iter())
-            .map(|&(agent, status)| Recalled {
+            .map(|&(agent, status)| KeptPair {
                 agent: self.agents[agent].source.clone(),
                 status: self.statuses[status].source.clone(),
                 stage: self.statuses[status].stage,
@@ -440,6 +413,7 @@ impl<'t> Aggregator<'t> {
             &agents_seen,
             &self.pair_table,
             pairs,
+            &recalled_as,
             redactor,
         );
         let snapshot = Snapshot {
@@ -592,33 +566,14 @@ impl SessionSink for Aggregator<'_> {
     }
 
     /// A session written exactly as one the previous fetch listed in
-    /// step: it is counted from what that fetch kept of it (its pair, which
-    /// fields were unusable, its creation time if it is live), as
-    /// [`Self::fold`] would count it, without being read (README,
-    /// Performance). A live one that may be among the oldest is read, for
-    /// its id.
-    fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
-        let recall = self.tracking.recall(ahead)?;
-        if let Some(created_at) = recall.created_at
-            && self.oldest_sessions.may_keep(created_at)
-        {
-            return None;
-        }
-        let recalled = self.recalled_pair(recall.pair())?;
-        // Counted at the end, per pair ([`Self::count_recalled`]).
-        recalled.count += 1;
-        recalled.oldest = min_option(recalled.oldest, recall.created_at);
-        let (_, status_id, pair) = recalled.ids;
-        let unusable = recall.unusable;
-        if unusable != Unusable::default() {
-            self.invalid_fields.status += u64::from(unusable.status);
-            self.invalid_fields.agent_name += u64::from(unusable.agent);
-            self.invalid_fields.created_at += u64::from(unusable.created_at);
-        }
-        let status_hash = self.statuses[status_id].hash;
-        self.tracking
-            .recalled(recall, pair, (status_id, status_hash));
-        Some(recall.len)
+    /// step, and those right after it that are too: each is counted from
+    /// what that fetch kept of it (its pair, which fields were unusable,
+    /// its creation time if it is live), as [`Self::fold`] would count it,
+    /// without being read (README, Performance). A live one that may be
+    /// among the oldest is read, for its id.
+    fn recall(&mut self, ahead: &[u8]) -> Option<Recalled> {
+        let keep = self.oldest_sessions.keep_bound();
+        self.tracking.recall(ahead, keep)
     }
 }
 

@@ -79,18 +79,23 @@ impl OldestSessions {
         }
     }
 
-    /// Whether a session created at `created_at` may be kept by
-    /// [`Self::offer`], which decides with its id; false only when it
-    /// certainly is not.
-    pub(crate) fn may_keep(&mut self, created_at: UnixMillis) -> bool {
+    /// The latest creation time of a session that [`Self::offer`] may
+    /// keep, which it decides with the session's id; `None` when it keeps
+    /// none. A session created later certainly is not kept. Only
+    /// [`Self::offer`] changes the bound.
+    pub(crate) fn keep_bound(&mut self) -> Option<UnixMillis> {
         if self.limit == 0 {
-            return false;
+            return None;
         }
         if self.kept.len() < self.limit {
-            return true;
+            return Some(UnixMillis::MAX);
         }
         self.drop_stale_top();
-        (self.heap.peek()).is_none_or(|youngest| created_at <= youngest.created_at)
+        Some(
+            self.heap
+                .peek()
+                .map_or(UnixMillis::MAX, |youngest| youngest.created_at),
+        )
     }
 
     /// Keeps this session if it is among the oldest.

@@ -37,7 +37,8 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, StickyLabels};
 use super::lifecycle::{FINAL_STATUSES, Lifecycle, Totals};
 use super::memo::{self, Seed};
-use super::{AgentId, StatusId};
+use super::{AgentId, InvalidFields, StatusId, min_option};
+use crate::api::parse::Recalled;
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
 use crate::status::DocumentedStatus;
@@ -214,6 +215,7 @@ impl SessionTracker {
     /// Starts following the sessions of one fetch.
     pub(crate) fn fetch(&mut self, times: FetchTimes) -> FetchTracking<'_> {
         let previous = self.baseline.as_ref().map_or(0, |b| b.sessions.len());
+        let pairs = self.baseline.as_ref().map_or(0, |b| b.pairs.len());
         let Spare {
             mut listed,
             mut ages,
@@ -238,6 +240,8 @@ impl SessionTracker {
             tried: 0,
             hits: 0,
             cursor: 0,
+            recalled: vec![Tally::default(); pairs],
+            recalled_unusable: InvalidFields::default(),
             used,
             index: None,
             pending: Vec::new(),
@@ -326,7 +330,7 @@ struct Baseline {
     /// When its request was sent: a session created later is new.
     sent_at: UnixMillis,
     /// Its table of pairs, which its sessions' [`Tracked::pair`] index.
-    pairs: Vec<Recalled>,
+    pairs: Vec<KeptPair>,
     /// The creation times of its live sessions, as far as kept, by entry.
     ages: Vec<Age>,
     /// Its fetch tried to recall many sessions and recalled few: they
@@ -412,14 +416,15 @@ struct Tracked {
     /// a pair, which cannot be recalled.
     memo: u32,
     /// With a pair: how many bytes it was written as (its status's hash is
-    /// its pair's, [`Recalled::status_hash`]). Without a pair: the hash of
+    /// its pair's, [`KeptPair::status_hash`]). Without a pair: the hash of
     /// its status value. Either tells a change of status
     /// ([`Self::status_hash`]).
     len_or_status: u32,
-    /// Its agent and status in its fetch's table of pairs ([`Recalled`]),
+    /// Its agent and status in its fetch's table of pairs ([`KeptPair`]),
     /// or [`NO_PAIR`].
     pair: PairRef,
-    /// The label of its status, for the removal counter.
+    /// The label of its status, for the removal counter; until the end of
+    /// its fetch, [`Self::BASELINE_PAIR`] for a session recalled.
     label: u8,
     /// What was seen of it, and which of its fields were unusable: [`Seen`]
     /// bits.
@@ -427,6 +432,10 @@ struct Tracked {
 }
 
 impl Tracked {
+    /// The mark of a session recalled, whose pair is still the previous
+    /// fetch's: no label is as large (there are 27 at most).
+    const BASELINE_PAIR: u8 = u8::MAX;
+
     fn new(key: u64, memo: Memo, status_hash: u32, pair: PairRef, unusable: u8) -> Self {
         let (memo, len_or_status) = match pair {
             NO_PAIR => (0, status_hash),
@@ -443,7 +452,7 @@ impl Tracked {
     }
 
     /// The hash of its status value, `pairs` being its fetch's table.
-    fn status_hash(&self, pairs: &[Recalled]) -> u32 {
+    fn status_hash(&self, pairs: &[KeptPair]) -> u32 {
         match pairs.get(usize::from(self.pair)) {
             Some(pair) => pair.status_hash,
             None => self.len_or_status,
@@ -474,7 +483,7 @@ pub(crate) const MAX_PAIRS: usize = 4096;
 /// One pair of the previous fetch's table, for the sessions recalled from
 /// it: the agent and status as kept for their labels.
 #[derive(Debug, Clone)]
-pub(crate) struct Recalled {
+pub(crate) struct KeptPair {
     pub(crate) agent: String,
     pub(crate) status: String,
     /// The status's stage.
@@ -609,27 +618,28 @@ impl Unusable {
     }
 }
 
-/// A session of this fetch written exactly as one of the baseline was
-/// ([`FetchTracking::recall`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Recall {
-    /// Its entry in the baseline.
-    entry: usize,
-    /// What the baseline kept of it.
-    previous: Tracked,
-    /// How many bytes it takes.
-    pub(crate) len: usize,
-    /// Its `created_at`, when its status is live and the time was
-    /// readable.
-    pub(crate) created_at: Option<UnixMillis>,
-    pub(crate) unusable: Unusable,
+/// What the sessions a fetch recalled from one pair of the previous
+/// fetch's table come to, counted at its end ([`FetchTracking::recalled`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    pub(crate) count: u64,
+    /// The oldest `created_at` among them, if live.
+    pub(crate) oldest: Option<UnixMillis>,
 }
 
-impl Recall {
-    /// Its agent and status in the previous fetch's table of pairs.
-    pub(crate) fn pair(&self) -> PairRef {
-        self.previous.pair
+/// Where the session after the one that ends at `end` starts, if a comma
+/// and spacing lead to it.
+#[inline]
+fn after_comma(ahead: &[u8], end: usize) -> Option<usize> {
+    if ahead.get(end) != Some(&b',') {
+        return None;
     }
+    let start = end + 1;
+    let spacing = ahead
+        .get(start..)?
+        .iter()
+        .position(|byte| !matches!(byte, b' ' | b'\n' | b'\r' | b'\t'))?;
+    (ahead[start + spacing] == b'{').then_some(start + spacing)
 }
 
 /// A session out of step with the baseline, placed later.
@@ -692,6 +702,10 @@ pub(crate) struct FetchTracking<'t> {
     hits: u32,
     /// Where the next session is expected in the baseline.
     cursor: usize,
+    /// What the sessions recalled come to, by the baseline's pair they
+    /// have, and the fields of theirs that were unusable.
+    recalled: Vec<Tally>,
+    recalled_unusable: InvalidFields,
     /// Baseline entries already matched.
     used: Vec<bool>,
     /// Baseline entry by key, built once many sessions are out of step.
@@ -775,16 +789,70 @@ impl<'t> FetchTracking<'t> {
         }
     }
 
-    /// The session at the start of `ahead` (the body from its `{` on), if
-    /// it is written exactly as a session of the baseline in step with
-    /// this fetch was, which this fetch has not listed yet: the same id,
-    /// agent, status and `created_at`, so nothing is to be observed of it
-    /// (the fetch that listed it marked it as seen in that status, as
-    /// [`Self::resolve`] marks every session it places). Such a session is
-    /// followed with [`Self::recalled`], without being read. A live one
-    /// also needs its creation time kept ([`Age`]).
+    /// The sessions at the start of `ahead` (the body from the first one's
+    /// `{` on) that are written exactly as sessions of the baseline in step
+    /// with this fetch were, which this fetch has not listed yet: the same
+    /// id, agent, status and `created_at`, so nothing is to be observed of
+    /// them (the fetch that listed one marked it as seen in that status, as
+    /// [`Self::resolve`] marks every session it places). The first is
+    /// looked for a few entries ahead ([`Self::match_ahead`]); each after
+    /// it must follow a comma (and spacing) and be the next entry. They
+    /// are followed without being read ([`Self::take`]), and counted by
+    /// the baseline's pair they have ([`Self::recalled`]) until the end of
+    /// the fetch tells what that pair is in this one. A live session whose
+    /// `created_at` is `keep` or earlier, which may be among the oldest
+    /// ([`super::oldest`]), is not recalled, nor those after it.
     #[inline]
-    pub(crate) fn recall(&mut self, ahead: &[u8]) -> Option<Recall> {
+    pub(crate) fn recall(&mut self, ahead: &[u8], keep: Option<UnixMillis>) -> Option<Recalled> {
+        let mut j = self.recall_first(ahead)?;
+        let mut run = Recalled {
+            sessions: 0,
+            len: 0,
+        };
+        let mut start = 0;
+        while let Some(len) = self.take(j, keep) {
+            run.sessions += 1;
+            run.len = start + len;
+            let Some(next) = after_comma(ahead, run.len) else {
+                break;
+            };
+            if !self.written_as(&ahead[next..], j + 1) {
+                break;
+            }
+            (j, start) = (j + 1, next);
+        }
+        (run.sessions > 0).then_some(run)
+    }
+
+    /// Whether `bytes` start with the baseline's entry `j` as it was
+    /// written: the session after one recalled, which a run of recalls
+    /// tries alone (any other is left to [`Self::recall_first`]).
+    #[inline]
+    fn written_as(&mut self, bytes: &[u8], j: usize) -> bool {
+        let Some(&entry) = self
+            .tracker
+            .baseline
+            .as_ref()
+            .and_then(|b| b.sessions.get(j))
+        else {
+            return false;
+        };
+        let Some(len) = entry.len() else {
+            return false;
+        };
+        let found = bytes.get(len.wrapping_sub(1)) == Some(&b'}')
+            && self.tracker.memo(&bytes[..len]) == entry.memo;
+        if found {
+            self.tried = self.tried.saturating_add(1);
+            self.hits = self.hits.saturating_add(1);
+        }
+        found
+    }
+
+    /// The baseline's entry the session at the start of `ahead` is
+    /// written as, for [`Self::recall`].
+    #[inline]
+    fn recall_first(&mut self, ahead: &[u8]) -> Option<usize> {
         // Kept only from a try to the reading of the same session.
         self.hashed = None;
         // Most sessions that cannot be recalled are told apart here,
@@ -803,27 +871,26 @@ impl<'t> FetchTracking<'t> {
                 return None;
             }
         }
-        let recall = self.match_ahead(ahead);
-        self.misses = if recall.is_some() {
+        let found = self.match_ahead(ahead);
+        self.misses = if found.is_some() {
             self.hits = self.hits.saturating_add(1);
             0
         } else {
             self.misses.saturating_add(1)
         };
-        recall
+        found
     }
 
-    /// [`Self::recall`] once the session is to be hashed: the entry in
-    /// step, or one of those after it (sessions of the baseline deleted
+    /// [`Self::recall_first`] once the session is to be hashed: the entry
+    /// in step, or one of those after it (sessions of the baseline deleted
     /// since, as `place` allows), whose memo the bytes of `ahead` as many
     /// as its length hash to. A length is hashed only where `ahead` has a
     /// `}` to end a session there, and once; at most [`LENGTHS_TRIED`]
     /// lengths are, so that a baseline of sessions of many lengths does
     /// not make each try cost many hashes.
     #[inline]
-    fn match_ahead(&mut self, ahead: &[u8]) -> Option<Recall> {
-        let baseline = self.tracker.baseline.as_ref()?;
-        let sessions = &baseline.sessions;
+    fn match_ahead(&mut self, ahead: &[u8]) -> Option<usize> {
+        let sessions = &self.tracker.baseline.as_ref()?.sessions;
         let window = self.cursor..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
         let mut hashed: Option<(usize, u32)> = None;
         let mut lengths = 0;
@@ -850,26 +917,60 @@ impl<'t> FetchTracking<'t> {
             }
         }
         // Read next if not recalled: its memo may be this hash
-        // ([`Self::recalled`] drops it otherwise).
+        // ([`Self::take`] drops it otherwise).
         self.hashed = hashed.map(|(len, memo)| (ahead.as_ptr().addr(), len, memo));
-        let j = found?;
-        if self.used[j] {
+        found
+    }
+
+    /// Follows the session found written as the baseline's entry `j`,
+    /// unless this fetch listed that one already or it may be among the
+    /// oldest (see [`Self::recall`]). It is what [`Self::resolve`] makes of
+    /// such a session, spelt out: its baseline entry, unused, is taken and
+    /// the cursor moves past it; its status is the same, so it entered
+    /// none; it was marked as seen in that status already, so nothing is
+    /// observed and what was seen of it stays as it was. Its entry keeps
+    /// the baseline's pair, marked as such ([`Tracked::label`]), and its
+    /// creation time is kept if it is live.
+    #[inline]
+    fn take(&mut self, j: usize, keep: Option<UnixMillis>) -> Option<usize> {
+        let baseline = self.tracker.baseline.as_ref()?;
+        let previous = *baseline.sessions.get(j)?;
+        let pair = usize::from(previous.pair);
+        let stage = baseline.pairs.get(pair)?.stage;
+        if *self.used.get(j)? || pair >= self.recalled.len() {
             return None;
         }
-        let previous = sessions[j];
-        let unusable = Unusable::of(previous.seen);
-        let created_at = match baseline.pairs.get(usize::from(previous.pair))?.stage {
+        let created_at = match stage {
             Stage::Final(_) => None,
-            _ if unusable.created_at => None,
+            _ if previous.seen & Seen::NO_CREATED_AT != 0 => None,
             _ => Some(self.age_of(j)?),
         };
-        Some(Recall {
-            entry: j,
-            previous,
-            len: previous.len_or_status as usize,
-            unusable,
-            created_at,
-        })
+        if let (Some(created_at), Some(keep)) = (created_at, keep)
+            && created_at <= keep
+        {
+            return None;
+        }
+        // Its hash is not the next session's, wherever that one starts.
+        self.hashed = None;
+        self.used[j] = true;
+        self.cursor = j + 1;
+        let tally = &mut self.recalled[pair];
+        tally.count += 1;
+        tally.oldest = min_option(tally.oldest, created_at);
+        if previous.seen & Seen::UNUSABLE != 0 {
+            let unusable = Unusable::of(previous.seen);
+            let counts = &mut self.recalled_unusable;
+            counts.status += u64::from(unusable.status);
+            counts.agent_name += u64::from(unusable.agent);
+            counts.created_at += u64::from(unusable.created_at);
+        }
+        let entry = self.listed.len();
+        self.listed.push(Tracked {
+            label: Tracked::BASELINE_PAIR,
+            ..previous
+        });
+        self.keep_age(entry, created_at);
+        Some(previous.len_or_status as usize)
     }
 
     /// The creation time the baseline kept for its entry `j`, found in
@@ -885,43 +986,24 @@ impl<'t> FetchTracking<'t> {
         Some(ages[at].created_at())
     }
 
-    /// The previous fetch's pair `pair`, which a recalled session has.
-    pub(crate) fn recalled_pair(&self, pair: PairRef) -> Option<&Recalled> {
-        let baseline = self.tracker.baseline.as_ref()?;
-        baseline.pairs.get(usize::from(pair))
-    }
-
-    /// Follows a recalled session, which this fetch lists under `pair`,
-    /// with `status` its status id here. It is what [`Self::resolve`] makes
-    /// of such a session, spelt out: its baseline entry, unused, is taken
-    /// and the cursor moves past it; its status is the same, so it entered
-    /// none; it was marked as seen in that status already, so nothing is
-    /// observed and what was seen of it stays as it was.
-    #[inline]
-    pub(crate) fn recalled(&mut self, recall: Recall, pair: PairRef, status: (StatusId, u32)) {
-        // Its hash is not the next session's, wherever that one starts.
-        self.hashed = None;
-        self.used[recall.entry] = true;
-        self.cursor = recall.entry + 1;
-        let entry = self.listed.len();
-        let (status, status_hash) = status;
-        let mut tracked = Tracked {
-            pair,
-            label: 0,
-            ..recall.previous
-        };
-        if pair == NO_PAIR {
-            // This fetch's table is full: as a session read then is kept.
-            tracked.memo = 0;
-            tracked.len_or_status = status_hash;
-        }
-        self.listed.push(tracked);
-        self.follow(entry, pair, status, recall.created_at);
+    /// The pairs of the previous fetch's table that this fetch recalled
+    /// sessions from, each with its place in that table and what those
+    /// sessions come to, and the fields of theirs that were unusable: for
+    /// the end of the fetch, which tells what each pair is in this one.
+    pub(crate) fn recalled(&self) -> (Vec<(PairRef, KeptPair, Tally)>, InvalidFields) {
+        let pairs = self.tracker.baseline.as_ref().map_or(&[][..], |b| &b.pairs);
+        let recalled = (pairs.iter().zip(&self.recalled).enumerate())
+            .filter(|(_, (_, tally))| tally.count > 0)
+            .filter_map(|(at, (pair, &tally))| {
+                Some((PairRef::try_from(at).ok()?, pair.clone(), tally))
+            })
+            .collect();
+        (recalled, self.recalled_unusable)
     }
 
     /// Keeps what the end of the fetch and the next fetch need of the
-    /// session just listed as `entry`: its status, when its pair does not
-    /// give it, and its creation time if it is live, while there is room.
+    /// session just read as `entry`: its status, when its pair does not
+    /// give it, and its creation time if it is live ([`Self::keep_age`]).
     #[inline]
     fn follow(&mut self, entry: usize, pair: PairRef, status: StatusId, age: Option<UnixMillis>) {
         if pair == NO_PAIR
@@ -929,6 +1011,13 @@ impl<'t> FetchTracking<'t> {
         {
             self.unpaired.push((entry, status));
         }
+        self.keep_age(entry, age);
+    }
+
+    /// Keeps the creation time of the live session just listed as `entry`
+    /// while there is room.
+    #[inline]
+    fn keep_age(&mut self, entry: usize, age: Option<UnixMillis>) {
         if let Some(created_at) = age {
             let room = self.ages.len() < self.used.len().max(entry) / MOST_AGES_PER + 64;
             match Age::new(entry, created_at).filter(|_| room) {
@@ -1088,13 +1177,17 @@ impl<'t> FetchTracking<'t> {
     /// labels; the [`Commit`] makes them, and this fetch's sessions as the
     /// baseline, the tracker's. `statuses` and `agents` give each id's
     /// value as kept for its label; `pair_ids` and `pairs` this fetch's
-    /// table of pairs, as ids and as the next fetch recalls them.
+    /// table of pairs, as ids and as the next fetch recalls them;
+    /// `recalled_as` what each pair of the previous fetch's table that
+    /// sessions were recalled from is in this one: its place in the table
+    /// ([`NO_PAIR`] if full) and its status id.
     pub(crate) fn finish(
         mut self,
         statuses: &[&str],
         agents: &[&str],
         pair_ids: &[(AgentId, StatusId)],
-        pairs: Vec<Recalled>,
+        pairs: Vec<KeptPair>,
+        recalled_as: &[Option<(PairRef, StatusId)>],
         redactor: &Arc<Redactor>,
     ) -> (Changes, Lifecycle, Commit, &'t mut SessionTracker) {
         self.place_pending();
@@ -1162,8 +1255,25 @@ impl<'t> FetchTracking<'t> {
             changes.removed = removed.into_iter().collect();
         }
 
+        let baseline_pairs = tracker.baseline.as_ref().map_or(&[][..], |b| &b.pairs);
         let mut unpaired = self.unpaired.iter().peekable();
         for (index, entry) in self.listed.iter_mut().enumerate() {
+            if entry.label == Tracked::BASELINE_PAIR {
+                // Recalled: its pair becomes this fetch's.
+                let previous = usize::from(entry.pair);
+                let recalled = recalled_as.get(previous).copied().flatten();
+                entry.pair = recalled.map_or(NO_PAIR, |(pair, _)| pair);
+                if entry.pair == NO_PAIR {
+                    // This fetch's table is full: kept as a session read then.
+                    entry.memo = 0;
+                    entry.len_or_status = baseline_pairs.get(previous).map_or(0, |p| p.status_hash);
+                }
+                let label = recalled
+                    .and_then(|(_, status)| status_labels.get(status))
+                    .copied();
+                entry.label = u8::try_from(label.unwrap_or(0)).unwrap_or(u8::MAX);
+                continue;
+            }
             let status = match pair_ids.get(usize::from(entry.pair)) {
                 Some(&(_, status)) => Some(status),
                 None => {

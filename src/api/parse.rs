@@ -102,17 +102,31 @@ pub trait SessionSink {
     }
 
     /// Asked before each session is read, with the window's bytes from its
-    /// `{` on. A sink that knows the session at their start, because it
-    /// was written exactly as one it was handed before, may fold it again
-    /// from what it kept and return its length: the parser then goes on
-    /// after it without reading it (and without calling [`Self::session`]).
-    /// The sink vouches for those bytes being that session: the very bytes
-    /// of a session the parser read whole, so the parser's verdict stands.
-    /// `None`, the default, has the session read.
-    fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
+    /// `{` on, as many as the step may still take ([`MAX_STEP_BYTES`]). A
+    /// sink that knows the session at their start, because it was written
+    /// exactly as one it was handed before, may fold it again from what it
+    /// kept, and so may the sessions right after it, each after a comma
+    /// (and spacing) that the sink checks: it returns how many sessions it
+    /// folded and how many bytes they take, from the first one's `{` to the
+    /// last one's `}`. The parser then goes on after them without reading
+    /// them (and without calling [`Self::session`]). The sink vouches for
+    /// those bytes being those sessions: the very bytes of sessions the
+    /// parser read whole, so the parser's verdict stands. `None`, the
+    /// default, has the session read.
+    fn recall(&mut self, ahead: &[u8]) -> Option<Recalled> {
         let _ = ahead;
         None
     }
+}
+
+/// Sessions a sink recalled ([`SessionSink::recall`]): how many, one at
+/// least, and the bytes they take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recalled {
+    /// How many sessions.
+    pub sessions: usize,
+    /// From the first one's `{` to the last one's `}`.
+    pub len: usize,
 }
 
 /// Why a body is not a session list. The message says what was expected and
@@ -391,12 +405,12 @@ impl<S: SessionSink> SessionStream<'_, S> {
                 return Ok(if wrapped { Step::Next } else { Step::Done });
             }
             let start = reader.position();
-            let read = match self.recall(reader) {
-                Some(len) => {
-                    reader.rewind(start + len);
-                    None
+            let (read, listed) = match self.recall(reader, *committed) {
+                Some(recalled) => {
+                    reader.rewind(start + recalled.len);
+                    (None, recalled.sessions)
                 }
-                None => Some(self.read_session(reader)?),
+                None => (Some(self.read_session(reader)?), 1),
             };
             // Refused by the caller, as a step too large; the step counts
             // the spacing before the session too, recalled or read.
@@ -406,7 +420,7 @@ impl<S: SessionSink> SessionStream<'_, S> {
             if let Some(record) = read {
                 self.sink.session_written(&record, reader.read_since(start));
             }
-            self.sessions += 1;
+            self.sessions += listed;
             if first {
                 first = false;
                 self.state = State::Item {
@@ -418,17 +432,21 @@ impl<S: SessionSink> SessionStream<'_, S> {
         }
     }
 
-    /// The length of the session at the reading position if the sink
-    /// recalls it (`SessionSink::recall`), which it has then folded.
+    /// The sessions from the reading position on that the sink recalls
+    /// (`SessionSink::recall`), which it has then folded. It is shown no
+    /// more bytes than the step begun at `committed` may take, so each
+    /// session it recalls is a step the cap allows, as reading it finds.
     #[inline]
-    fn recall(&mut self, reader: &Reader<'_>) -> Option<usize> {
+    fn recall(&mut self, reader: &Reader<'_>, committed: usize) -> Option<Recalled> {
         let ahead = reader.ahead();
         if ahead.first() != Some(&b'{') {
             return None;
         }
-        let len = self.sink.recall(ahead)?;
-        // A sink's word for a length beyond the window is not taken.
-        Some(len.min(ahead.len()))
+        let room = MAX_STEP_BYTES.saturating_sub(reader.position() - committed);
+        let ahead = &ahead[..ahead.len().min(room)];
+        let recalled = self.sink.recall(ahead)?;
+        // A sink's word for bytes beyond those shown is not taken.
+        (recalled.sessions > 0 && recalled.len <= ahead.len()).then_some(recalled)
     }
 
     /// Reads the session at the reading position.

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use agi_exporter::{
-    Aggregator, FetchTimes, Limits, Redactor, SessionRecord, SessionSink, SessionStream,
+    Aggregator, FetchTimes, Limits, Recalled, Redactor, SessionRecord, SessionSink, SessionStream,
     SessionTracker, Snapshot,
 };
 use proptest::prelude::*;
@@ -40,9 +40,9 @@ impl SessionSink for CountRecalls<'_, '_> {
         self.aggregator.session_written(session, written);
     }
 
-    fn recall(&mut self, ahead: &[u8]) -> Option<usize> {
+    fn recall(&mut self, ahead: &[u8]) -> Option<Recalled> {
         let recalled = self.aggregator.recall(ahead);
-        self.recalled += usize::from(recalled.is_some());
+        self.recalled += recalled.map_or(0, |recalled| recalled.sessions);
         recalled
     }
 }
