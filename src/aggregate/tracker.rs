@@ -215,7 +215,13 @@ impl SessionTracker {
     /// Starts following the sessions of one fetch.
     pub(crate) fn fetch(&mut self, times: FetchTimes) -> FetchTracking<'_> {
         let previous = self.baseline.as_ref().map_or(0, |b| b.sessions.len());
-        let pairs = self.baseline.as_ref().map_or(0, |b| b.pairs.len());
+        let pairs = self.baseline.as_ref().map_or(&[][..], |b| &b.pairs);
+        let recalled = (pairs.iter())
+            .map(|pair| Tally {
+                live: !matches!(pair.stage, Stage::Final(_)),
+                ..Tally::default()
+            })
+            .collect();
         let Spare {
             mut listed,
             mut ages,
@@ -240,7 +246,7 @@ impl SessionTracker {
             tried: 0,
             hits: 0,
             cursor: 0,
-            recalled: vec![Tally::default(); pairs],
+            recalled,
             recalled_unusable: InvalidFields::default(),
             used,
             index: None,
@@ -622,6 +628,8 @@ impl Unusable {
 /// fetch's table come to, counted at its end ([`FetchTracking::recalled`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Tally {
+    /// Whether the pair's status is live: the sessions' ages count.
+    live: bool,
     pub(crate) count: u64,
     /// The oldest `created_at` among them, if live.
     pub(crate) oldest: Option<UnixMillis>,
@@ -640,6 +648,41 @@ fn after_comma(ahead: &[u8], end: usize) -> Option<usize> {
         .iter()
         .position(|byte| !matches!(byte, b' ' | b'\n' | b'\r' | b'\t'))?;
     (ahead[start + spacing] == b'{').then_some(start + spacing)
+}
+
+/// The creation time `ages` (a baseline's) kept for its entry `j`, looked
+/// for at `at`, where the previous one found leaves it, or else searched.
+#[inline]
+fn age_in(ages: &[Age], at: &mut usize, j: usize) -> Option<UnixMillis> {
+    let entry = u32::try_from(j).ok()?;
+    let found = match ages.get(*at) {
+        Some(age) if age.entry == entry => *at,
+        _ => ages.binary_search_by_key(&entry, |age| age.entry).ok()?,
+    };
+    *at = found + 1;
+    Some(ages[found].created_at())
+}
+
+/// Keeps `age`, the creation time of the live session just listed as
+/// `entry`, while `ages` has room, a quarter of the longer of `listed` and
+/// the baseline (`previous` entries) at most.
+#[inline]
+fn keep_age(
+    ages: &mut Vec<Age>,
+    listed: &mut [Tracked],
+    previous: usize,
+    entry: usize,
+    age: Option<UnixMillis>,
+) {
+    if let Some(created_at) = age {
+        let room = ages.len() < previous.max(entry) / MOST_AGES_PER + 64;
+        match Age::new(entry, created_at).filter(|_| room) {
+            Some(age) => ages.push(age),
+            // Recalling a live session takes its age, not kept for this
+            // one: the next fetch reads it, without hashing it in vain.
+            None => listed[entry].memo = 0,
+        }
+    }
 }
 
 /// A session out of step with the baseline, placed later.
@@ -797,56 +840,98 @@ impl<'t> FetchTracking<'t> {
     /// [`Self::resolve`] marks every session it places). The first is
     /// looked for a few entries ahead ([`Self::match_ahead`]); each after
     /// it must follow a comma (and spacing) and be the next entry. They
-    /// are followed without being read ([`Self::take`]), and counted by
-    /// the baseline's pair they have ([`Self::recalled`]) until the end of
-    /// the fetch tells what that pair is in this one. A live session whose
-    /// `created_at` is `keep` or earlier, which may be among the oldest
+    /// are followed without being read, and counted by the baseline's pair
+    /// they have ([`Self::recalled`]) until the end of the fetch tells what
+    /// that pair is in this one. A live session whose `created_at` is
+    /// `keep` or earlier, which may be among the oldest
     /// ([`super::oldest`]), is not recalled, nor those after it.
     #[inline]
     pub(crate) fn recall(&mut self, ahead: &[u8], keep: Option<UnixMillis>) -> Option<Recalled> {
         let mut j = self.recall_first(ahead)?;
+        let tracker = &*self.tracker;
+        let baseline = tracker.baseline.as_ref()?;
         let mut run = Recalled {
             sessions: 0,
             len: 0,
         };
         let mut start = 0;
-        while let Some(len) = self.take(j, keep) {
+        // Each session is followed as [`Self::resolve`] follows one that
+        // did not change, spelt out: its baseline entry, unused, is taken
+        // and the cursor moves past it; its status is the same, so it
+        // entered none; it was marked as seen in that status already, so
+        // nothing is observed and what was seen of it stays as it was. Its
+        // entry keeps the baseline's pair, marked as such
+        // ([`Tracked::label`]), and its creation time if it is live.
+        while let Some(&previous) = baseline.sessions.get(j) {
+            let Some(tally) = self.recalled.get_mut(usize::from(previous.pair)) else {
+                break;
+            };
+            if self.used.get(j) != Some(&false) {
+                break;
+            }
+            let created_at = if tally.live && previous.seen & Seen::NO_CREATED_AT == 0 {
+                let Some(created_at) = age_in(&baseline.ages, &mut self.age_at, j) else {
+                    break;
+                };
+                if keep.is_some_and(|keep| created_at <= keep) {
+                    break;
+                }
+                tally.oldest = min_option(tally.oldest, Some(created_at));
+                Some(created_at)
+            } else {
+                None
+            };
+            tally.count += 1;
+            self.used[j] = true;
+            if previous.seen & Seen::UNUSABLE != 0 {
+                let unusable = Unusable::of(previous.seen);
+                let counts = &mut self.recalled_unusable;
+                counts.status += u64::from(unusable.status);
+                counts.agent_name += u64::from(unusable.agent);
+                counts.created_at += u64::from(unusable.created_at);
+            }
+            let entry = self.listed.len();
+            self.listed.push(Tracked {
+                label: Tracked::BASELINE_PAIR,
+                ..previous
+            });
+            keep_age(
+                &mut self.ages,
+                &mut self.listed,
+                self.used.len(),
+                entry,
+                created_at,
+            );
             run.sessions += 1;
-            run.len = start + len;
+            run.len = start + previous.len_or_status as usize;
+            self.cursor = j + 1;
+            // The next session, if it is the next entry as it was written
+            // (any other is left to the next call).
             let Some(next) = after_comma(ahead, run.len) else {
                 break;
             };
-            if !self.written_as(&ahead[next..], j + 1) {
+            let Some(&following) = baseline.sessions.get(j + 1) else {
+                break;
+            };
+            let bytes = &ahead[next..];
+            let Some(len) =
+                (following.len()).filter(|&len| bytes.get(len.wrapping_sub(1)) == Some(&b'}'))
+            else {
+                break;
+            };
+            if tracker.memo(&bytes[..len]) != following.memo {
                 break;
             }
-            (j, start) = (j + 1, next);
-        }
-        (run.sessions > 0).then_some(run)
-    }
-
-    /// Whether `bytes` start with the baseline's entry `j` as it was
-    /// written: the session after one recalled, which a run of recalls
-    /// tries alone (any other is left to [`Self::recall_first`]).
-    #[inline]
-    fn written_as(&mut self, bytes: &[u8], j: usize) -> bool {
-        let Some(&entry) = self
-            .tracker
-            .baseline
-            .as_ref()
-            .and_then(|b| b.sessions.get(j))
-        else {
-            return false;
-        };
-        let Some(len) = entry.len() else {
-            return false;
-        };
-        let found = bytes.get(len.wrapping_sub(1)) == Some(&b'}')
-            && self.tracker.memo(&bytes[..len]) == entry.memo;
-        if found {
             self.tried = self.tried.saturating_add(1);
             self.hits = self.hits.saturating_add(1);
+            (j, start) = (j + 1, next);
         }
-        found
+        if run.sessions == 0 {
+            return None;
+        }
+        // The last hash is not the next session's, wherever that one starts.
+        self.hashed = None;
+        Some(run)
     }
 
     /// The baseline's entry the session at the start of `ahead` is
@@ -917,73 +1002,9 @@ impl<'t> FetchTracking<'t> {
             }
         }
         // Read next if not recalled: its memo may be this hash
-        // ([`Self::take`] drops it otherwise).
+        // ([`Self::recall`] drops it otherwise).
         self.hashed = hashed.map(|(len, memo)| (ahead.as_ptr().addr(), len, memo));
         found
-    }
-
-    /// Follows the session found written as the baseline's entry `j`,
-    /// unless this fetch listed that one already or it may be among the
-    /// oldest (see [`Self::recall`]). It is what [`Self::resolve`] makes of
-    /// such a session, spelt out: its baseline entry, unused, is taken and
-    /// the cursor moves past it; its status is the same, so it entered
-    /// none; it was marked as seen in that status already, so nothing is
-    /// observed and what was seen of it stays as it was. Its entry keeps
-    /// the baseline's pair, marked as such ([`Tracked::label`]), and its
-    /// creation time is kept if it is live.
-    #[inline]
-    fn take(&mut self, j: usize, keep: Option<UnixMillis>) -> Option<usize> {
-        let baseline = self.tracker.baseline.as_ref()?;
-        let previous = *baseline.sessions.get(j)?;
-        let pair = usize::from(previous.pair);
-        let stage = baseline.pairs.get(pair)?.stage;
-        if *self.used.get(j)? || pair >= self.recalled.len() {
-            return None;
-        }
-        let created_at = match stage {
-            Stage::Final(_) => None,
-            _ if previous.seen & Seen::NO_CREATED_AT != 0 => None,
-            _ => Some(self.age_of(j)?),
-        };
-        if let (Some(created_at), Some(keep)) = (created_at, keep)
-            && created_at <= keep
-        {
-            return None;
-        }
-        // Its hash is not the next session's, wherever that one starts.
-        self.hashed = None;
-        self.used[j] = true;
-        self.cursor = j + 1;
-        let tally = &mut self.recalled[pair];
-        tally.count += 1;
-        tally.oldest = min_option(tally.oldest, created_at);
-        if previous.seen & Seen::UNUSABLE != 0 {
-            let unusable = Unusable::of(previous.seen);
-            let counts = &mut self.recalled_unusable;
-            counts.status += u64::from(unusable.status);
-            counts.agent_name += u64::from(unusable.agent);
-            counts.created_at += u64::from(unusable.created_at);
-        }
-        let entry = self.listed.len();
-        self.listed.push(Tracked {
-            label: Tracked::BASELINE_PAIR,
-            ..previous
-        });
-        self.keep_age(entry, created_at);
-        Some(previous.len_or_status as usize)
-    }
-
-    /// The creation time the baseline kept for its entry `j`, found in
-    /// step with the recalls, or else by a search.
-    fn age_of(&mut self, j: usize) -> Option<UnixMillis> {
-        let ages = &self.tracker.baseline.as_ref()?.ages;
-        let entry = u32::try_from(j).ok()?;
-        let at = match ages.get(self.age_at) {
-            Some(age) if age.entry == entry => self.age_at,
-            _ => ages.binary_search_by_key(&entry, |age| age.entry).ok()?,
-        };
-        self.age_at = at + 1;
-        Some(ages[at].created_at())
     }
 
     /// The pairs of the previous fetch's table that this fetch recalled
@@ -1003,7 +1024,7 @@ impl<'t> FetchTracking<'t> {
 
     /// Keeps what the end of the fetch and the next fetch need of the
     /// session just read as `entry`: its status, when its pair does not
-    /// give it, and its creation time if it is live ([`Self::keep_age`]).
+    /// give it, and its creation time if it is live ([`keep_age`]).
     #[inline]
     fn follow(&mut self, entry: usize, pair: PairRef, status: StatusId, age: Option<UnixMillis>) {
         if pair == NO_PAIR
@@ -1011,22 +1032,13 @@ impl<'t> FetchTracking<'t> {
         {
             self.unpaired.push((entry, status));
         }
-        self.keep_age(entry, age);
-    }
-
-    /// Keeps the creation time of the live session just listed as `entry`
-    /// while there is room.
-    #[inline]
-    fn keep_age(&mut self, entry: usize, age: Option<UnixMillis>) {
-        if let Some(created_at) = age {
-            let room = self.ages.len() < self.used.len().max(entry) / MOST_AGES_PER + 64;
-            match Age::new(entry, created_at).filter(|_| room) {
-                Some(age) => self.ages.push(age),
-                // Recalling a live session takes its age, not kept for this
-                // one: the next fetch reads it, without hashing it in vain.
-                None => self.listed[entry].memo = 0,
-            }
-        }
+        keep_age(
+            &mut self.ages,
+            &mut self.listed,
+            self.used.len(),
+            entry,
+            age,
+        );
     }
 
     /// Where `key` stands in the baseline, or `None` when that is decided
@@ -1255,38 +1267,53 @@ impl<'t> FetchTracking<'t> {
             changes.removed = removed.into_iter().collect();
         }
 
+        // Status labels are few (the limit is 27), so they fit in 8 bits.
+        let label_of = |status: usize| {
+            let label = status_labels.get(status).copied().unwrap_or(0);
+            u8::try_from(label).unwrap_or(u8::MAX)
+        };
+        let pair_labels: Vec<u8> = pair_ids
+            .iter()
+            .map(|&(_, status)| label_of(status))
+            .collect();
+        // What the previous fetch's pairs that sessions were recalled from
+        // are in this one: the place, the label, and the status's hash.
         let baseline_pairs = tracker.baseline.as_ref().map_or(&[][..], |b| &b.pairs);
+        let recalled_pairs: Vec<(PairRef, u8, u32)> = (recalled_as.iter().enumerate())
+            .map(|(previous, recalled)| {
+                let status_hash = baseline_pairs.get(previous).map_or(0, |p| p.status_hash);
+                match *recalled {
+                    Some((pair, status)) => (pair, label_of(status), status_hash),
+                    None => (NO_PAIR, 0, status_hash),
+                }
+            })
+            .collect();
         let mut unpaired = self.unpaired.iter().peekable();
         for (index, entry) in self.listed.iter_mut().enumerate() {
             if entry.label == Tracked::BASELINE_PAIR {
                 // Recalled: its pair becomes this fetch's.
-                let previous = usize::from(entry.pair);
-                let recalled = recalled_as.get(previous).copied().flatten();
-                entry.pair = recalled.map_or(NO_PAIR, |(pair, _)| pair);
-                if entry.pair == NO_PAIR {
+                let (pair, label, status_hash) = (recalled_pairs.get(usize::from(entry.pair)))
+                    .copied()
+                    .unwrap_or((NO_PAIR, 0, 0));
+                entry.pair = pair;
+                entry.label = label;
+                if pair == NO_PAIR {
                     // This fetch's table is full: kept as a session read then.
                     entry.memo = 0;
-                    entry.len_or_status = baseline_pairs.get(previous).map_or(0, |p| p.status_hash);
+                    entry.len_or_status = status_hash;
                 }
-                let label = recalled
-                    .and_then(|(_, status)| status_labels.get(status))
-                    .copied();
-                entry.label = u8::try_from(label.unwrap_or(0)).unwrap_or(u8::MAX);
                 continue;
             }
-            let status = match pair_ids.get(usize::from(entry.pair)) {
-                Some(&(_, status)) => Some(status),
+            entry.label = match pair_labels.get(usize::from(entry.pair)) {
+                Some(&label) => label,
                 None => {
                     // Recalling a session takes its pair: this one cannot be.
                     entry.memo = 0;
                     unpaired
                         .next_if(|(at, _)| *at as usize == index)
-                        .map(|&(_, status)| status as usize)
+                        .map_or(0, |&(_, status)| label_of(status as usize))
                 }
             };
-            // Status labels are few (the limit is 27), so they fit in 8 bits.
-            let label = status.and_then(|status| status_labels.get(status)).copied();
-            entry.label = u8::try_from(label.unwrap_or(0)).unwrap_or(u8::MAX);
         }
         if tracker.baseline.is_none() {
             mark_repeats(&mut self.listed);
