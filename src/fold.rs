@@ -82,13 +82,19 @@ impl Recycler {
     /// Copies of `bytes`, in order, in as many buffers as they fill.
     pub(crate) fn copies_of<'a>(&'a self, bytes: &'a [u8]) -> impl Iterator<Item = Vec<u8>> + 'a {
         bytes.chunks(self.size).map(|part| {
-            let spare = lock(&self.spare).pop();
-            let mut buffer = spare.unwrap_or_else(|| Vec::with_capacity(self.size));
-            buffer.clear();
+            let mut buffer = self.empty();
             // Within its size: the buffer never grows.
             buffer.extend_from_slice(part);
             buffer
         })
+    }
+
+    /// An empty buffer of its size.
+    fn empty(&self) -> Vec<u8> {
+        let spare = lock(&self.spare).pop();
+        let mut buffer = spare.unwrap_or_else(|| Vec::with_capacity(self.size));
+        buffer.clear();
+        buffer
     }
 
     /// Takes back a buffer whose chunk is done with, unless as many as can
@@ -206,9 +212,10 @@ impl Drop for Folded {
 }
 
 /// Inflates a gzip body as its chunks come from `compressed` (their buffers
-/// go back to `used`), handing each inflated piece to `inflated` in a
-/// buffer of `recycler`; blocks the calling thread, so it runs on a
-/// blocking one. Stops when either side does.
+/// go back to `used`) into buffers of `recycler`, handing each to
+/// `inflated` once it is full, and the last one at the end; blocks the
+/// calling thread, so it runs on a blocking one. Stops when either side
+/// does.
 pub(crate) fn inflate(
     mut compressed: Receiver<Piece>,
     used: &Recycler,
@@ -218,13 +225,13 @@ pub(crate) fn inflate(
 ) {
     let mut inflater = Inflater::new();
     let broken = |error: InflateError| Piece::Failed(encoding_error(&error.to_string(), redactor));
+    let mut out = recycler.empty();
     loop {
         let piece = match compressed.blocking_recv() {
             Some(Piece::Chunk(chunk)) => {
-                let sent = inflater.inflate(&chunk, |bytes| {
-                    recycler.copies_of(bytes).try_for_each(|copy| {
-                        inflated.blocking_send(Piece::Chunk(copy)).map_err(|_| ())
-                    })
+                let sent = inflater.inflate(&chunk, &mut out, |full| {
+                    let full = std::mem::replace(full, recycler.empty());
+                    inflated.blocking_send(Piece::Chunk(full)).map_err(|_| ())
                 });
                 used.give(chunk);
                 match sent {
@@ -235,7 +242,13 @@ pub(crate) fn inflate(
                 }
             }
             Some(Piece::End) => match inflater.finish() {
-                Ok(()) => Piece::End,
+                Ok(()) if out.is_empty() => Piece::End,
+                Ok(()) => {
+                    if inflated.blocking_send(Piece::Chunk(out)).is_err() {
+                        return;
+                    }
+                    Piece::End
+                }
                 Err(error) => broken(error),
             },
             Some(failed @ Piece::Failed(_)) => failed,
@@ -382,10 +395,7 @@ mod tests {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
         encoder.write_all(&body).unwrap_or_else(|e| panic!("{e}"));
         let gzip = encoder.finish().unwrap_or_else(|e| panic!("{e}"));
-        let (used, inflated_into) = (
-            Recycler::new(4096),
-            Recycler::new(crate::api::inflate::PIECE),
-        );
+        let (used, inflated_into) = (Recycler::new(4096), Recycler::new(READ_BUFFER));
         let (compressed, received) = tokio::sync::mpsc::channel(QUEUE);
         let (inflated, mut to_fold) = tokio::sync::mpsc::channel(QUEUE);
         let inflating = {
@@ -410,7 +420,7 @@ mod tests {
         loop {
             match to_fold.blocking_recv() {
                 Some(Piece::Chunk(piece)) => {
-                    assert_eq!(piece.capacity(), crate::api::inflate::PIECE);
+                    assert_eq!(piece.capacity(), READ_BUFFER);
                     out.extend_from_slice(&piece);
                     inflated_into.give(piece);
                 }

@@ -14,7 +14,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::aggregate::{FetchTimes, Limits, SessionTracker, Snapshot};
-use crate::api::inflate;
 use crate::api::key::ApiKey;
 use crate::api::redact::Redactor;
 use crate::api::timestamp;
@@ -113,7 +112,7 @@ impl Scraper {
             folder: Worker::start("agi-fold")?,
             inflater: Worker::start("agi-inflate")?,
             read_into: Recycler::new(fold::READ_BUFFER),
-            inflated_into: Recycler::new(inflate::PIECE),
+            inflated_into: Recycler::new(fold::READ_BUFFER),
         })
     }
 

@@ -404,12 +404,20 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
             Ok(())
         }
     };
+    let mut inflated = Vec::with_capacity(ERROR_BODY_BYTES);
     let cut = loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 let full = match &mut inflater {
                     None => keep(&chunk).is_err(),
-                    Some(inflater) => inflater.inflate(&chunk, &mut keep).is_err(),
+                    Some(inflater) => {
+                        let kept = inflater.inflate(&chunk, &mut inflated, |full| {
+                            let kept = keep(full);
+                            full.clear();
+                            kept
+                        });
+                        kept.is_err()
+                    }
                 };
                 if full {
                     break true;
@@ -419,6 +427,8 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
             Err(_) => break true,
         }
     };
+    // What was inflated last, short of a full piece.
+    let cut = keep(&inflated).is_err() || cut;
     #[derive(serde::Deserialize)]
     struct ErrorBody {
         message: Option<serde_json::Value>,

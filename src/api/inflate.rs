@@ -8,14 +8,10 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-/// Output is handed over in pieces of at most this many bytes.
-pub(crate) const PIECE: usize = 64 * 1024;
-
 /// A gzip stream being inflated: one member after another, as RFC 1952
 /// allows (and curl reads).
 pub(crate) struct Inflater {
     decompress: Decompress,
-    out: Vec<u8>,
     /// The current member has ended (its trailer checked).
     member_ended: bool,
 }
@@ -35,45 +31,54 @@ impl Inflater {
     pub(crate) fn new() -> Self {
         Inflater {
             decompress: Decompress::new_gzip(15),
-            out: Vec::with_capacity(PIECE),
             member_ended: false,
         }
     }
 
-    /// Inflates `input`, handing each piece of output to `sink`; stops at
-    /// the first error `sink` returns.
+    /// Inflates `input` into `out`, up to its capacity (it never grows, so
+    /// it must have some):
+    /// whenever `out` is full, `sink` takes its bytes, leaving it empty
+    /// (with room again) for the rest. What is left in `out` when `input`
+    /// is used up waits for the next call, or for the caller to take it
+    /// once the body has ended. Stops at the first error `sink` returns.
+    /// Inflating straight into the buffers handed on saves copying every
+    /// byte once more, and filling each before handing it on keeps the
+    /// handovers few.
     pub(crate) fn inflate<E>(
         &mut self,
         mut input: &[u8],
-        mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+        out: &mut Vec<u8>,
+        mut sink: impl FnMut(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), Inflated<E>> {
         while !input.is_empty() {
+            if out.len() == out.capacity() {
+                hand_on(out, &mut sink)?;
+            }
             if self.member_ended {
                 // Another member follows.
                 self.decompress = Decompress::new_gzip(15);
                 self.member_ended = false;
             }
-            self.out.clear();
-            let before_in = self.decompress.total_in();
+            let (before_in, before_out) = (self.decompress.total_in(), out.len());
             let status = self
                 .decompress
-                .decompress_vec(input, &mut self.out, FlushDecompress::None)
+                .decompress_vec(input, out, FlushDecompress::None)
                 .map_err(|e| Inflated::Inflate(InflateError::Corrupt(e.to_string())))?;
             let read =
                 usize::try_from(self.decompress.total_in() - before_in).unwrap_or(input.len());
             input = &input[read..];
-            if !self.out.is_empty() {
-                sink(&self.out).map_err(Inflated::Sink)?;
-            }
             if status == Status::StreamEnd {
                 self.member_ended = true;
-            } else if read == 0 && self.out.is_empty() {
+            } else if read == 0 && out.len() == before_out {
                 // No progress with input left and room for output: not a
                 // gzip stream the inflater can go on with.
                 return Err(Inflated::Inflate(InflateError::Corrupt(
                     "no progress".to_owned(),
                 )));
             }
+        }
+        if out.len() == out.capacity() {
+            hand_on(out, &mut sink)?;
         }
         Ok(())
     }
@@ -86,6 +91,21 @@ impl Inflater {
             Err(InflateError::Truncated)
         }
     }
+}
+
+/// Hands the full `out` to `sink`, which must leave room in it.
+fn hand_on<E>(
+    out: &mut Vec<u8>,
+    sink: &mut impl FnMut(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), Inflated<E>> {
+    sink(out).map_err(Inflated::Sink)?;
+    if out.len() == out.capacity() {
+        // Nothing would ever fit.
+        return Err(Inflated::Inflate(InflateError::Corrupt(
+            "no room for output".to_owned(),
+        )));
+    }
+    Ok(())
 }
 
 /// What stopped [`Inflater::inflate`]: the inflater or the sink.
@@ -110,23 +130,29 @@ mod tests {
         encoder.finish().unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Inflates `body` fed in chunks of `chunk` bytes, into pieces of
+    /// 1000 bytes, each full but the last.
     fn inflate_in_chunks(body: &[u8], chunk: usize) -> Result<Vec<u8>, InflateError> {
         let mut inflater = Inflater::new();
-        let mut out = Vec::new();
-        for piece in body.chunks(chunk) {
+        let mut inflated = Vec::new();
+        let mut piece = Vec::with_capacity(1000);
+        for input in body.chunks(chunk) {
             inflater
-                .inflate(piece, |bytes| {
-                    assert!(bytes.len() <= PIECE);
-                    out.extend_from_slice(bytes);
+                .inflate(input, &mut piece, |full| {
+                    assert_eq!(full.len(), 1000);
+                    inflated.extend_from_slice(full);
+                    full.clear();
                     Ok::<(), ()>(())
                 })
                 .map_err(|e| match e {
                     Inflated::Inflate(e) => e,
                     Inflated::Sink(()) => unreachable!(),
                 })?;
+            assert_eq!(piece.capacity(), 1000);
         }
         inflater.finish()?;
-        Ok(out)
+        inflated.extend_from_slice(&piece);
+        Ok(inflated)
     }
 
     #[test]
@@ -147,6 +173,24 @@ mod tests {
             inflate_in_chunks(&two, 5).as_deref(),
             Ok(&b"first second"[..])
         );
+    }
+
+    #[test]
+    fn a_buffer_without_room_is_an_error_not_a_loop() {
+        let body = gzip(&vec![b'x'; 10_000]);
+        let mut inflater = Inflater::new();
+        let mut none = Vec::new();
+        let taken = inflater.inflate(&body, &mut none, |_| Ok::<(), ()>(()));
+        assert!(matches!(
+            taken,
+            Err(Inflated::Inflate(InflateError::Corrupt(_)))
+        ));
+        let mut kept = Vec::with_capacity(100);
+        let taken = Inflater::new().inflate(&body, &mut kept, |_| Ok::<(), ()>(()));
+        assert!(matches!(
+            taken,
+            Err(Inflated::Inflate(InflateError::Corrupt(_)))
+        ));
     }
 
     #[test]
