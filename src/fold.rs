@@ -52,8 +52,9 @@ pub(crate) enum Piece {
 /// than filling memory.
 pub(crate) const QUEUE: usize = 8;
 
-/// The bytes of one buffer of the body as read: chunks from the HTTP
-/// client (which can exceed 800 KiB) are copied into as many as they need.
+/// The bytes of one buffer of the body as read, or as inflated: chunks
+/// from the HTTP client (which can exceed 800 KiB) are copied into as many
+/// as they need, and the inflater fills each before handing it on.
 pub(crate) const READ_BUFFER: usize = 256 * 1024;
 
 /// Buffers of a fixed size for the chunks handed to the fold (or the
@@ -242,19 +243,19 @@ pub(crate) fn inflate(
                 }
             }
             Some(Piece::End) => match inflater.finish() {
-                Ok(()) if out.is_empty() => Piece::End,
-                Ok(()) => {
-                    if inflated.blocking_send(Piece::Chunk(out)).is_err() {
-                        return;
-                    }
-                    Piece::End
-                }
+                Ok(()) => Piece::End,
                 Err(error) => broken(error),
             },
             Some(failed @ Piece::Failed(_)) => failed,
             // The fetch was given up: so is the fold.
             None => return,
         };
+        // The bytes inflated before the end, or before the error: the fold
+        // counts and reads them first, so that a body too large, or one
+        // whose JSON breaks before its gzip does, is found so.
+        if !out.is_empty() && inflated.blocking_send(Piece::Chunk(out)).is_err() {
+            return;
+        }
         let _ = inflated.blocking_send(piece);
         return;
     }

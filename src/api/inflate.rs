@@ -1,10 +1,11 @@
 //! Inflating a gzip body as it arrives, a bounded piece at a time.
 //!
 //! The exporter asks for gzip (`Accept-Encoding: gzip`) and inflates it
-//! itself, rather than through the HTTP stack, so that each piece of output
-//! goes straight to the session parser and the size cap counts inflated
-//! bytes as they come. The inflater is flate2's zlib-rs backend (pure Rust),
-//! the fastest streaming one measured (README, Performance).
+//! itself, rather than through the HTTP stack, so that its output goes
+//! straight into the buffers the session parser reads, and the size cap
+//! counts inflated bytes as they come, a buffer at a time. The inflater is
+//! flate2's zlib-rs backend (pure Rust), the fastest streaming one measured
+//! (README, Performance).
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -40,7 +41,9 @@ impl Inflater {
     /// whenever `out` is full, `sink` takes its bytes, leaving it empty
     /// (with room again) for the rest. What is left in `out` when `input`
     /// is used up waits for the next call, or for the caller to take it
-    /// once the body has ended. Stops at the first error `sink` returns.
+    /// once the body has ended, or fails: it was inflated before the
+    /// error, and is as much part of the body as what `sink` took. Stops
+    /// at the first error `sink` returns.
     /// Inflating straight into the buffers handed on saves copying every
     /// byte once more, and filling each before handing it on keeps the
     /// handovers few.
@@ -60,6 +63,7 @@ impl Inflater {
                 self.member_ended = false;
             }
             let (before_in, before_out) = (self.decompress.total_in(), out.len());
+            // On an error, `out` keeps what was inflated before it.
             let status = self
                 .decompress
                 .decompress_vec(input, out, FlushDecompress::None)
@@ -207,6 +211,15 @@ mod tests {
             inflate_in_chunks(&bad_crc, 1000),
             Err(InflateError::Corrupt(_))
         ));
+        // What was inflated before the error is kept, the failed step's
+        // output included: all of it, when only the checksum is wrong.
+        let mut out = Vec::with_capacity(200_000);
+        let failed = Inflater::new().inflate(&bad_crc, &mut out, |_| Ok::<(), ()>(()));
+        assert!(matches!(
+            failed,
+            Err(Inflated::Inflate(InflateError::Corrupt(_)))
+        ));
+        assert!(out == vec![b'x'; 100_000], "{} bytes kept", out.len());
         assert!(matches!(
             inflate_in_chunks(b"this is not gzip", 4),
             Err(InflateError::Corrupt(_))

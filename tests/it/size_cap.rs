@@ -129,6 +129,22 @@ async fn a_small_gzip_body_that_inflates_past_the_cap_is_too_large() {
 }
 
 #[tokio::test]
+async fn a_gzip_body_that_inflates_past_the_cap_and_then_breaks_is_too_large() {
+    // Less than one of the buffers the inflater fills before handing them
+    // on: the bytes inflated before the break still count.
+    let compressed = gzip(&session_list_of_len(3 * CAP));
+    let cut = compressed[..compressed.len() - 8].to_vec();
+    let mut damaged = compressed.clone();
+    let crc = damaged.len() - 6;
+    damaged[crc] ^= 0xff;
+    for body in [cut, damaged] {
+        let api = api_serving(gzip_json(body)).await;
+        let exporter = capped_exporter(&api.url()).await;
+        assert_too_large(&exporter).await;
+    }
+}
+
+#[tokio::test]
 async fn a_gzip_body_that_inflates_to_just_under_the_cap_is_accepted() {
     let api = api_serving(gzip_json(gzip(&session_list_of_len(CAP - 1)))).await;
     let exporter = capped_exporter(&api.url()).await;
