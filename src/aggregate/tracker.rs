@@ -855,6 +855,9 @@ impl<'t> FetchTracking<'t> {
             len: 0,
         };
         let mut start = 0;
+        // The hash of the session after the last one taken, where it
+        // starts, once made.
+        let mut hashed_next = None;
         // Each session is followed as [`Self::resolve`] follows one that
         // did not change, spelt out: its baseline entry, unused, is taken
         // and the cursor moves past it; its status is the same, so it
@@ -883,6 +886,7 @@ impl<'t> FetchTracking<'t> {
             };
             tally.count += 1;
             self.used[j] = true;
+            hashed_next = None;
             if previous.seen & Seen::UNUSABLE != 0 {
                 let unusable = Unusable::of(previous.seen);
                 let counts = &mut self.recalled_unusable;
@@ -919,7 +923,9 @@ impl<'t> FetchTracking<'t> {
             else {
                 break;
             };
-            if tracker.memo(&bytes[..len]) != following.memo {
+            let memo = tracker.memo(&bytes[..len]);
+            hashed_next = Some((bytes.as_ptr().addr(), len, memo));
+            if memo != following.memo {
                 break;
             }
             self.tried = self.tried.saturating_add(1);
@@ -929,8 +935,12 @@ impl<'t> FetchTracking<'t> {
         if run.sessions == 0 {
             return None;
         }
-        // The last hash is not the next session's, wherever that one starts.
-        self.hashed = None;
+        // The first session's hash is not the next one's; the hash of the
+        // session that ended the run (changed, or not to be recalled) is,
+        // for the next call (or its read), which comes at these very
+        // bytes: the comma, spacing and `{` before them are in `ahead`, so
+        // the parser reads on to them in this window.
+        self.hashed = hashed_next;
         Some(run)
     }
 
@@ -938,8 +948,11 @@ impl<'t> FetchTracking<'t> {
     /// written as, for [`Self::recall`].
     #[inline]
     fn recall_first(&mut self, ahead: &[u8]) -> Option<usize> {
-        // Kept only from a try to the reading of the same session.
-        self.hashed = None;
+        // Kept only from a try to the reading of the same session: a hash
+        // of these very bytes, if the run before them made one.
+        self.hashed = self
+            .hashed
+            .filter(|&(at, _, _)| at == ahead.as_ptr().addr());
         // Most sessions that cannot be recalled are told apart here,
         // before their bytes are hashed: the baseline has no memo for
         // them.
@@ -977,8 +990,8 @@ impl<'t> FetchTracking<'t> {
     fn match_ahead(&mut self, ahead: &[u8]) -> Option<usize> {
         let sessions = &self.tracker.baseline.as_ref()?.sessions;
         let window = self.cursor..(self.cursor + 1 + LOOKAHEAD).min(sessions.len());
-        let mut hashed: Option<(usize, u32)> = None;
-        let mut lengths = 0;
+        let mut hashed: Option<(usize, u32)> = self.hashed.map(|(_, len, memo)| (len, memo));
+        let mut lengths = usize::from(hashed.is_some());
         let mut found = None;
         for j in window {
             let Some(len) = sessions[j].len() else {

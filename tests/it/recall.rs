@@ -25,10 +25,12 @@ const LIMITS: Limits = Limits {
     top_oldest: 2,
 };
 
-/// Counts the sessions the aggregator recalls.
+/// Counts the sessions the aggregator recalls, and the calls that recalled
+/// any (each a run of sessions one after another).
 struct CountRecalls<'a, 't> {
     aggregator: &'a mut Aggregator<'t>,
     recalled: usize,
+    runs: usize,
 }
 
 impl SessionSink for CountRecalls<'_, '_> {
@@ -42,7 +44,10 @@ impl SessionSink for CountRecalls<'_, '_> {
 
     fn recall(&mut self, ahead: &[u8]) -> Option<Recalled> {
         let recalled = self.aggregator.recall(ahead);
-        self.recalled += recalled.map_or(0, |recalled| recalled.sessions);
+        if let Some(run) = recalled {
+            self.recalled += run.sessions;
+            self.runs += 1;
+        }
         recalled
     }
 }
@@ -100,6 +105,7 @@ fn fetch(
         let mut sink = CountRecalls {
             aggregator: &mut aggregator,
             recalled: 0,
+            runs: 0,
         };
         (read(body, sizes, &mut sink), sink.recalled)
     } else {
@@ -534,5 +540,54 @@ fn a_session_read_after_one_recalled_is_hashed_as_itself() {
         let (snapshot, _) = fetch(&mut recalling, body.as_bytes(), n, true, sizes);
         let (expected, _) = fetch(&mut reading, body.as_bytes(), n, false, sizes);
         assert_eq!(snapshot, expected, "fetch {n}");
+    }
+}
+
+#[test]
+fn unchanged_sessions_one_after_another_are_recalled_in_one_run() {
+    let at = "2025-10-05T18:04:34.281Z";
+    let session = |i: usize, status: &str| {
+        format!(
+            r#"{{"session_id":"s-{i}","agent_name":"agi-{}","status":"{status}","created_at":"{at}"}}"#,
+            i % 3
+        )
+    };
+    let list = |changed: &[usize]| {
+        let sessions: Vec<String> = (0..100)
+            .map(|i| {
+                session(
+                    i,
+                    if changed.contains(&i) {
+                        "error"
+                    } else {
+                        "completed"
+                    },
+                )
+            })
+            .collect();
+        format!("[{}]", sessions.join(",")).into_bytes()
+    };
+    let redactor = Arc::new(Redactor::new("the-key-of-this-test"));
+    let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+    // Listed again unchanged: one run. Then three sessions changed: each
+    // is read and ends a run, and the next run starts right after it.
+    // Then the same list again: one run.
+    for (n, changed, recalled, runs) in [
+        (0, &[][..], 0, 0),
+        (1, &[][..], 100, 1),
+        (2, &[10, 11, 50][..], 97, 3),
+        (3, &[10, 11, 50][..], 100, 1),
+    ] {
+        let body = list(changed);
+        let mut aggregator = Aggregator::new(LIMITS, &mut recalling, &redactor, times(n));
+        let mut sink = CountRecalls {
+            aggregator: &mut aggregator,
+            recalled: 0,
+            runs: 0,
+        };
+        assert_eq!(read(&body, &[], &mut sink), Ok(100), "fetch {n}");
+        assert_eq!((sink.recalled, sink.runs), (recalled, runs), "fetch {n}");
+        let expected = fetch(&mut reading, &body, n, false, &[]).0;
+        assert_eq!(Ok(aggregator.finish()), expected, "fetch {n}");
     }
 }
