@@ -420,7 +420,7 @@ impl<S: SessionSink> SessionStream<'_, S> {
             if let Some(record) = read {
                 self.sink.session_written(&record, reader.read_since(start));
             }
-            self.sessions += listed;
+            self.sessions = self.sessions.saturating_add(listed);
             if first {
                 first = false;
                 self.state = State::Item {
@@ -653,6 +653,36 @@ mod tests {
         "running",
         "2025-10-05T18:04:34.281Z",
     ];
+
+    /// Claims every session as recalled, with the length and count given.
+    struct Claims(usize, usize);
+
+    impl SessionSink for Claims {
+        fn session(&mut self, _: &SessionRecord<'_>) {}
+
+        fn recall(&mut self, ahead: &[u8]) -> Option<Recalled> {
+            let _ = ahead;
+            Some(Recalled {
+                sessions: self.0,
+                len: self.1,
+            })
+        }
+    }
+
+    #[test]
+    fn a_sink_is_not_taken_at_its_word_beyond_the_bytes_it_was_shown() {
+        // No sessions, bytes beyond those shown, or as many sessions as a
+        // count holds: read, refused, counted without overflowing.
+        let body = b"[{},{}]";
+        for (claim, listed) in [((0, 2), 2), ((1, 100), 2), ((usize::MAX, 2), usize::MAX)] {
+            let mut sink = Claims(claim.0, claim.1);
+            assert_eq!(
+                parse_sessions(body, &mut sink).ok(),
+                Some(listed),
+                "{claim:?}"
+            );
+        }
+    }
 
     #[test]
     fn reads_a_bare_list() -> Result<(), String> {
