@@ -74,6 +74,13 @@ pub struct InvalidFields {
 }
 
 impl InvalidFields {
+    /// Adds `other`'s counts to these.
+    fn add(&mut self, other: InvalidFields) {
+        self.status += other.status;
+        self.agent_name += other.agent_name;
+        self.created_at += other.created_at;
+    }
+
     /// Each count with its `field` label value.
     pub(crate) fn by_field(&self) -> [(&'static str, u64); 3] {
         [
@@ -298,9 +305,7 @@ impl<'t> Aggregator<'t> {
     /// this fetch, for the tracker to give them.
     fn count_recalled(&mut self) -> Vec<Option<(PairRef, StatusId)>> {
         let (recalled, unusable) = self.tracking.recalled();
-        self.invalid_fields.status += unusable.status;
-        self.invalid_fields.agent_name += unusable.agent_name;
-        self.invalid_fields.created_at += unusable.created_at;
+        self.invalid_fields.add(unusable);
         let mut recalled_as = Vec::new();
         for (previous, pair, tally) in recalled {
             let (agent_id, status_id, place) = self.ids(&pair.agent, &pair.status);

@@ -38,7 +38,7 @@ use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, StickyLabels};
 use super::lifecycle::{FINAL_STATUSES, Lifecycle, Totals};
 use super::memo::{self, Seed};
 use super::{AgentId, InvalidFields, StatusId, min_option};
-use crate::api::parse::Recalled;
+use crate::api::parse::{Recalled, next_session};
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
 use crate::status::DocumentedStatus;
@@ -604,6 +604,17 @@ pub(crate) struct Unusable {
     pub(crate) created_at: bool,
 }
 
+/// One session's unusable fields, as counts.
+impl From<Unusable> for InvalidFields {
+    fn from(unusable: Unusable) -> Self {
+        InvalidFields {
+            status: u64::from(unusable.status),
+            agent_name: u64::from(unusable.agent),
+            created_at: u64::from(unusable.created_at),
+        }
+    }
+}
+
 impl Unusable {
     fn bits(self) -> u8 {
         (if self.status { Seen::NO_STATUS } else { 0 })
@@ -633,21 +644,6 @@ pub(crate) struct Tally {
     pub(crate) count: u64,
     /// The oldest `created_at` among them, if live.
     pub(crate) oldest: Option<UnixMillis>,
-}
-
-/// Where the session after the one that ends at `end` starts, if a comma
-/// and spacing lead to it.
-#[inline]
-fn after_comma(ahead: &[u8], end: usize) -> Option<usize> {
-    if ahead.get(end) != Some(&b',') {
-        return None;
-    }
-    let start = end + 1;
-    let spacing = ahead
-        .get(start..)?
-        .iter()
-        .position(|byte| !matches!(byte, b' ' | b'\n' | b'\r' | b'\t'))?;
-    (ahead[start + spacing] == b'{').then_some(start + spacing)
 }
 
 /// The creation time `ages` (a baseline's) kept for its entry `j`, looked
@@ -888,11 +884,8 @@ impl<'t> FetchTracking<'t> {
             self.used[j] = true;
             hashed_next = None;
             if previous.seen & Seen::UNUSABLE != 0 {
-                let unusable = Unusable::of(previous.seen);
-                let counts = &mut self.recalled_unusable;
-                counts.status += u64::from(unusable.status);
-                counts.agent_name += u64::from(unusable.agent);
-                counts.created_at += u64::from(unusable.created_at);
+                self.recalled_unusable
+                    .add(Unusable::of(previous.seen).into());
             }
             let entry = self.listed.len();
             self.listed.push(Tracked {
@@ -911,7 +904,7 @@ impl<'t> FetchTracking<'t> {
             self.cursor = j + 1;
             // The next session, if it is the next entry as it was written
             // (any other is left to the next call).
-            let Some(next) = after_comma(ahead, run.len) else {
+            let Some(next) = next_session(ahead, run.len) else {
                 break;
             };
             let Some(&following) = baseline.sessions.get(j + 1) else {

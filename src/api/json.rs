@@ -223,7 +223,7 @@ impl<'de> Reader<'de> {
     #[inline]
     fn peek_token(&mut self) -> Option<u8> {
         while let Some(&byte) = self.bytes.get(self.pos) {
-            if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
+            if !is_space(byte) {
                 return Some(byte);
             }
             self.pos += 1;
@@ -809,6 +809,12 @@ fn first_special_of_8(bytes: &[u8]) -> Option<usize> {
     let word = u64::from_le_bytes(bytes.try_into().ok()?);
     let special = equal(word, b'"') | equal(word, b'\\') | below(word, 0x20);
     (special != 0).then(|| (special.trailing_zeros() / 8) as usize)
+}
+
+/// Whether `byte` is whitespace in JSON.
+#[inline]
+pub fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
 }
 
 /// How many `\n` bytes `bytes` holds: none unless a vector search finds

@@ -119,6 +119,22 @@ pub trait SessionSink {
     }
 }
 
+/// Where the session after one that ends at `end` of `ahead` starts, if a
+/// comma and spacing lead to it: for a sink that recalls the sessions after
+/// the first ([`SessionSink::recall`]).
+#[inline]
+pub(crate) fn next_session(ahead: &[u8], end: usize) -> Option<usize> {
+    if ahead.get(end) != Some(&b',') {
+        return None;
+    }
+    let start = end + 1;
+    let spacing = ahead
+        .get(start..)?
+        .iter()
+        .position(|&byte| !json::is_space(byte))?;
+    (ahead[start + spacing] == b'{').then_some(start + spacing)
+}
+
 /// Sessions a sink recalled ([`SessionSink::recall`]): how many, one at
 /// least, and the bytes they take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,7 +310,7 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
                 // Where the session or value starts, after the comma.
                 let first = window[start..]
                     .iter()
-                    .position(|byte| !matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b','))
+                    .position(|&byte| !json::is_space(byte) && byte != b',')
                     .map_or(start, |skip| start + skip);
                 let mut lines = self.lines;
                 lines.advance(&window[..first]);
