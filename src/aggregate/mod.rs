@@ -577,8 +577,7 @@ impl SessionSink for Aggregator<'_> {
     /// without being read (README, Performance). A live one that may be
     /// among the oldest is read, for its id.
     fn recall(&mut self, ahead: &[u8]) -> Option<Recalled> {
-        let keep = self.oldest_sessions.keep_bound();
-        self.tracking.recall(ahead, keep)
+        self.tracking.recall(ahead, &mut self.oldest_sessions)
     }
 }
 

@@ -37,6 +37,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, StickyLabels};
 use super::lifecycle::{FINAL_STATUSES, Lifecycle, Totals};
 use super::memo::{self, Seed};
+use super::oldest::OldestSessions;
 use super::{AgentId, InvalidFields, StatusId, min_option};
 use crate::api::parse::{Recalled, next_session};
 use crate::api::redact::Redactor;
@@ -838,12 +839,15 @@ impl<'t> FetchTracking<'t> {
     /// it must follow a comma (and spacing) and be the next entry. They
     /// are followed without being read, and counted by the baseline's pair
     /// they have ([`Self::recalled`]) until the end of the fetch tells what
-    /// that pair is in this one. A live session whose `created_at` is
-    /// `keep` or earlier, which may be among the oldest
-    /// ([`super::oldest`]), is not recalled, nor those after it.
+    /// that pair is in this one. A live session that `oldest` may keep
+    /// ([`OldestSessions::keep_bound`]) is not recalled, for its id, nor
+    /// those after it. The bound is asked for once a first session is
+    /// found (not for sessions that are read) and once per run, as only a
+    /// session read changes it.
     #[inline]
-    pub(crate) fn recall(&mut self, ahead: &[u8], keep: Option<UnixMillis>) -> Option<Recalled> {
+    pub(crate) fn recall(&mut self, ahead: &[u8], oldest: &mut OldestSessions) -> Option<Recalled> {
         let mut j = self.recall_first(ahead)?;
+        let keep = oldest.keep_bound();
         let tracker = &*self.tracker;
         let baseline = tracker.baseline.as_ref()?;
         let mut run = Recalled {
