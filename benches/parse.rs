@@ -15,7 +15,7 @@
 //! prints one `ratio` line per size.
 //!
 //! Bodies come from the simulator's population generator
-//! (`SimOptions::generated(n)`): 1,000, 10,000 and 100,000 sessions with a
+//! (`SimOptions::generated(n, Shape::Docs)`): 1,000, 10,000 and 100,000 sessions with a
 //! realistic mix of statuses, five agents and millisecond timestamps; and
 //! the 100,000 again with three more fields per session that change from
 //! one session to the next (`100000-extra`: a number, a timestamp that is

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use agi_exporter::demo::{SimOptions, Simulator};
+use agi_exporter::demo::{Shape, SimOptions, Simulator};
 use flate2::{Decompress, FlushDecompress};
 
 const USAGE: &str = "usage: load --exporter PATH [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
@@ -193,15 +193,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 async fn measure(args: &Args, n: usize) -> Result<Row, String> {
-    let plain_api = start_simulator(SimOptions::generated(n)).await?;
+    let plain_api = start_simulator(SimOptions::generated(n, Shape::Docs)).await?;
     let gzip_api = start_simulator(SimOptions {
         gzip: true,
-        ..SimOptions::generated(n)
+        ..SimOptions::generated(n, Shape::Docs)
     })
     .await?;
     let changing_api = start_simulator(SimOptions {
         respaced: true,
-        ..SimOptions::generated(n)
+        ..SimOptions::generated(n, Shape::Docs)
     })
     .await?;
     let body_bytes = plain_api.body().len();
@@ -244,7 +244,7 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
     // 50 ms, every scrape of the burst arrives while the fetch is under way.
     let slow_api = start_simulator(SimOptions {
         latency: SLOW_API,
-        ..SimOptions::generated(n)
+        ..SimOptions::generated(n, Shape::Docs)
     })
     .await?;
     let slow_exporter = Exporter::start(&args.exporter, &slow_api)?;

@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use agi_exporter::Limits;
-use agi_exporter::demo::{Population, SimOptions, Simulator};
+use agi_exporter::demo::{Population, Shape, SimOptions, Simulator};
 use bytes::Bytes;
 
 /// The defaults of `--agents.max` and `--sessions.top-oldest`.
@@ -40,13 +40,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// A simulator serving `n` generated sessions on 127.0.0.1.
 pub fn simulator(runtime: &tokio::runtime::Runtime, n: usize) -> Simulator {
     runtime
-        .block_on(Simulator::start(SimOptions::generated(n)))
+        .block_on(Simulator::start(SimOptions::generated(n, Shape::Docs)))
         .unwrap_or_else(|error| fail(&format!("cannot start the simulator: {error}")))
 }
 
 /// The simulator's exact body for `n` generated sessions.
 pub fn generated_body(n: usize) -> Bytes {
-    agi_exporter::demo::population_body(Population::Generated(n), SimOptions::generated(n).seed)
+    let shape = Shape::Docs;
+    let seed = SimOptions::generated(n, shape).seed;
+    agi_exporter::demo::population_body(Population::Generated { sessions: n, shape }, seed)
 }
 
 /// Times each routine in turn, round after round, and returns the median
