@@ -86,8 +86,8 @@ pub enum Shape {
     /// brings), `agent_session_type`, and `created_at` in microseconds with
     /// an offset, about 500 bytes; the SDKs' statuses, mostly `finished`.
     Sdk,
-    /// An API in transition: each session in either shape and, apart from
-    /// that, in either vocabulary.
+    /// An API in transition: each session in either shape and,
+    /// independently, in either vocabulary.
     Mixed,
 }
 
@@ -156,16 +156,18 @@ impl SimOptions {
 
     /// A fixed population of `sessions` generated sessions in `shape`.
     pub fn generated(sessions: usize, shape: Shape) -> Self {
-        SimOptions {
-            population: Population::Generated { sessions, shape },
-            ..SimOptions::serving(Bytes::new())
-        }
+        SimOptions::fixed(Population::Generated { sessions, shape })
     }
 
     /// A fixed body, served as is.
     pub fn serving(body: Bytes) -> Self {
+        SimOptions::fixed(Population::Body(body))
+    }
+
+    /// A population that never changes, answered plainly and at once.
+    fn fixed(population: Population) -> Self {
         SimOptions {
-            population: Population::Body(body),
+            population,
             seed: 42,
             latency: Duration::ZERO,
             gzip: false,

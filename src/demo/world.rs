@@ -20,21 +20,21 @@ const HOUR: i64 = 60 * MINUTE;
 /// How one demo agent behaves, so that the lifecycle families differ from
 /// agent to agent within minutes: times are (shortest, longest) in ms.
 #[derive(Debug)]
-pub(super) struct Profile {
-    pub(super) agent: &'static str,
+struct Profile {
+    agent: &'static str,
     /// From creation (`ready`) to `running`.
-    pub(super) start: (i64, i64),
+    start: (i64, i64),
     /// Time spent `running`, in all.
-    pub(super) run: (i64, i64),
+    run: (i64, i64),
     /// Percent of sessions that end in `error` rather than `finished`.
-    pub(super) error_percent: u64,
+    error_percent: u64,
     /// Share of new sessions, out of the sum of all shares.
     share: u64,
 }
 
 /// The demo's agents: a fast one, an ordinary one, a slow one, one that is
 /// slow to start, and one that fails often.
-pub(super) const PROFILES: [Profile; 5] = [
+const PROFILES: [Profile; 5] = [
     Profile {
         agent: "agi-0-fast",
         start: (SECOND, 3 * SECOND),
@@ -104,7 +104,7 @@ enum Interruption {
 }
 
 /// A session of the demo account and what it does next.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct DemoSession {
     pub(super) session: Session,
     profile: &'static Profile,
@@ -188,37 +188,38 @@ impl World {
         age: i64,
         change_in: i64,
     ) -> &mut DemoSession {
-        let session = self.session(profile, status, age);
-        self.sessions.push(DemoSession {
-            session,
-            profile,
-            next_change: Some(self.now + change_in),
-            run_left: 0,
-            interruption: None,
-        });
-        let last = self.sessions.len() - 1;
-        &mut self.sessions[last]
+        let next_change = Some(self.now + change_in);
+        self.push(profile, status, age, next_change)
     }
 
+    /// Adds a session of `profile`, `age` old, that never changes.
     fn add_stuck(&mut self, profile: &'static Profile, status: Status, age: i64) {
-        let session = self.session(profile, status, age);
-        self.sessions.push(DemoSession {
-            session,
-            profile,
-            next_change: None,
-            run_left: 0,
-            interruption: None,
-        });
+        self.push(profile, status, age, None);
     }
 
-    fn session(&mut self, profile: &'static Profile, status: Status, age: i64) -> Session {
-        Session {
+    fn push(
+        &mut self,
+        profile: &'static Profile,
+        status: Status,
+        age: i64,
+        next_change: Option<UnixMillis>,
+    ) -> &mut DemoSession {
+        let session = Session {
             id: self.rng.wide(),
             agent: profile.agent,
             status,
             created_at: self.now - age,
             sdk: Some(SdkFields::random(&mut self.rng)),
-        }
+        };
+        self.sessions.push(DemoSession {
+            session,
+            profile,
+            next_change,
+            run_left: 0,
+            interruption: None,
+        });
+        let last = self.sessions.len() - 1;
+        &mut self.sessions[last]
     }
 
     /// Moves the simulation to `now` (a second after the last step): a new
