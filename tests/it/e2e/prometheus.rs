@@ -19,7 +19,8 @@
 //! a recording rule records, and the session alerts fire per agent: exactly
 //! those that the sessions listed call for (the age alerts from the listed
 //! ages, whichever vocabulary the demo speaks), per exporter, and the error
-//! ratio once for both replicas. Through Alertmanager, the stuck-running alert reaches the
+//! ratio once for both replicas; each age alert names its session when the
+//! exporter lists it among the oldest, and says so when it does not. Through Alertmanager, the stuck-running alert reaches the
 //! webhook with its agent, severity, session and runbook; a broken API fires
 //! `AGIApiDown`, which resolves once it is repaired; and a refused key fires
 //! `AGIApiUnauthorized` while the inhibit rule keeps `AGIApiDown` from being
@@ -212,6 +213,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     every_rule_is_loaded_and_healthy(&api, &rule_files, deadline).await;
     every_name_used_is_emitted(&api).await;
     let firing = session_alerts_fire(&api, &[a, b], &account, deadline).await;
+    age_alerts_name_their_session(&firing, &account);
     stuck_running_reaches_the_webhook(&webhook, &simulator.body(), deadline).await;
 
     // The API breaks, and is repaired.
@@ -957,6 +959,68 @@ async fn session_alerts_fire(
         }
     }
     active
+}
+
+/// The exporter's default `--sessions.top-oldest`: the live sessions that
+/// have an `agi_session_age_seconds` series.
+const TOP_OLDEST: usize = 5;
+
+/// Each firing age alert names its agent's oldest session in that status
+/// when that session is among the account's `TOP_OLDEST` oldest live
+/// sessions, and otherwise says it is not among them, naming none.
+fn age_alerts_name_their_session(active: &Active, account: &Account) {
+    let mut live: Vec<(i64, &str, &str, &str)> = account
+        .sessions
+        .iter()
+        .filter_map(|s| {
+            let status = s["status"].as_str()?;
+            let created = s["created_at"].as_str().and_then(parse_timestamp)?;
+            (!FINAL_STATUSES.contains(&status)).then_some((
+                created,
+                s["session_id"].as_str()?,
+                s["agent_name"].as_str()?,
+                status,
+            ))
+        })
+        .collect();
+    live.sort();
+    let named: Vec<&(i64, &str, &str, &str)> = live.iter().take(TOP_OLDEST).collect();
+    let mut checked = 0;
+    for (alert, status, _) in AGE_ALERTS {
+        for firing in active
+            .get(alert)
+            .into_iter()
+            .flatten()
+            .filter(|a| a["state"] == "firing")
+        {
+            let agent = firing["labels"]["agent_name"].as_str().unwrap_or_default();
+            let description = firing["annotations"]["description"]
+                .as_str()
+                .unwrap_or_default();
+            let oldest = live
+                .iter()
+                .find(|(_, _, a, s)| *a == agent && *s == status)
+                .unwrap_or_else(|| {
+                    panic!("{alert} fires for {agent}, which has no {status} session")
+                });
+            if named.contains(&oldest) {
+                assert!(
+                    description.contains(&format!("It is session {}.", oldest.1)),
+                    "{alert} must name session {}: {firing:#}",
+                    oldest.1
+                );
+            } else {
+                assert!(
+                    description.contains("is not among them")
+                        && !description.contains("It is session"),
+                    "{alert}: session {} is not among the {TOP_OLDEST} oldest, so none may be named: {firing:#}",
+                    oldest.1
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no age alert fired to check");
 }
 
 /// The stuck-running alert reaches the webhook with its agent, severity, a
