@@ -2,18 +2,25 @@
 //! serving the demo's population (without life going on) and then the
 //! sessions the test scripts, two `agi_exporter` binaries watching it as two
 //! instances of one job (replicas), `prometheus` with a config derived from
-//! `prometheus/prometheus.yml` and the shipped alert rules (their `for:` a
-//! hundred times shorter in the copy), and `prometheus-alertmanager` with the README's
-//! inhibit rule and a webhook receiver, all on loopback.
+//! `prometheus/prometheus.yml` and the shipped recording and alert rules
+//! (their `for:` a hundred times shorter in the copy), and
+//! `prometheus-alertmanager` with the README's inhibit rule and a webhook
+//! receiver, all on loopback.
 //!
-//! The scripted sessions make every lifecycle family move: errors, a new
-//! session, sessions that are slow to start, then finish, then are deleted.
-//! Through the servers' HTTP APIs it proves that both targets are up, every
-//! rule loads and evaluates without error, every Grafana dashboard query
-//! returns data, every account-level dashboard query gives with two replicas
-//! what one exporter gives (nothing counted twice), every metric and label a
-//! query or rule names is one the exporter emits, and the session alerts
-//! fire per agent. Through Alertmanager, the stuck-running alert reaches the
+//! The scripted sessions speak both status vocabularies, the SDKs' and the
+//! docs', and make every lifecycle family move: errors, new sessions,
+//! sessions that are slow to start (some from `initializing`, some from
+//! `ready`), then end (`finished` or `completed`), then are deleted, and a
+//! session stuck initializing. Through the servers' HTTP APIs it proves that
+//! both targets are up, every rule loads and evaluates without error, every
+//! Grafana dashboard query returns data, every account-level dashboard query
+//! gives with two replicas what one exporter gives (nothing counted twice),
+//! every metric and label a query or rule names is one the exporter emits or
+//! a recording rule records, and the session alerts fire per agent: exactly
+//! those that the sessions listed call for (the age alerts from the listed
+//! ages, whichever vocabulary the demo speaks), per exporter, and the error
+//! ratio once for both replicas; each age alert names its session when the
+//! exporter lists it among the oldest, and says so when it does not. Through Alertmanager, the stuck-running alert reaches the
 //! webhook with its agent, severity, session and runbook; a broken API fires
 //! `AGIApiDown`, which resolves once it is repaired; and a refused key fires
 //! `AGIApiUnauthorized` while the inhibit rule keeps `AGIApiDown` from being
@@ -30,7 +37,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use agi_exporter::demo::{Population as Simulated, population_body};
-use agi_exporter::format_timestamp;
+use agi_exporter::{format_timestamp, parse_timestamp};
 use serde_json::{Value as Json, json};
 
 use super::alertmanager::{self, Webhook};
@@ -46,28 +53,57 @@ const KEY: &str = "e2e-prometheus-key-93b1";
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Errored sessions the test adds for agent agi-0: enough for
-/// AGISessionErrorRatioHigh (10 ended sessions, over 20% of them errors).
+/// AGISessionErrorRatioHigh (10 ended sessions an hour, over 20% of them
+/// errors).
 const NEW_ERRORS: usize = 10;
 
 /// The agent whose sessions start slowly: created 9 minutes ago, listed
-/// initializing, then running, then completed.
+/// initializing (half of them, the docs' first status) or ready (the SDKs'),
+/// then running, then finished or completed.
 const SLOW_AGENT: &str = "e2e-slow";
 
 /// How many sessions it has: AGISessionStartSlow needs 10 starts.
 const SLOW_SESSIONS: usize = 12;
 
-/// The alerts the demo population and the scripted sessions must fire.
-const FIRING: [&str; 5] = [
+/// An agent of the docs' vocabulary whose one session has been initializing
+/// for 11 minutes: AGISessionStuckInitializing fires for it whichever
+/// vocabulary the demo speaks.
+const DOCS_AGENT: &str = "e2e-docs";
+
+/// Sessions the scripted list adds at once: the errors, a new ready one, a
+/// finished one without a usable `created_at`, the slow agent's and the
+/// docs agent's. `agi_sessions_seen_total` counts each once.
+const NEW_SESSIONS: usize = NEW_ERRORS + 2 + SLOW_SESSIONS + 1;
+
+/// The exporter's default final statuses: every other status is live.
+const FINAL_STATUSES: [&str; 4] = ["completed", "finished", "error", "terminated"];
+
+/// The alerts on the age of an agent's oldest session in one live status,
+/// with their thresholds in seconds, as `prometheus/alerts.yml` has them.
+const AGE_ALERTS: [(&str, &str, i64); 5] = [
+    ("AGISessionStuckRunning", "running", 3600),
+    ("AGISessionStuckInitializing", "initializing", 600),
+    ("AGISessionPausedTooLong", "paused", 86400),
+    ("AGISessionWaitingForInput", "waiting_for_input", 1800),
+    ("AGISessionIdle", "ready", 3600),
+];
+
+/// The session alerts raised per exporter (with `instance`), and those that
+/// fold the replicas of an account (one alert, without `instance`).
+const PER_EXPORTER_SESSION_ALERTS: [&str; 6] = [
     "AGISessionStuckRunning",
     "AGISessionStuckInitializing",
     "AGISessionPausedTooLong",
+    "AGISessionWaitingForInput",
+    "AGISessionIdle",
     "AGISessionStartSlow",
-    "AGISessionErrorRatioHigh",
 ];
+const FOLDED_SESSION_ALERTS: [&str; 2] = ["AGISessionErrorRatioHigh", "AGINewErroredSessions"];
 
 /// The alerts that must stay quiet: the exporters and the API are fine, and
-/// AGINewErroredSessions compares with at least 15 minutes of history, which
-/// a test of seconds does not have (its promtool tests cover it).
+/// AGINewErroredSessions needs an hour of recorded history before it
+/// compares, which a test of seconds does not have (its promtool tests
+/// cover it).
 const QUIET: [&str; 6] = [
     "AGINewErroredSessions",
     "AGIExporterDown",
@@ -108,9 +144,9 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     )
     .await;
 
-    // New sessions: errors, a new initializing one, a finished one whose
-    // created_at cannot be parsed, and the slow agent's sessions, created
-    // 9 minutes ago and still initializing.
+    // New sessions: errors, a new ready one, a finished one whose
+    // created_at cannot be parsed, the slow agent's sessions, created 9
+    // minutes ago and not started yet, and the docs agent's stuck one.
     account.add_new_sessions();
     account.publish(&simulator);
     both.hold(
@@ -122,9 +158,15 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     )
     .await;
     both.hold(
-        "the slow agent's sessions are listed initializing",
+        "the new sessions are counted once each, whatever their first status",
+        &format!(r#"sum by (instance) (agi_sessions_seen_total) == {NEW_SESSIONS}"#),
+        deadline,
+    )
+    .await;
+    both.hold(
+        "the slow agent's sessions are listed initializing or ready",
         &format!(
-            r#"agi_agent_sessions{{agent_name="{SLOW_AGENT}", status="initializing"}} == {SLOW_SESSIONS}"#
+            r#"sum by (instance) (agi_agent_sessions{{agent_name="{SLOW_AGENT}", status=~"initializing|ready"}}) == {SLOW_SESSIONS}"#
         ),
         deadline,
     )
@@ -142,18 +184,22 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     )
     .await;
 
-    // ...they finish, and the errored sessions are deleted.
-    account.set_status(SLOW_AGENT, "completed");
+    // ...they end, half of them finished (the SDKs' word), half completed
+    // (the docs'), and the errored sessions are deleted.
+    account.finish(SLOW_AGENT);
     account.delete_errors();
     account.publish(&simulator);
-    both.hold(
-        "the slow agent's durations are observed",
-        &format!(
-            r#"agi_session_duration_seconds_count{{agent_name="{SLOW_AGENT}", status="completed"}} == {SLOW_SESSIONS}"#
-        ),
-        deadline,
-    )
-    .await;
+    for status in ["finished", "completed"] {
+        both.hold(
+            &format!("the slow agent's {status} durations are observed"),
+            &format!(
+                r#"agi_session_duration_seconds_count{{agent_name="{SLOW_AGENT}", status="{status}"}} == {}"#,
+                SLOW_SESSIONS / 2
+            ),
+            deadline,
+        )
+        .await;
+    }
     both.hold(
         "the deleted sessions are counted as removed",
         &format!(r#"agi_sessions_removed_total{{status="error"}} >= {NEW_ERRORS}"#),
@@ -166,7 +212,8 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     oldest_running_age_is_in_seconds(&api).await;
     every_rule_is_loaded_and_healthy(&api, &rule_files, deadline).await;
     every_name_used_is_emitted(&api).await;
-    let firing = session_alerts_fire(&api, &[a, b], deadline).await;
+    let firing = session_alerts_fire(&api, &[a, b], &account, deadline).await;
+    age_alerts_name_their_session(&firing, &account);
     stuck_running_reaches_the_webhook(&webhook, &simulator.body(), deadline).await;
 
     // The API breaks, and is repaired.
@@ -232,14 +279,15 @@ impl Account {
         simulator.set_behaviour(Behaviour::json(serde_json::to_vec(&self.sessions).unwrap()));
     }
 
-    /// `NEW_ERRORS` errored sessions of agi-0, an initializing one of
-    /// agi-0-fast and a completed one of agi-1 whose `created_at` cannot be
-    /// parsed, all created now; and `SLOW_SESSIONS` of `SLOW_AGENT`,
-    /// created 9 minutes ago (under AGISessionStuckInitializing's 10) and
-    /// initializing.
+    /// `NEW_ERRORS` errored sessions of agi-0, a ready one of agi-0-fast
+    /// and a finished one of agi-1 whose `created_at` cannot be parsed, all
+    /// created now; `SLOW_SESSIONS` of `SLOW_AGENT`, created 9 minutes ago
+    /// (under AGISessionStuckInitializing's 10) and initializing or ready,
+    /// one in two; and one of `DOCS_AGENT`, initializing for 11 minutes.
     fn add_new_sessions(&mut self) {
         let now = e2e::unix_millis();
         let created = |ago_ms: i64| format_timestamp(now - ago_ms);
+        let before = self.sessions.len();
         for i in 0..NEW_ERRORS {
             self.sessions
                 .push(json!({"session_id": format!("e2e-error-{i}"),
@@ -247,15 +295,34 @@ impl Account {
         }
         self.sessions
             .push(json!({"session_id": "e2e-new", "agent_name": "agi-0-fast",
-            "status": "initializing", "created_at": created(0)}));
+            "status": "ready", "created_at": created(0)}));
         self.sessions
             .push(json!({"session_id": "e2e-bad-time", "agent_name": "agi-1",
-            "status": "completed", "created_at": "yesterday"}));
+            "status": "finished", "created_at": "yesterday"}));
         for i in 0..SLOW_SESSIONS {
+            let status = if i % 2 == 0 { "initializing" } else { "ready" };
             self.sessions
                 .push(json!({"session_id": format!("e2e-slow-{i}"),
-                "agent_name": SLOW_AGENT, "status": "initializing",
+                "agent_name": SLOW_AGENT, "status": status,
                 "created_at": created(9 * 60 * 1000)}));
+        }
+        self.sessions.push(
+            json!({"session_id": "e2e-docs-stuck", "agent_name": DOCS_AGENT,
+            "status": "initializing", "created_at": created(11 * 60 * 1000)}),
+        );
+        assert_eq!(self.sessions.len() - before, NEW_SESSIONS);
+    }
+
+    /// Ends every session of `agent`: one in two finished, the others
+    /// completed.
+    fn finish(&mut self, agent: &str) {
+        for (i, session) in self
+            .sessions
+            .iter_mut()
+            .filter(|s| s["agent_name"] == agent)
+            .enumerate()
+        {
+            session["status"] = json!(if i % 2 == 0 { "finished" } else { "completed" });
         }
     }
 
@@ -407,13 +474,14 @@ fn dashboard_queries(instances: &str) -> Vec<(String, String)> {
         .arg(script)
         .args(["--set", "job=agi", "--set", "agent_name=.+"])
         .args(["--set", &format!("instance={instances}")])
+        // The shortest window the recording rules record.
         .args([
             "--set",
             "__rate_interval=1m",
             "--set",
             "__interval=1m",
             "--set",
-            "window=1m",
+            "window=5m",
         ])
         .output()
         .unwrap();
@@ -544,7 +612,7 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
     let counts = account.by_status();
     let live: f64 = counts
         .iter()
-        .filter(|(status, _)| !["completed", "error", "terminated"].contains(&status.as_str()))
+        .filter(|(status, _)| !FINAL_STATUSES.contains(&status.as_str()))
         .map(|(_, n)| n)
         .sum();
     let panel = |title: &str| {
@@ -591,7 +659,8 @@ async fn oldest_running_age_is_in_seconds(api: &HttpApi) {
     );
 }
 
-/// `/api/v1/rules` has every group and rule of the shipped files, each
+/// `/api/v1/rules` has every group and rule of the shipped files (groups in
+/// any order: Prometheus lists them by file name, rules in file order), each
 /// evaluated with health ok and no error.
 async fn every_rule_is_loaded_and_healthy(
     api: &HttpApi,
@@ -603,13 +672,14 @@ async fn every_rule_is_loaded_and_healthy(
         let shipped = format!("prometheus/{file}");
         expected.extend(e2e::rule_names(&e2e::repo_file(&shipped), &shipped));
     }
+    expected.sort();
     eventually(
         "every rule is evaluated with health ok",
         deadline,
         async || {
             let data = api.api("rules", &[]).await?;
             let groups = data["groups"].as_array().cloned().unwrap_or_default();
-            let loaded: Vec<(String, Vec<String>)> = groups
+            let mut loaded: Vec<(String, Vec<String>)> = groups
                 .iter()
                 .map(|group| {
                     let rules = group["rules"].as_array().into_iter().flatten();
@@ -621,6 +691,7 @@ async fn every_rule_is_loaded_and_healthy(
                     )
                 })
                 .collect();
+            loaded.sort();
             assert_eq!(
                 loaded, expected,
                 "loaded rule groups differ from the shipped files"
@@ -652,9 +723,12 @@ async fn every_rule_is_loaded_and_healthy(
     .await;
 }
 
-/// Every selector in the dashboard queries and alert expressions matches a
-/// series, and every label they group or match on is one those series
-/// carry: nothing refers to a name the exporter does not emit. (Read through
+/// Every selector in the dashboard queries, recording rules and alert
+/// expressions matches a series, and every label they group or match on is
+/// one those series carry: nothing refers to a name the exporter does not
+/// emit or a recording rule does not record. The one exception is
+/// `account`, a target label only an exporter probing several named
+/// accounts gives: the rules keep it when it is there. (Read through
 /// `last_over_time` so that one failed scrape, whose stale markers hide the
 /// session families for a second, cannot fail it.)
 async fn every_name_used_is_emitted(api: &HttpApi) {
@@ -662,12 +736,13 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
         .into_iter()
         .map(|(title, expr)| (format!("panel {title:?}"), expr))
         .collect();
-    let alerts = e2e::repo_file("prometheus/alerts.yml");
-    exprs.extend(
-        e2e::alert_exprs(&alerts, "prometheus/alerts.yml")
-            .into_iter()
-            .map(|(name, expr)| (format!("alert {name}"), expr)),
-    );
+    for file in ["prometheus/rules.yml", "prometheus/alerts.yml"] {
+        exprs.extend(
+            e2e::rule_exprs(&e2e::repo_file(file), file)
+                .into_iter()
+                .map(|(name, expr)| (format!("rule {name}"), expr)),
+        );
+    }
     let mut failures = String::new();
     let mut checked = BTreeSet::new();
     for (source, expr) in &exprs {
@@ -695,7 +770,7 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
                 }
             }
         }
-        for label in &names.grouping_labels {
+        for label in names.grouping_labels.iter().filter(|l| *l != "account") {
             let mut found = false;
             for selector in &names.selectors {
                 let promql = format!(
@@ -725,14 +800,75 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
 /// Active alerts, keyed by name and then by their labels.
 type Active = BTreeMap<String, Vec<Json>>;
 
-/// The session alerts fire on both exporters, with `agent_name`; the
-/// exporter and API alerts stay quiet. Returns the active alerts.
+/// The session alerts an account calls for, as `(alert, agent_name)`: those
+/// it must fire (`required`), and those it may (`allowed`: also the age
+/// alerts of sessions that cross their threshold while the test runs).
+struct ExpectedAlerts {
+    required: BTreeSet<(String, String)>,
+    allowed: BTreeSet<(String, String)>,
+}
+
+/// The age alerts from the ages of the sessions listed now (whichever
+/// vocabulary the demo population speaks), and the alerts the scripted
+/// sessions make: the slow starts and agi-0's errors.
+fn expected_session_alerts(account: &Account) -> ExpectedAlerts {
+    let now = e2e::unix_millis();
+    let margin = RUN_DEADLINE.as_millis() as i64;
+    let mut required = BTreeSet::new();
+    let mut allowed = BTreeSet::new();
+    for session in &account.sessions {
+        let (Some(status), Some(agent), Some(created)) = (
+            session["status"].as_str(),
+            session["agent_name"].as_str(),
+            session["created_at"].as_str().and_then(parse_timestamp),
+        ) else {
+            continue;
+        };
+        let age_ms = now - created;
+        for (alert, alert_status, threshold) in AGE_ALERTS {
+            if status != alert_status {
+                continue;
+            }
+            let key = (alert.to_owned(), agent.to_owned());
+            if age_ms > threshold * 1000 {
+                required.insert(key.clone());
+            }
+            if age_ms > threshold * 1000 - margin {
+                allowed.insert(key);
+            }
+        }
+    }
+    for scripted in [
+        ("AGISessionStartSlow", SLOW_AGENT),
+        ("AGISessionErrorRatioHigh", "agi-0"),
+        ("AGISessionStuckInitializing", DOCS_AGENT),
+    ] {
+        let key = (scripted.0.to_owned(), scripted.1.to_owned());
+        required.insert(key.clone());
+        allowed.insert(key);
+    }
+    ExpectedAlerts { required, allowed }
+}
+
+/// The session alerts the account calls for fire, with `agent_name`: the
+/// per-exporter ones on both exporters, the folded ones once without
+/// `instance`; no other session alert fires, and the exporter and API
+/// alerts stay quiet. Returns the active alerts.
 async fn session_alerts_fire(
     api: &HttpApi,
     exporters: &[SocketAddr],
+    account: &Account,
     deadline: Deadline,
 ) -> Active {
     let instances: BTreeSet<String> = exporters.iter().map(ToString::to_string).collect();
+    let expected = expected_session_alerts(account);
+    for (alert, _) in &expected.required {
+        assert!(
+            PER_EXPORTER_SESSION_ALERTS.contains(&alert.as_str())
+                || FOLDED_SESSION_ALERTS.contains(&alert.as_str()),
+            "{alert}: not a session alert this test knows"
+        );
+    }
     let mut quiet_but_active = BTreeMap::new();
     let active = eventually("the session alerts fire", deadline, async || {
         let (by_name, data) = active_alerts(api).await?;
@@ -741,24 +877,32 @@ async fn session_alerts_fire(
                 quiet_but_active.insert(name, alerts.clone());
             }
         }
-        let missing: Vec<&str> = FIRING
-            .into_iter()
-            .filter(|name| {
-                let firing_on: BTreeSet<String> = by_name
-                    .get(*name)
-                    .into_iter()
-                    .flatten()
-                    .filter(|a| a["state"] == "firing")
-                    .filter_map(|a| a["labels"]["instance"].as_str().map(str::to_owned))
-                    .collect();
-                firing_on != instances
-            })
-            .collect();
+        let mut missing = Vec::new();
+        for (alert, agent) in &expected.required {
+            let firing: Vec<&Json> = by_name
+                .get(alert)
+                .into_iter()
+                .flatten()
+                .filter(|a| a["state"] == "firing" && a["labels"]["agent_name"] == agent.as_str())
+                .collect();
+            let on: BTreeSet<String> = firing
+                .iter()
+                .filter_map(|a| a["labels"]["instance"].as_str().map(str::to_owned))
+                .collect();
+            let done = if FOLDED_SESSION_ALERTS.contains(&alert.as_str()) {
+                firing.len() == 1 && on.is_empty()
+            } else {
+                on == instances
+            };
+            if !done {
+                missing.push(format!("{alert} {agent}"));
+            }
+        }
         if missing.is_empty() {
             Ok(by_name)
         } else {
             Err(format!(
-                "not firing on both instances yet: {missing:?}\nactive alerts: {data:#}"
+                "not firing as expected yet: {missing:?}\nactive alerts: {data:#}"
             ))
         }
     })
@@ -791,35 +935,92 @@ async fn session_alerts_fire(
         );
     }
 
-    for name in FIRING {
-        for alert in &active[name] {
+    for name in PER_EXPORTER_SESSION_ALERTS
+        .iter()
+        .chain(&FOLDED_SESSION_ALERTS)
+    {
+        for alert in active.get(*name).into_iter().flatten() {
             let labels = &alert["labels"];
             assert_eq!(labels["job"], "agi", "{alert:#}");
+            let agent = labels["agent_name"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} must carry agent_name: {alert:#}"));
             assert!(
-                labels["agent_name"].is_string(),
-                "{name} must carry agent_name: {alert:#}"
+                expected
+                    .allowed
+                    .contains(&((*name).to_owned(), agent.to_owned())),
+                "{name} fires for agent {agent}, which the sessions listed do not call for: {alert:#}"
+            );
+            assert_eq!(
+                labels.get("instance").is_none(),
+                FOLDED_SESSION_ALERTS.contains(name),
+                "{name}: the error alerts fold replicas (no instance), the others are per exporter: {alert:#}"
             );
         }
     }
-    let agents = |name: &str| -> BTreeSet<String> {
-        active[name]
-            .iter()
-            .filter_map(|a| a["labels"]["agent_name"].as_str().map(str::to_owned))
-            .collect()
-    };
-    assert_eq!(
-        agents("AGISessionStuckRunning"),
-        ["agi-1".to_owned()].into()
-    );
-    assert_eq!(
-        agents("AGISessionStartSlow"),
-        [SLOW_AGENT.to_owned()].into()
-    );
-    assert_eq!(
-        agents("AGISessionErrorRatioHigh"),
-        ["agi-0".to_owned()].into()
-    );
     active
+}
+
+/// The exporter's default `--sessions.top-oldest`: the live sessions that
+/// have an `agi_session_age_seconds` series.
+const TOP_OLDEST: usize = 5;
+
+/// Each firing age alert names its agent's oldest session in that status
+/// when that session is among the account's `TOP_OLDEST` oldest live
+/// sessions, and otherwise says it is not among them, naming none.
+fn age_alerts_name_their_session(active: &Active, account: &Account) {
+    let mut live: Vec<(i64, &str, &str, &str)> = account
+        .sessions
+        .iter()
+        .filter_map(|s| {
+            let status = s["status"].as_str()?;
+            let created = s["created_at"].as_str().and_then(parse_timestamp)?;
+            (!FINAL_STATUSES.contains(&status)).then_some((
+                created,
+                s["session_id"].as_str()?,
+                s["agent_name"].as_str()?,
+                status,
+            ))
+        })
+        .collect();
+    live.sort();
+    let named: Vec<&(i64, &str, &str, &str)> = live.iter().take(TOP_OLDEST).collect();
+    let mut checked = 0;
+    for (alert, status, _) in AGE_ALERTS {
+        for firing in active
+            .get(alert)
+            .into_iter()
+            .flatten()
+            .filter(|a| a["state"] == "firing")
+        {
+            let agent = firing["labels"]["agent_name"].as_str().unwrap_or_default();
+            let description = firing["annotations"]["description"]
+                .as_str()
+                .unwrap_or_default();
+            let oldest = live
+                .iter()
+                .find(|(_, _, a, s)| *a == agent && *s == status)
+                .unwrap_or_else(|| {
+                    panic!("{alert} fires for {agent}, which has no {status} session")
+                });
+            if named.contains(&oldest) {
+                assert!(
+                    description.contains(&format!("It is session {}.", oldest.1)),
+                    "{alert} must name session {}: {firing:#}",
+                    oldest.1
+                );
+            } else {
+                assert!(
+                    description.contains("is not among them")
+                        && !description.contains("It is session"),
+                    "{alert}: session {} is not among the {TOP_OLDEST} oldest, so none may be named: {firing:#}",
+                    oldest.1
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no age alert fired to check");
 }
 
 /// The stuck-running alert reaches the webhook with its agent, severity, a
@@ -973,13 +1174,15 @@ async fn refused_key_is_notified_once(
 /// `last_over_time` bridges it, so they neither resolve nor fire again.
 async fn session_alerts_keep_firing(api: &HttpApi, before: &Active) {
     let (during, _) = active_alerts(api).await.unwrap();
-    for name in [
-        "AGISessionStuckRunning",
-        "AGISessionStuckInitializing",
-        "AGISessionPausedTooLong",
-    ] {
+    for (name, _, _) in AGE_ALERTS {
         let key = |alert: &Json| (alert["labels"].to_string(), alert["activeAt"].to_string());
-        let was: BTreeSet<_> = before[name].iter().map(key).collect();
+        let was: BTreeSet<_> = before
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|a| a["state"] == "firing")
+            .map(key)
+            .collect();
         let is: BTreeSet<_> = during
             .get(name)
             .into_iter()

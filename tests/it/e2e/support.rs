@@ -538,8 +538,9 @@ pub fn rule_names(rules: &str, what: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// Every alert rule's `(name, expr)` in a rule file.
-pub fn alert_exprs(rules: &str, what: &str) -> Vec<(String, String)> {
+/// Every rule's `(name, expr)` in a rule file: the alert's or the recorded
+/// series' name.
+pub fn rule_exprs(rules: &str, what: &str) -> Vec<(String, String)> {
     let rules = parse_yaml(what, rules);
     let mut out = Vec::new();
     for group in rules
@@ -555,7 +556,9 @@ pub fn alert_exprs(rules: &str, what: &str) -> Vec<(String, String)> {
             .flatten()
         {
             if let (Some(name), Some(expr)) = (
-                rule.get("alert").and_then(Yaml::as_str),
+                rule.get("alert")
+                    .or_else(|| rule.get("record"))
+                    .and_then(Yaml::as_str),
                 rule.get("expr").and_then(Yaml::as_str),
             ) {
                 out.push((name.to_owned(), expr.to_owned()));
