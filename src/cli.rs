@@ -136,6 +136,15 @@ pub struct Cli {
     )]
     pub sessions_top_oldest: String,
 
+    /// The statuses that end a session, comma-separated; every other status is live. Must include error.
+    #[arg(
+        long = "sessions.final-statuses",
+        env = "AGI_SESSIONS_FINAL_STATUSES",
+        default_value = crate::status::StatusModel::DEFAULT_FLAG,
+        value_name = "LIST"
+    )]
+    pub sessions_final_statuses: String,
+
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(
         long = "log.level",

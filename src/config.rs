@@ -14,6 +14,7 @@ use reqwest::Url;
 use crate::aggregate::Limits;
 use crate::api::key::{ApiKey, KeyError, KeyFile, KeySource};
 use crate::cli::Cli;
+use crate::status::StatusModel;
 
 /// Everything that can be wrong with the flags or the environment at start.
 ///
@@ -87,6 +88,8 @@ pub struct Config {
     pub web: WebConfig,
     /// The cardinality guard and `--sessions.top-oldest`.
     pub limits: Limits,
+    /// `--sessions.final-statuses`: which statuses end a session.
+    pub statuses: StatusModel,
     /// Log verbosity.
     pub log_level: LogLevel,
     /// Log format.
@@ -250,6 +253,11 @@ impl Config {
                     parse_count::<1_000>,
                 )?,
             },
+            statuses: parse_flag(
+                "--sessions.final-statuses",
+                &cli.sessions_final_statuses,
+                StatusModel::parse,
+            )?,
             log_level: parse_flag("--log.level", &cli.log_level, parse_log_level)?,
             log_format: parse_flag("--log.format", &cli.log_format, parse_log_format)?,
             once: cli.once,

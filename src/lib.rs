@@ -59,6 +59,7 @@ pub use crate::config::{
     parse_duration, parse_size,
 };
 pub use crate::logging::subscriber as log_subscriber;
+pub use crate::status::StatusModel;
 pub use crate::web_config::WebConfigError;
 
 use crate::api::ApiClient;
@@ -247,9 +248,16 @@ async fn scraper(config: Config) -> Result<(Arc<Scraper>, Option<Simulator>), Ru
     let metrics = Metrics::new(MetricsOptions {
         process_metrics: !config.web.disable_exporter_metrics,
         cache_ttl: config.api.cache_ttl,
+        statuses: config.statuses.clone(),
     })?;
-    let scraper = Scraper::new(client, metrics, config.limits, config.api.cache_ttl)
-        .map_err(RunError::Thread)?;
+    let scraper = Scraper::new(
+        client,
+        metrics,
+        config.limits,
+        config.statuses,
+        config.api.cache_ttl,
+    )
+    .map_err(RunError::Thread)?;
     Ok((Arc::new(scraper), simulator))
 }
 

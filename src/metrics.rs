@@ -26,6 +26,7 @@ use crate::aggregate::{
 };
 use crate::api::FailureReason;
 use crate::api::timestamp::UnixMillis;
+use crate::status::StatusModel;
 use crate::sync::lock;
 use crate::version::{REVISION, RUSTC_VERSION, VERSION};
 
@@ -38,12 +39,14 @@ const LATENCY_BUCKETS: [f64; 16] = [
 ];
 
 /// What [`Metrics`] needs to know about the configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct MetricsOptions {
     /// Include `process_*`.
     pub(crate) process_metrics: bool,
     /// Reuse time of a successful fetch; mentioned in `agi_up`'s HELP.
     pub(crate) cache_ttl: Duration,
+    /// Which statuses are always there, before the first fetch.
+    pub(crate) statuses: StatusModel,
 }
 
 /// The exporter's own metrics, and the renderer for everything.
@@ -150,7 +153,7 @@ impl Metrics {
             api_duration,
             api_last_success,
             invalid_fields,
-            lifecycle: Mutex::new(Arc::new(Lifecycle::initial())),
+            lifecycle: Mutex::new(Arc::new(Lifecycle::initial(&options.statuses))),
             up_help,
         })
     }
@@ -233,6 +236,15 @@ fn lifecycle_families(lifecycle: &Lifecycle) -> Vec<MetricFamily> {
                     counter(*n as f64),
                 )
             }),
+        ),
+        family(
+            "agi_sessions_seen_total",
+            "Sessions listed that the previous successful fetch did not list (new sessions), per agent, whatever their first status, in sessions.",
+            MetricType::COUNTER,
+            lifecycle
+                .seen
+                .iter()
+                .map(|(agent, n)| metric(&[("agent_name", agent)], counter(*n as f64))),
         ),
         family(
             "agi_sessions_removed_total",
@@ -456,6 +468,7 @@ mod tests {
         let metrics = Metrics::new(MetricsOptions {
             process_metrics: false,
             cache_ttl: Duration::ZERO,
+            statuses: StatusModel::default(),
         })
         .unwrap();
         metrics.observe_request(Duration::from_micros(300), None);

@@ -21,6 +21,7 @@ use crate::api::{ApiClient, FetchError};
 use crate::deadline;
 use crate::fold::{self, Fold, Piece, Recycler, Worker};
 use crate::metrics::{Metrics, ScrapeReport};
+use crate::status::StatusModel;
 use crate::sync::lock;
 
 /// The result of one fetch, shared by every scrape that waited for it.
@@ -98,6 +99,7 @@ impl Scraper {
         client: ApiClient,
         metrics: Metrics,
         limits: Limits,
+        statuses: StatusModel,
         cache_ttl: Duration,
     ) -> std::io::Result<Self> {
         Ok(Scraper {
@@ -105,8 +107,9 @@ impl Scraper {
             metrics,
             limits,
             cache_ttl,
-            tracker: Arc::new(tokio::sync::Mutex::new(SessionTracker::new(
+            tracker: Arc::new(tokio::sync::Mutex::new(SessionTracker::with_statuses(
                 limits.agents_max,
+                statuses,
             ))),
             flight: Mutex::new(FlightState::default()),
             folder: Worker::start("agi-fold")?,

@@ -18,7 +18,7 @@ use std::cmp::Reverse;
 use foldhash::{HashMap, HashMapExt};
 
 use crate::api::redact::{MIN_RUN, Redactor};
-use crate::status::DocumentedStatus;
+use crate::status::KnownStatus;
 
 /// The label value for a missing status or agent name.
 pub(crate) const UNKNOWN: &str = "unknown";
@@ -63,7 +63,7 @@ fn may_be_cut(source: &str) -> bool {
 /// statuses, `unknown`, `other`) are kept as they are, so that even a key
 /// of a few letters cannot change them.
 fn redacted(redactor: &Redactor, source: &str, cut: bool) -> String {
-    if DocumentedStatus::parse(source).is_some() || source == UNKNOWN || source == OTHER {
+    if KnownStatus::parse(source).is_some() || source == UNKNOWN || source == OTHER {
         source.to_owned()
     } else if cut {
         redactor.redact_start(source)

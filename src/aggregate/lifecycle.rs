@@ -10,7 +10,7 @@
 use foldhash::{HashMap, HashMapExt};
 
 use super::labels::{LabelId, StickyLabels};
-use crate::status::DocumentedStatus;
+use crate::status::StatusModel;
 
 /// Upper bounds of `agi_session_start_latency_seconds`, in seconds: from a
 /// 2-second start to an hour in a queue.
@@ -22,13 +22,6 @@ pub const START_LATENCY_BUCKETS: [f64; 11] = [
 /// 10-second task to a day.
 pub const DURATION_BUCKETS: [f64; 12] = [
     10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
-];
-
-/// The statuses that end a session, which label the duration histogram.
-pub(crate) const FINAL_STATUSES: [DocumentedStatus; 3] = [
-    DocumentedStatus::Completed,
-    DocumentedStatus::Error,
-    DocumentedStatus::Terminated,
 ];
 
 /// A histogram's counts: per bucket (not cumulative; the last counts what
@@ -87,6 +80,8 @@ pub struct Lifecycle {
     pub transitions: Vec<((String, String), u64)>,
     /// `agi_sessions_removed_total{status}`.
     pub removed: Vec<(String, u64)>,
+    /// `agi_sessions_seen_total{agent_name}`.
+    pub seen: Vec<(String, u64)>,
     /// `agi_session_start_latency_seconds{agent_name}`.
     pub start_latency: Vec<(String, HistogramCounts)>,
     /// `agi_session_duration_seconds{agent_name, status}`.
@@ -94,13 +89,14 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    /// Before the first successful fetch: no agent yet, and the documented
-    /// statuses of the removal counter at 0.
-    pub(crate) fn initial() -> Self {
+    /// Before the first successful fetch: no agent yet, and the statuses
+    /// of the removal counter that are always there at 0.
+    pub(crate) fn initial(statuses: &StatusModel) -> Self {
         Lifecycle {
-            removed: DocumentedStatus::ALL
-                .iter()
-                .map(|s| (s.as_str().to_owned(), 0))
+            removed: statuses
+                .fixed()
+                .into_iter()
+                .map(|s| (s.to_owned(), 0))
                 .collect(),
             ..Lifecycle::default()
         }
@@ -112,44 +108,51 @@ impl Lifecycle {
 pub(crate) struct Totals {
     transitions: HashMap<(LabelId, LabelId), u64>,
     removed: HashMap<LabelId, u64>,
+    seen: HashMap<LabelId, u64>,
     start_latency: HashMap<LabelId, HistogramCounts>,
-    /// By agent and index in [`FINAL_STATUSES`].
+    /// By agent and place in [`StatusModel::finals`].
     duration: HashMap<(LabelId, usize), HistogramCounts>,
+    /// Which statuses are always there, and which are final.
+    statuses: StatusModel,
 }
 
 impl Totals {
-    /// The documented statuses of the removal counter at 0.
-    pub(crate) fn new(statuses: &StickyLabels) -> Self {
-        let mut removed = HashMap::new();
-        for status in DocumentedStatus::ALL {
-            removed.insert(statuses.fixed(status.index()), 0);
-        }
+    /// The statuses always there of the removal counter at 0; `labels`
+    /// are the status labels, whose fixed ones are `statuses.fixed()`.
+    pub(crate) fn new(statuses: &StatusModel, labels: &StickyLabels) -> Self {
+        let removed = (0..statuses.fixed().len())
+            .map(|index| (labels.fixed(index), 0))
+            .collect();
         Totals {
             transitions: HashMap::new(),
             removed,
+            seen: HashMap::new(),
             start_latency: HashMap::new(),
             duration: HashMap::new(),
+            statuses: statuses.clone(),
         }
     }
 
     /// Gives an agent its series, at 0, the first time it is seen: the
-    /// documented statuses of the transitions counter, and both histograms
-    /// (so that `increase()` sees the first event).
+    /// statuses always there of the transitions counter, its new sessions,
+    /// and both histograms, one per final status for durations (so that
+    /// `increase()` sees the first event).
     pub(crate) fn agent(&mut self, agent: LabelId, statuses: &StickyLabels) {
         // An agent has series once it has a start-latency histogram: this
         // gives them all at once, before any observation.
         if self.start_latency.contains_key(&agent) {
             return;
         }
-        for status in DocumentedStatus::ALL {
+        for index in 0..self.statuses.fixed().len() {
             self.transitions
-                .entry((agent, statuses.fixed(status.index())))
+                .entry((agent, statuses.fixed(index)))
                 .or_insert(0);
         }
+        self.seen.entry(agent).or_insert(0);
         self.start_latency
             .entry(agent)
             .or_insert_with(|| HistogramCounts::new(&START_LATENCY_BUCKETS));
-        for index in 0..FINAL_STATUSES.len() {
+        for index in 0..self.statuses.finals().len() {
             self.duration
                 .entry((agent, index))
                 .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS));
@@ -158,6 +161,11 @@ impl Totals {
 
     pub(crate) fn transition(&mut self, agent: LabelId, status: LabelId, n: u64) {
         *self.transitions.entry((agent, status)).or_insert(0) += n;
+    }
+
+    /// Adds `n` sessions of `agent` seen for the first time.
+    pub(crate) fn seen(&mut self, agent: LabelId, n: u64) {
+        *self.seen.entry(agent).or_insert(0) += n;
     }
 
     pub(crate) fn removal(&mut self, status: LabelId) {
@@ -193,6 +201,10 @@ impl Totals {
         for (&status, &n) in &self.removed {
             *removed.entry(statuses.text(status).to_owned()).or_insert(0) += n;
         }
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        for (&agent, &n) in &self.seen {
+            *seen.entry(agents.text(agent).to_owned()).or_insert(0) += n;
+        }
         let mut start_latency: HashMap<String, HistogramCounts> = HashMap::new();
         for (&agent, counts) in &self.start_latency {
             start_latency
@@ -204,7 +216,7 @@ impl Totals {
         for (&(agent, status), counts) in &self.duration {
             let key = (
                 agents.text(agent).to_owned(),
-                FINAL_STATUSES[status].as_str().to_owned(),
+                self.statuses.finals()[status].clone(),
             );
             duration
                 .entry(key)
@@ -214,6 +226,7 @@ impl Totals {
         Lifecycle {
             transitions: sorted(transitions),
             removed: sorted(removed),
+            seen: sorted(seen),
             start_latency: sorted(start_latency),
             duration: sorted(duration),
         }

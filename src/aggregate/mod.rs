@@ -37,13 +37,11 @@ pub(crate) use self::tracker::{Commit, Retired};
 use self::labels::{MAX_UNDOCUMENTED_STATUSES, OTHER, UNKNOWN, keep_largest, label, label_source};
 use self::oldest::OldestSessions;
 use self::pairs::{PairCache, ShortKey};
-use self::tracker::{
-    FetchTracking, KeptPair, Listed, MAX_PAIRS, Memo, NO_PAIR, PairRef, Stage, Unusable,
-};
+use self::tracker::{FetchTracking, KeptPair, Listed, MAX_PAIRS, Memo, NO_PAIR, PairRef, Unusable};
 use crate::api::parse::{Field, Recalled, SessionRecord, SessionSink};
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, looks_like_timestamp, parse_timestamp};
-use crate::status::DocumentedStatus;
+use crate::status::{KnownStatus, Stage, StatusModel};
 
 /// Limits that bound the snapshot's size.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +52,9 @@ pub struct Limits {
     pub top_oldest: usize,
 }
 
-/// Index of a status value within one aggregation; the documented statuses
-/// are 0 to 6 in the order of [`DocumentedStatus::ALL`].
+/// Index of a status value within one aggregation; the statuses always
+/// there come first ([`StatusModel::fixed`]): the known ones in the order
+/// of [`KnownStatus::ALL`], then the other final statuses.
 type StatusId = usize;
 
 /// Index of an agent name within one aggregation.
@@ -96,7 +95,7 @@ impl InvalidFields {
 pub struct StatusCount {
     /// Status label value.
     pub status: String,
-    /// Whether the status is live (not completed, error or terminated).
+    /// Whether the status is live (not final).
     pub live: bool,
     /// Sessions in this status.
     pub count: u64,
@@ -109,10 +108,10 @@ pub struct StatusCount {
 pub struct AgentCounts {
     /// Agent label value.
     pub agent_name: String,
-    /// Status label value and count; every documented status is present.
+    /// Status label value and count; every known status is present.
     pub statuses: Vec<(String, u64)>,
     /// Live status label value and the creation time of the agent's oldest
-    /// session in it; the documented live statuses are always present.
+    /// session in it; the known live statuses are always present.
     pub oldest: Vec<(String, Option<UnixMillis>)>,
 }
 
@@ -122,7 +121,7 @@ pub struct AgentCounts {
 pub struct Snapshot {
     /// Sessions listed.
     pub sessions: u64,
-    /// Per status; the documented statuses are always present.
+    /// Per status; the known statuses are always present.
     pub statuses: Vec<StatusCount>,
     /// Per agent, sorted by name.
     pub agents: Vec<AgentCounts>,
@@ -154,9 +153,24 @@ struct StatusStats {
     oldest: Option<UnixMillis>,
 }
 
+impl StatusStats {
+    /// A status value not seen yet in this body, whose hash is `hash`.
+    fn new(source: &str, model: &StatusModel, hash: u32) -> Self {
+        let stage = model.stage(source);
+        StatusStats {
+            source: source.to_owned(),
+            live: stage.is_live(),
+            stage,
+            hash,
+            count: 0,
+            oldest: None,
+        }
+    }
+}
+
 /// One agent name seen in a body.
 ///
-/// The documented statuses sit in a fixed array, the others in a map, so an
+/// The known statuses sit in a fixed array, the others in a map, so an
 /// agent costs what it lists: a body where every session has a new agent
 /// and a new status holds one cell per session, not one per pair.
 #[derive(Debug)]
@@ -165,8 +179,8 @@ struct AgentStats {
     source: String,
     /// Sessions of the agent.
     total: u64,
-    /// By documented status id.
-    documented: [StatusCell; DocumentedStatus::ALL.len()],
+    /// By known status id.
+    known: [StatusCell; KnownStatus::ALL.len()],
     /// By the ids of the other statuses.
     others: HashMap<StatusId, StatusCell>,
 }
@@ -184,13 +198,13 @@ impl AgentStats {
         AgentStats {
             source,
             total: 0,
-            documented: [StatusCell::default(); DocumentedStatus::ALL.len()],
+            known: [StatusCell::default(); KnownStatus::ALL.len()],
             others: HashMap::new(),
         }
     }
 
     fn cell(&mut self, status: StatusId) -> &mut StatusCell {
-        match self.documented.get_mut(status) {
+        match self.known.get_mut(status) {
             Some(cell) => cell,
             None => self.others.entry(status).or_default(),
         }
@@ -198,8 +212,8 @@ impl AgentStats {
 
     /// The statuses the agent listed, with their cells.
     fn cells(&self) -> impl Iterator<Item = (StatusId, &StatusCell)> {
-        let documented = self.documented.iter().enumerate();
-        documented
+        let known = self.known.iter().enumerate();
+        known
             .chain(self.others.iter().map(|(&id, cell)| (id, cell)))
             .filter(|(_, cell)| cell.count > 0)
     }
@@ -212,7 +226,9 @@ pub struct Aggregator<'t> {
     /// Applied to every label value that comes from the API, once per
     /// distinct value kept.
     redactor: &'t Arc<Redactor>,
-    /// By status id; the first seven are the documented ones.
+    /// Which statuses end a session.
+    model: StatusModel,
+    /// By status id; the first are those always there.
     statuses: Vec<StatusStats>,
     status_ids: HashMap<String, StatusId>,
     agents: Vec<AgentStats>,
@@ -241,21 +257,23 @@ impl<'t> Aggregator<'t> {
         redactor: &'t Arc<Redactor>,
         times: FetchTimes,
     ) -> Self {
-        let statuses = DocumentedStatus::ALL
-            .map(|status| StatusStats {
-                source: status.as_str().to_owned(),
-                live: !status.is_final(),
-                stage: Stage::of(Some(status)),
-                hash: tracker.status_hash(status.as_str()),
-                count: 0,
-                oldest: None,
-            })
-            .into();
+        let model = tracker.statuses().clone();
+        let fixed = model.fixed();
+        let statuses = (fixed.iter())
+            .map(|status| StatusStats::new(status, &model, tracker.status_hash(status)))
+            .collect();
+        // The known statuses are found by a match; the other final statuses
+        // like any other value.
+        let status_ids = (fixed.iter().enumerate())
+            .skip(KnownStatus::ALL.len())
+            .map(|(id, status)| ((*status).to_owned(), id))
+            .collect();
         Aggregator {
             limits,
             redactor,
+            model,
             statuses,
-            status_ids: HashMap::new(),
+            status_ids,
             agents: Vec::new(),
             agent_ids: HashMap::new(),
             pairs: PairCache::new(),
@@ -328,21 +346,16 @@ impl<'t> Aggregator<'t> {
     }
 
     fn status_id(&mut self, status: &str) -> StatusId {
-        if let Some(documented) = DocumentedStatus::parse(status) {
-            return documented.index();
+        if let Some(known) = KnownStatus::parse(status) {
+            return known.index();
         }
         if let Some(&id) = self.status_ids.get(status) {
             return id;
         }
         let id = self.statuses.len();
-        self.statuses.push(StatusStats {
-            source: status.to_owned(),
-            live: true,
-            stage: Stage::of(None),
-            hash: self.tracking.status_hash(status),
-            count: 0,
-            oldest: None,
-        });
+        let hash = self.tracking.status_hash(status);
+        self.statuses
+            .push(StatusStats::new(status, &self.model, hash));
         self.status_ids.insert(status.to_owned(), id);
         id
     }
@@ -377,8 +390,14 @@ impl<'t> Aggregator<'t> {
         let redactor = self.redactor;
         let status_labels = self.status_labels();
         let agent_labels = self.agent_labels();
-        let statuses = status_counts(&self.statuses, &status_labels);
-        let agents = agent_counts(&self.agents, &self.statuses, &agent_labels, &status_labels);
+        let statuses = status_counts(&self.statuses, &status_labels, &self.model);
+        let agents = agent_counts(
+            &self.agents,
+            &self.statuses,
+            &agent_labels,
+            &status_labels,
+            &self.model,
+        );
 
         let mut oldest_sessions: Vec<TopSession> = Vec::new();
         for mut session in self.oldest_sessions.into_sorted_vec() {
@@ -387,8 +406,8 @@ impl<'t> Aggregator<'t> {
                 || label(redactor, &session.agent_name),
                 |&id| agent_labels.labels[id].clone(),
             );
-            let status_id = DocumentedStatus::parse(&session.status)
-                .map(DocumentedStatus::index)
+            let status_id = KnownStatus::parse(&session.status)
+                .map(KnownStatus::index)
                 .or_else(|| self.status_ids.get(&session.status).copied());
             if let Some(id) = status_id {
                 session.status = status_labels.labels[id].clone();
@@ -435,11 +454,12 @@ impl<'t> Aggregator<'t> {
         (snapshot, commit, tracker)
     }
 
-    /// Each status id's label in this snapshot: the documented statuses and
-    /// the [`MAX_UNDOCUMENTED_STATUSES`] most common others by name, the
+    /// Each status id's label in this snapshot: the statuses always there
+    /// and the [`MAX_UNDOCUMENTED_STATUSES`] most common others by name, the
     /// rest `other`.
     fn status_labels(&self) -> Labels {
-        let undocumented = &self.statuses[DocumentedStatus::ALL.len()..];
+        let fixed = self.model.fixed().len();
+        let undocumented = &self.statuses[fixed..];
         let kept = keep_largest(
             undocumented.iter().map(|s| (s.count, s.source.as_str())),
             MAX_UNDOCUMENTED_STATUSES,
@@ -450,7 +470,7 @@ impl<'t> Aggregator<'t> {
             .enumerate()
             .map(|(id, stats)| {
                 let folded = id
-                    .checked_sub(DocumentedStatus::ALL.len())
+                    .checked_sub(fixed)
                     .zip(kept.as_ref())
                     .is_some_and(|(index, kept)| !kept[index]);
                 if folded {
@@ -497,7 +517,11 @@ struct Labels {
 
 /// Sessions per status label: ids that share a label (`other`, or values
 /// that redact alike) are added up.
-fn status_counts(statuses: &[StatusStats], labels: &Labels) -> Vec<StatusCount> {
+fn status_counts(
+    statuses: &[StatusStats],
+    labels: &Labels,
+    model: &StatusModel,
+) -> Vec<StatusCount> {
     let mut counts: Vec<StatusCount> = Vec::new();
     for (stats, label) in statuses.iter().zip(&labels.labels) {
         match counts.iter_mut().find(|s| &s.status == label) {
@@ -513,29 +537,27 @@ fn status_counts(statuses: &[StatusStats], labels: &Labels) -> Vec<StatusCount> 
             }),
         }
     }
-    sort_statuses(&mut counts, |s| &s.status);
+    sort_statuses(&mut counts, &model.fixed(), |s| &s.status);
     counts
 }
 
-/// Sessions per agent label and status label, every documented status
-/// present for every agent; the oldest per live status likewise.
+/// Sessions per agent label and status label, every status always there
+/// present for every agent; the oldest per live status likewise, every
+/// known live status present.
 fn agent_counts(
     agents: &[AgentStats],
     statuses: &[StatusStats],
     agent_labels: &Labels,
     status_labels: &Labels,
+    model: &StatusModel,
 ) -> Vec<AgentCounts> {
+    let fixed = model.fixed();
     let mut by_label: HashMap<&str, AgentCounts> = HashMap::new();
     for (agent, label) in agents.iter().zip(&agent_labels.labels) {
         let counts = by_label.entry(label).or_insert_with(|| AgentCounts {
             agent_name: label.clone(),
-            statuses: DocumentedStatus::ALL
-                .iter()
-                .map(|s| (s.as_str().to_owned(), 0))
-                .collect(),
-            oldest: DocumentedStatus::ALL
-                .iter()
-                .filter(|s| !s.is_final())
+            statuses: fixed.iter().map(|s| ((*s).to_owned(), 0)).collect(),
+            oldest: (model.known_live())
                 .map(|s| (s.as_str().to_owned(), None))
                 .collect(),
         });
@@ -553,8 +575,8 @@ fn agent_counts(
     }
     let mut agents: Vec<AgentCounts> = by_label.into_values().collect();
     for agent in &mut agents {
-        sort_statuses(&mut agent.statuses, |(s, _)| s);
-        sort_statuses(&mut agent.oldest, |(s, _)| s);
+        sort_statuses(&mut agent.statuses, &fixed, |(s, _)| s);
+        sort_statuses(&mut agent.oldest, &fixed, |(s, _)| s);
     }
     agents.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
     agents
@@ -662,15 +684,15 @@ fn min_option(a: Option<UnixMillis>, b: Option<UnixMillis>) -> Option<UnixMillis
     }
 }
 
-/// Documented statuses first in their documented order, then the others by
-/// name, with `other` last.
-fn sort_statuses<T>(items: &mut [T], status: impl Fn(&T) -> &String) {
+/// The statuses always there first, in the order of `fixed`, then the
+/// others by name, with `other` last.
+fn sort_statuses<T>(items: &mut [T], fixed: &[&str], status: impl Fn(&T) -> &String) {
     items.sort_by_key(|item| {
         let name = status(item);
-        let rank = match DocumentedStatus::parse(name) {
-            Some(documented) => documented.index(),
+        let rank = match fixed.iter().position(|f| f == name) {
+            Some(place) => place,
             None if name == OTHER => usize::MAX,
-            None => DocumentedStatus::ALL.len(),
+            None => fixed.len(),
         };
         (rank, name.clone())
     });
@@ -691,12 +713,14 @@ mod tests {
     use super::*;
     use crate::api::parse::parse_sessions;
 
-    const DOCUMENTED_STATUSES: [&str; 7] = [
+    const KNOWN_STATUSES: [&str; 9] = [
         "initializing",
         "ready",
         "running",
+        "waiting_for_input",
         "paused",
         "completed",
+        "finished",
         "error",
         "terminated",
     ];
@@ -763,14 +787,14 @@ mod tests {
     const T2: &str = "2025-10-05T20:00:00Z";
 
     #[test]
-    fn an_empty_list_still_has_every_documented_status_at_zero() {
+    fn an_empty_list_still_has_every_known_status_at_zero() {
         let snapshot = fold(b"[]");
         let statuses: Vec<_> = snapshot
             .statuses
             .iter()
             .map(|s| s.status.as_str())
             .collect();
-        assert_eq!(statuses, DOCUMENTED_STATUSES);
+        assert_eq!(statuses, KNOWN_STATUSES);
         assert!(
             snapshot
                 .statuses
@@ -795,26 +819,27 @@ mod tests {
         assert_eq!(count(&snapshot, "paused"), Some(0));
         assert_eq!(agent_count(&snapshot, "agi-0", "running"), Some(2));
         assert_eq!(agent_count(&snapshot, "agi-1", "error"), Some(1));
-        // Every documented status is present for every agent.
+        // Every known status is present for every agent.
         assert_eq!(agent_count(&snapshot, "agi-0", "terminated"), Some(0));
-        assert_eq!(snapshot.agents[1].statuses.len(), 7);
+        assert_eq!(agent_count(&snapshot, "agi-0", "finished"), Some(0));
+        assert_eq!(snapshot.agents[1].statuses.len(), 9);
     }
 
     #[test]
     fn unknown_statuses_are_counted_under_their_own_value() {
         let snapshot = fold(&body(&[
-            session("a", "agi-0", "waiting_for_input", T0),
-            session("b", "agi-0", "finished", T1),
+            session("a", "agi-0", "queued", T0),
+            session("b", "agi-0", "cancelled", T1),
         ]));
-        assert_eq!(count(&snapshot, "waiting_for_input"), Some(1));
-        assert_eq!(count(&snapshot, "finished"), Some(1));
-        assert_eq!(agent_count(&snapshot, "agi-0", "finished"), Some(1));
+        assert_eq!(count(&snapshot, "queued"), Some(1));
+        assert_eq!(count(&snapshot, "cancelled"), Some(1));
+        assert_eq!(agent_count(&snapshot, "agi-0", "cancelled"), Some(1));
         let order: Vec<_> = snapshot
             .statuses
             .iter()
             .map(|s| s.status.as_str())
             .collect();
-        assert_eq!(&order[7..], ["finished", "waiting_for_input"]);
+        assert_eq!(&order[9..], ["cancelled", "queued"]);
     }
 
     #[test]
@@ -971,7 +996,7 @@ mod tests {
             .collect();
         let snapshot = fold(&body(&sessions));
         assert!(snapshot.statuses_truncated);
-        assert_eq!(snapshot.statuses.len(), 7 + MAX_UNDOCUMENTED_STATUSES + 1);
+        assert_eq!(snapshot.statuses.len(), 9 + MAX_UNDOCUMENTED_STATUSES + 1);
         assert_eq!(
             count(&snapshot, "custom00"),
             Some(2),
@@ -1201,8 +1226,12 @@ mod lifecycle_tests {
         }
 
         fn with_agents_max(agents_max: usize) -> Self {
+            Watch::with_statuses(agents_max, StatusModel::default())
+        }
+
+        fn with_statuses(agents_max: usize, statuses: StatusModel) -> Self {
             Watch {
-                tracker: SessionTracker::new(agents_max),
+                tracker: SessionTracker::with_statuses(agents_max, statuses),
                 limits: Limits {
                     agents_max,
                     top_oldest: 5,
@@ -1455,7 +1484,7 @@ mod lifecycle_tests {
     }
 
     #[test]
-    fn transitions_are_counted_per_agent_with_every_documented_status_from_0() {
+    fn transitions_are_counted_per_agent_with_every_known_status_from_0() {
         let mut watch = Watch::new();
         let first = watch.fetch(100, &[("s1", "agi-2-qwen", "running", Some(1))]);
         let series: Vec<&str> = first
@@ -1465,7 +1494,7 @@ mod lifecycle_tests {
             .filter(|((agent, _), _)| agent == "agi-2-qwen")
             .map(|((_, status), _)| status.as_str())
             .collect();
-        for status in DocumentedStatus::ALL {
+        for status in crate::status::KnownStatus::ALL {
             assert!(
                 series.contains(&status.as_str()),
                 "{status:?} missing: {series:?}"
@@ -1564,16 +1593,163 @@ mod lifecycle_tests {
                 ("initializing".to_owned(), None),
                 ("ready".to_owned(), None),
                 ("running".to_owned(), at(5)),
-                ("paused".to_owned(), None),
                 ("waiting_for_input".to_owned(), at(7)),
+                ("paused".to_owned(), None),
             ])
         );
         let finished_only = oldest("agi-1").unwrap_or_default();
-        assert_eq!(
-            finished_only.len(),
-            4,
-            "the documented live statuses, at none"
-        );
+        assert_eq!(finished_only.len(), 5, "the known live statuses, at none");
         assert!(finished_only.iter().all(|(_, t)| t.is_none()));
+    }
+
+    fn seen(snapshot: &Snapshot, agent: &str) -> Option<u64> {
+        let seen = &snapshot.lifecycle.seen;
+        seen.iter().find(|(a, _)| a == agent).map(|(_, n)| *n)
+    }
+
+    #[test]
+    fn on_an_sdk_account_finished_sessions_end_and_have_no_age() {
+        let mut watch = Watch::new();
+        watch.fetch(100, &[("s1", "agi-0", "ready", Some(95))]);
+        watch.fetch(110, &[("s1", "agi-0", "running", Some(95))]);
+        let done = watch.fetch(
+            120,
+            &[
+                ("s1", "agi-0", "finished", Some(95)),
+                ("s2", "agi-0", "finished", Some(1)),
+            ],
+        );
+        assert_eq!(durations(&done), [("agi-0", "finished", 25.0)]);
+        let finished = done.statuses.iter().find(|s| s.status == "finished");
+        assert_eq!(finished.map(|s| (s.live, s.count)), Some((false, 2)));
+        assert!(
+            done.oldest_sessions.is_empty(),
+            "{:?}",
+            done.oldest_sessions
+        );
+        let agent = done.agents.iter().find(|a| a.agent_name == "agi-0");
+        let live: Vec<&str> = agent.map_or(vec![], |a| {
+            a.oldest.iter().map(|(s, _)| s.as_str()).collect()
+        });
+        assert_eq!(
+            live,
+            [
+                "initializing",
+                "ready",
+                "running",
+                "waiting_for_input",
+                "paused"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_final_status_has_a_duration_series_for_every_agent_from_0() {
+        let mut watch = Watch::new();
+        let first = watch.fetch(100, &[("s1", "agi-0", "running", Some(1))]);
+        let series: Vec<(&str, &str, u64)> = (first.lifecycle.duration.iter())
+            .map(|((a, s), c)| (a.as_str(), s.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                ("agi-0", "completed", 0),
+                ("agi-0", "error", 0),
+                ("agi-0", "finished", 0),
+                ("agi-0", "terminated", 0)
+            ]
+        );
+        let custom =
+            StatusModel::parse("finished,error,cancelled").unwrap_or_else(|e| panic!("{e}"));
+        let mut watch = Watch::with_statuses(100, custom);
+        watch.fetch(100, &[("s1", "agi-0", "running", Some(95))]);
+        let cancelled = watch.fetch(110, &[("s1", "agi-0", "cancelled", Some(95))]);
+        assert_eq!(durations(&cancelled), [("agi-0", "cancelled", 15.0)]);
+        let statuses: Vec<&str> = (cancelled.lifecycle.duration.iter())
+            .map(|((_, s), _)| s.as_str())
+            .collect();
+        assert_eq!(statuses, ["cancelled", "error", "finished"]);
+        // Not named final: `completed` is live, as any other status.
+        let completed = watch.fetch(120, &[("s2", "agi-0", "completed", Some(1))]);
+        assert_eq!(completed.oldest_sessions.len(), 1);
+        let zero = |status: &str| {
+            completed
+                .statuses
+                .iter()
+                .any(|s| s.status == status && s.count == 0)
+        };
+        assert!(zero("cancelled"), "a final status named is always there");
+    }
+
+    #[test]
+    fn a_start_is_a_move_from_initializing_or_ready_to_running_only() {
+        let mut watch = Watch::new();
+        let s = |id, status| (id, "agi-0", status, Some(95));
+        watch.fetch(
+            100,
+            &[
+                s("a", "ready"),
+                s("b", "initializing"),
+                s("c", "waiting_for_input"),
+                s("d", "ready"),
+            ],
+        );
+        watch.fetch(
+            105,
+            &[
+                s("a", "ready"),
+                s("b", "waiting_for_input"),
+                s("c", "waiting_for_input"),
+                s("d", "paused"),
+            ],
+        );
+        let moved = watch.fetch(
+            110,
+            &[
+                s("a", "running"),
+                s("b", "running"),
+                s("c", "running"),
+                s("d", "running"),
+            ],
+        );
+        // Only `a` went from ready to running; the others had started
+        // (they waited for input or were paused) before they ran.
+        assert_eq!(starts(&moved), [("agi-0", 15.0)]);
+        let later = watch.fetch(120, &[s("a", "waiting_for_input")]);
+        let again = watch.fetch(130, &[s("a", "running")]);
+        assert!(starts(&later).is_empty() && starts(&again).is_empty());
+        assert_eq!(total_starts(&again, "agi-0"), 1);
+    }
+
+    #[test]
+    fn new_sessions_are_counted_per_agent_whatever_their_first_status() {
+        let mut watch = Watch::new();
+        let first = watch.fetch(100, &[("old", "agi-0", "running", Some(1))]);
+        assert_eq!(
+            seen(&first, "agi-0"),
+            Some(0),
+            "the first fetch is a baseline"
+        );
+        let next = watch.fetch(
+            110,
+            &[
+                ("old", "agi-0", "finished", Some(1)),
+                ("n1", "agi-0", "ready", Some(105)),
+                ("n2", "agi-0", "running", Some(105)),
+                ("n3", "agi-1", "waiting_for_input", Some(105)),
+                ("n3", "agi-1", "waiting_for_input", Some(105)),
+                ("n4", "agi-1", "finished", Some(105)),
+            ],
+        );
+        assert_eq!(
+            (seen(&next, "agi-0"), seen(&next, "agi-1")),
+            (Some(2), Some(2))
+        );
+        assert_eq!(
+            next.changes.seen,
+            [("agi-0".to_owned(), 2), ("agi-1".to_owned(), 2)]
+        );
+        let same = watch.fetch(120, &[("n1", "agi-0", "running", Some(105))]);
+        assert_eq!(seen(&same, "agi-0"), Some(2));
     }
 }

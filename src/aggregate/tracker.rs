@@ -35,14 +35,14 @@ use std::sync::Arc;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, StickyLabels};
-use super::lifecycle::{FINAL_STATUSES, Lifecycle, Totals};
+use super::lifecycle::{Lifecycle, Totals};
 use super::memo::{self, Seed};
 use super::oldest::OldestSessions;
 use super::{AgentId, InvalidFields, StatusId, min_option};
 use crate::api::parse::{Recalled, next_session};
 use crate::api::redact::Redactor;
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
-use crate::status::DocumentedStatus;
+use crate::status::{Stage, StatusModel};
 
 /// Marks every listing of a key after its first as a repeat, as a fetch
 /// with a baseline does as it goes: by sorting the entries' positions by
@@ -116,6 +116,8 @@ pub struct SessionTracker {
     hasher: foldhash::quality::RandomState,
     /// The secret words of the hash sessions are recalled by.
     seed: Seed,
+    /// Which statuses end a session.
+    statuses: StatusModel,
     /// The previous successful fetch. `None` before the first one.
     baseline: Option<Baseline>,
     learned: Learned,
@@ -194,23 +196,34 @@ struct Spare {
 
 impl SessionTracker {
     /// A tracker that has seen nothing, whose agent labels are bounded by
-    /// `agents_max`.
+    /// `agents_max`, with the default final statuses.
     pub fn new(agents_max: usize) -> Self {
-        let documented = DocumentedStatus::ALL.map(DocumentedStatus::as_str);
-        let statuses = StickyLabels::new(&documented, MAX_UNDOCUMENTED_STATUSES);
+        SessionTracker::with_statuses(agents_max, StatusModel::default())
+    }
+
+    /// A tracker that has seen nothing, whose agent labels are bounded by
+    /// `agents_max`, for which `statuses` says which statuses end a session.
+    pub fn with_statuses(agents_max: usize, statuses: StatusModel) -> Self {
+        let labels = StickyLabels::new(&statuses.fixed(), MAX_UNDOCUMENTED_STATUSES);
         let hasher = foldhash::quality::RandomState::default();
         SessionTracker {
             seed: Seed::from(&hasher),
             hasher,
             baseline: None,
             learned: Learned {
-                totals: Totals::new(&statuses),
-                statuses,
+                totals: Totals::new(&statuses, &labels),
+                statuses: labels,
                 agents: StickyLabels::new(&[], agents_max),
                 redactor: None,
             },
             spare: Spare::default(),
+            statuses,
         }
+    }
+
+    /// Which statuses end a session.
+    pub(crate) fn statuses(&self) -> &StatusModel {
+        &self.statuses
     }
 
     /// Starts following the sessions of one fetch.
@@ -219,7 +232,7 @@ impl SessionTracker {
         let pairs = self.baseline.as_ref().map_or(&[][..], |b| &b.pairs);
         let recalled = (pairs.iter())
             .map(|pair| Tally {
-                live: !matches!(pair.stage, Stage::Final(_)),
+                live: pair.stage.is_live(),
                 ..Tally::default()
             })
             .collect();
@@ -254,6 +267,7 @@ impl SessionTracker {
             pending: Vec::new(),
             new_keys: HashSet::new(),
             entered: HashMap::new(),
+            new_sessions: HashMap::new(),
             starts: Vec::new(),
             ends: Vec::new(),
         }
@@ -507,7 +521,8 @@ impl Seen {
     const STARTING: u8 = 1;
     /// Listed in a live status.
     const LIVE: u8 = 2;
-    /// Its first listing as `running` is past (observed or not).
+    /// It has started: listed as `running` (observed or not), waiting for
+    /// input or paused.
     const STARTED: u8 = 4;
     /// Its first listing in a final status is past (observed or not).
     const ENDED: u8 = 8;
@@ -532,36 +547,6 @@ enum Place {
     New,
     /// Its id was listed earlier in this fetch.
     Again,
-}
-
-/// What a status means for a session's lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stage {
-    /// `initializing`, `ready`.
-    Starting,
-    /// `running`.
-    Running,
-    /// Another live status: `paused`, or one the API does not document.
-    Live,
-    /// `completed`, `error`, `terminated`: the index in [`FINAL_STATUSES`].
-    Final(usize),
-}
-
-impl Stage {
-    /// The stage of a status value.
-    pub(crate) fn of(status: Option<DocumentedStatus>) -> Stage {
-        match status {
-            Some(DocumentedStatus::Initializing | DocumentedStatus::Ready) => Stage::Starting,
-            Some(DocumentedStatus::Running) => Stage::Running,
-            Some(status) if status.is_final() => Stage::Final(
-                FINAL_STATUSES
-                    .iter()
-                    .position(|&s| s == status)
-                    .unwrap_or_default(),
-            ),
-            _ => Stage::Live,
-        }
-    }
 }
 
 /// One session with an id, as the aggregator hands it over.
@@ -708,6 +693,8 @@ pub struct Changes {
     pub transitions: Vec<((String, String), u64)>,
     /// Sessions gone since the previous fetch, by the status they had.
     pub removed: Vec<(String, u64)>,
+    /// Sessions the previous fetch did not list, by agent.
+    pub seen: Vec<(String, u64)>,
     /// Start latencies observed, by agent, in seconds.
     pub start_latency: Vec<(String, f64)>,
     /// Durations observed, by agent and final status, in seconds.
@@ -757,6 +744,8 @@ pub(crate) struct FetchTracking<'t> {
     new_keys: HashSet<u64>,
     /// Sessions that entered a status, by agent and status id.
     entered: HashMap<(AgentId, StatusId), u64>,
+    /// Sessions the baseline did not list, by agent.
+    new_sessions: HashMap<AgentId, u64>,
     /// Start latencies observed, by agent id, in seconds.
     starts: Vec<(AgentId, f64)>,
     /// Durations observed, by agent id and final status, in seconds.
@@ -1146,6 +1135,9 @@ impl<'t> FetchTracking<'t> {
         };
         if entered {
             *self.entered.entry((agent, status)).or_insert(0) += 1;
+            if place == Place::New {
+                *self.new_sessions.entry(agent).or_insert(0) += 1;
+            }
         }
         let sent_before = baseline.map(|b| b.sent_at);
         let received_at = self.times.received_at;
@@ -1171,6 +1163,9 @@ impl<'t> FetchTracking<'t> {
         match stage {
             Stage::Starting => seen |= Seen::STARTING | Seen::LIVE,
             Stage::Live => seen |= Seen::LIVE,
+            // Waiting for its user, or paused: under way, so a later
+            // `running` is not its start.
+            Stage::Started => seen |= Seen::LIVE | Seen::STARTED,
             Stage::Running => {
                 seen |= Seen::LIVE;
                 if before & Seen::STARTED == 0 {
@@ -1249,13 +1244,19 @@ impl<'t> FetchTracking<'t> {
                 .or_insert(0) += n;
         }
         changes.transitions = transitions.into_iter().collect();
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        for (&agent, &n) in &self.new_sessions {
+            totals.seen(agent_labels[agent], n);
+            *seen.entry(agent_text(agent)).or_insert(0) += n;
+        }
+        changes.seen = seen.into_iter().collect();
         for &(agent, seconds) in &self.starts {
             totals.start(agent_labels[agent], seconds);
             changes.start_latency.push((agent_text(agent), seconds));
         }
         for &(agent, which, seconds) in &self.ends {
             totals.end(agent_labels[agent], which, seconds);
-            let status = FINAL_STATUSES[which].as_str().to_owned();
+            let status = tracker.statuses.finals()[which].clone();
             changes
                 .duration
                 .push(((agent_text(agent), status), seconds));
@@ -1337,6 +1338,7 @@ impl<'t> FetchTracking<'t> {
         shrink_slack(&mut self.used);
         changes.transitions.sort_by(|a, b| a.0.cmp(&b.0));
         changes.removed.sort();
+        changes.seen.sort();
         changes.start_latency.sort_by(|a, b| a.0.cmp(&b.0));
         changes.duration.sort_by(|a, b| a.0.cmp(&b.0));
         let lifecycle = learned.lifecycle();

@@ -164,9 +164,12 @@ pub fn parse_sessions<S: SessionSink>(body: &[u8], sink: &mut S) -> Result<usize
 /// Reads a body chunk by chunk as it arrives, folding each session into the
 /// sink as soon as it is complete.
 ///
-/// Feed it the chunks in order, then call [`Self::finish`]. Once a chunk
-/// has shown that the body is not a session list, that chunk's `feed`
-/// returns the error and the stream refuses everything after it.
+/// Feed it the chunks in order, then call [`Self::finish`]. Once the
+/// stream has found that the body is not a session list, `feed` returns
+/// the error and the stream refuses everything after it. A step cut by a
+/// chunk is read again only once its bytes have doubled, so the error may
+/// come a few chunks after the one that showed it, or at `finish`: always
+/// the same error, at the same line and column.
 pub struct SessionStream<'s, S> {
     sink: &'s mut S,
     state: State,
@@ -199,10 +202,21 @@ enum State {
     ListStart,
     /// In the wrapping object, at a value to skip.
     WrapperValue { found: bool },
-    /// In the list, before a session (or the list's end).
-    Item { first: bool, wrapped: bool },
+    /// In the list: at `entry`.
+    Item { entry: Entry, wrapped: bool },
     /// After the body: only whitespace may follow.
     End,
+}
+
+/// Where the stream is in the list of sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// Right after its `[`: a session or the list's end.
+    Opening,
+    /// After a session: a comma or the list's end.
+    Comma,
+    /// After a comma, or once the next session is found: a session.
+    Session,
 }
 
 /// What one step did.
@@ -293,14 +307,19 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
             // A step that read past MAX_STEP_BYTES is refused, whether it
             // ended there, failed there or asked for more: which of those
             // it did depends on how the body was cut, that it read so far
-            // does not.
-            if reader.position() - committed > MAX_STEP_BYTES {
+            // does not. The spacing before a step is not the step's: only
+            // what follows it counts (so a body of spaces is no session).
+            if reader.position() - committed > MAX_STEP_BYTES
+                && reader.position() - after_spacing(window, committed) > MAX_STEP_BYTES
+            {
                 break Err(Err(committed));
             }
             match step {
                 Ok(Step::Next) => committed = reader.position(),
                 Ok(Step::Done) => break reader.end().map(|()| reader.position()).map_err(Ok),
-                Err(fault) if fault.needs_more() => break Ok(committed),
+                // The spacing before the step is taken now, so that a body
+                // that keeps sending spaces is not held in memory.
+                Err(fault) if fault.needs_more() => break Ok(after_spacing(window, committed)),
                 Err(fault) => break Err(Ok(fault)),
             }
         };
@@ -344,7 +363,7 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
                 b'[' => {
                     reader.open();
                     State::Item {
-                        first: true,
+                        entry: Entry::Opening,
                         wrapped: false,
                     }
                 }
@@ -376,7 +395,7 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
                 }
                 reader.open();
                 State::Item {
-                    first: true,
+                    entry: Entry::Opening,
                     wrapped: true,
                 }
             }
@@ -398,68 +417,71 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
 impl<S: SessionSink> SessionStream<'_, S> {
     /// Reads the sessions of the list, one step each, in one loop (this is
     /// nearly all of a body), until the list ends; `committed` follows the
-    /// end of each session read, where a step that falls short starts again.
+    /// end of each session read, and of each comma, where a step that falls
+    /// short starts again. The comma between two sessions is a step of its
+    /// own, so that the spacing after it is never part of a session.
     fn items(
         &mut self,
         reader: &mut Reader<'_>,
         wrapped: bool,
         committed: &mut usize,
     ) -> Result<Step, Fault> {
-        let State::Item { mut first, .. } = self.state else {
+        let State::Item { mut entry, .. } = self.state else {
             return Ok(Step::Next);
         };
         loop {
-            if !reader.next_item(first)? {
-                self.state = if wrapped {
-                    State::WrapperKey {
-                        first: false,
-                        found: true,
-                    }
-                } else {
-                    State::End
-                };
-                return Ok(if wrapped { Step::Next } else { Step::Done });
+            if entry == Entry::Session {
+                reader.next_token()?;
+            } else {
+                if !reader.next_item(entry == Entry::Opening)? {
+                    self.state = if wrapped {
+                        State::WrapperKey {
+                            first: false,
+                            found: true,
+                        }
+                    } else {
+                        State::End
+                    };
+                    return Ok(if wrapped { Step::Next } else { Step::Done });
+                }
+                entry = Entry::Session;
+                self.state = State::Item { entry, wrapped };
+                *committed = reader.position();
             }
             let start = reader.position();
-            let (read, listed) = match self.recall(reader, *committed) {
+            let (read, listed) = match self.recall(reader) {
                 Some(recalled) => {
                     reader.rewind(start + recalled.len);
                     (None, recalled.sessions)
                 }
                 None => (Some(self.read_session(reader)?), 1),
             };
-            // Refused by the caller, as a step too large; the step counts
-            // the spacing before the session too, recalled or read.
-            if reader.position() - *committed > MAX_STEP_BYTES {
+            // Refused by the caller, as a step too large: the session
+            // alone counts, recalled or read, not the spacing before it.
+            if reader.position() - start > MAX_STEP_BYTES {
                 return Ok(Step::Next);
             }
             if let Some(record) = read {
                 self.sink.session_written(&record, reader.read_since(start));
             }
             self.sessions = self.sessions.saturating_add(listed);
-            if first {
-                first = false;
-                self.state = State::Item {
-                    first: false,
-                    wrapped,
-                };
-            }
+            entry = Entry::Comma;
+            self.state = State::Item { entry, wrapped };
             *committed = reader.position();
         }
     }
 
     /// The sessions from the reading position on that the sink recalls
     /// (`SessionSink::recall`), which it has then folded. It is shown no
-    /// more bytes than the step begun at `committed` may take, so each
-    /// session it recalls is a step the cap allows, as reading it finds.
+    /// more bytes than a step may take, so each session it recalls is one
+    /// the cap allows, as reading it finds.
     #[inline]
-    fn recall(&mut self, reader: &Reader<'_>, committed: usize) -> Option<Recalled> {
+    fn recall(&mut self, reader: &Reader<'_>) -> Option<Recalled> {
         let ahead = reader.ahead();
         if ahead.first() != Some(&b'{') {
             return None;
         }
-        let room = MAX_STEP_BYTES.saturating_sub(reader.position() - committed);
-        let ahead = &ahead[..ahead.len().min(room)];
+        let ahead = &ahead[..ahead.len().min(MAX_STEP_BYTES)];
         let recalled = self.sink.recall(ahead)?;
         // A sink's word for bytes beyond those shown is not taken.
         (recalled.sessions > 0 && recalled.len <= ahead.len()).then_some(recalled)
@@ -499,6 +521,15 @@ impl<S: SessionSink> SessionStream<'_, S> {
         }
         Ok(record)
     }
+}
+
+/// Where the spacing at `from` in `window` ends: where the step starting
+/// there begins.
+fn after_spacing(window: &[u8], from: usize) -> usize {
+    let spacing = window[from..]
+        .iter()
+        .take_while(|&&byte| json::is_space(byte));
+    from + spacing.count()
 }
 
 /// The first slice a step under way grows by; later ones double.
@@ -878,6 +909,53 @@ mod tests {
         );
         assert!(matches!(stream.finish(), Ok(1)));
         assert_eq!(sink.0.len(), 1);
+    }
+
+    /// Feeds `body` in chunks of `size` and finishes; also returns the most
+    /// bytes the stream held between two chunks.
+    fn chunked(body: &[u8], size: usize) -> (Result<usize, String>, usize) {
+        let mut sink = Collect::default();
+        let mut stream = SessionStream::new(&mut sink);
+        let mut held = 0;
+        for chunk in body.chunks(size) {
+            if let Err(error) = stream.feed(chunk) {
+                return (Err(error.to_string()), held);
+            }
+            held = held.max(stream.pending.len());
+        }
+        (stream.finish().map_err(|e| e.to_string()), held)
+    }
+
+    #[test]
+    fn spacing_between_steps_is_no_session_however_long_and_is_not_held() {
+        let space = " \n\t\r".repeat((MAX_STEP_BYTES + 4096) / 4);
+        let bodies = [
+            // As serde_json reads them: an empty list, two sessions, and a
+            // wrapped list beside another value.
+            (format!("[{space}]"), 0),
+            (format!("[{{}}{space},{space}{{}}]"), 2),
+            (format!("{{\"data\":{space}[]{space},\"x\":1}}"), 0),
+        ];
+        for (body, sessions) in &bodies {
+            assert_eq!(parse(body).map(|s| s.0.len()), Ok(*sessions));
+            let size = 1 << 20;
+            let (verdict, held) = chunked(body.as_bytes(), size);
+            assert_eq!(verdict, Ok(*sessions), "chunks of {size}");
+            assert!(held < 2 * size, "held {held} bytes in chunks of {size}");
+        }
+        // A trailing comma is still refused, wherever the spacing is.
+        for body in [format!("[{{}},{}]", &space[..4096]), "[ ,{}]".to_owned()] {
+            assert!(parse(&body).is_err());
+            assert!(chunked(body.as_bytes(), 1000).0.is_err());
+        }
+    }
+
+    #[test]
+    fn spacing_inside_a_session_is_the_sessions_and_counts_toward_the_cap() {
+        let body = format!("[{{{}}}]", " ".repeat(MAX_STEP_BYTES + 1));
+        let refused = parse(&body).err().unwrap_or_default();
+        assert!(refused.contains("larger than 32 MiB"), "{refused}");
+        assert_eq!(chunked(body.as_bytes(), 1 << 20).0, Err(refused));
     }
 
     #[test]

@@ -114,11 +114,11 @@ impl Dice {
 /// A list in which most statuses and agents have never been seen before,
 /// with a few sessions that stay from fetch to fetch.
 fn churning_list(fetch: usize, dice: &mut Dice) -> String {
-    const DOCUMENTED: [&str; 7] = DOCUMENTED_STATUSES;
+    const KNOWN: [&str; 9] = KNOWN_STATUSES;
     let mut sessions = Vec::new();
     for i in 0..40 {
         let status = match dice.roll(3) {
-            0 => DOCUMENTED[dice.roll(7) as usize].to_owned(),
+            0 => KNOWN[dice.roll(9) as usize].to_owned(),
             _ => format!("status-{fetch}-{i}-{}", dice.roll(1000)),
         };
         let agent = match dice.roll(3) {
@@ -136,11 +136,12 @@ fn churning_list(fetch: usize, dice: &mut Dice) -> String {
 }
 
 /// The most samples each name may have with `--agents.max 5` and
-/// `--sessions.top-oldest 5`: 7 documented statuses + 20 others + `other`,
-/// 5 agents + `other`, 11 or 12 buckets + `+Inf`.
+/// `--sessions.top-oldest 5`: 9 known statuses + 20 others + `other`,
+/// 5 agents + `other`, 4 final statuses, 11 or 12 buckets + `+Inf`.
 fn bound(family: &str) -> Option<usize> {
-    const STATUSES: usize = 7 + 20 + 1;
+    const STATUSES: usize = 9 + 20 + 1;
     const AGENTS: usize = 5 + 1;
+    const FINALS: usize = 4;
     Some(match family {
         "agi_sessions" | "agi_sessions_removed_total" => STATUSES,
         "agi_oldest_session_age_seconds" => STATUSES,
@@ -150,8 +151,11 @@ fn bound(family: &str) -> Option<usize> {
             AGENTS
         }
         "agi_session_start_latency_seconds_bucket" => AGENTS * 12,
-        "agi_session_duration_seconds_count" | "agi_session_duration_seconds_sum" => AGENTS * 3,
-        "agi_session_duration_seconds_bucket" => AGENTS * 3 * 13,
+        "agi_session_duration_seconds_count" | "agi_session_duration_seconds_sum" => {
+            AGENTS * FINALS
+        }
+        "agi_session_duration_seconds_bucket" => AGENTS * FINALS * 13,
+        "agi_sessions_seen_total" => AGENTS,
         "agi_session_age_seconds" => 5,
         "agi_api_request_failures_total" => 8,
         "agi_invalid_session_fields_total" | "agi_label_values_truncated" => 3,

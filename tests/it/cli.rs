@@ -5,7 +5,7 @@ use crate::support::process::*;
 use crate::support::*;
 
 /// Every flag the README's Flags and Endpoints section lists.
-const FLAGS: [&str; 20] = [
+const FLAGS: [&str; 21] = [
     "--api.url",
     "--api.key-file",
     "--api.timeout",
@@ -20,6 +20,7 @@ const FLAGS: [&str; 20] = [
     "--web.disable-exporter-metrics",
     "--agents.max",
     "--sessions.top-oldest",
+    "--sessions.final-statuses",
     "--log.level",
     "--log.format",
     "--demo",
@@ -87,6 +88,71 @@ async fn a_bad_duration_exits_2_with_one_line_naming_the_flag() {
     let line = assert_usage_error(&finished);
     assert!(line.contains("--api.timeout"), "{line}");
     assert!(line.contains("soon"), "{line}");
+}
+
+#[tokio::test]
+async fn final_statuses_that_cannot_be_meant_exit_2_with_one_line_naming_the_flag() {
+    for (list, reason) in [
+        ("", "empty"),
+        ("completed,running,error", "live status"),
+        ("completed,finished", "must include \"error\""),
+        ("error,error", "twice"),
+    ] {
+        let env = [("AGI_API_KEY", KEY), ("AGI_SESSIONS_FINAL_STATUSES", list)];
+        let finished = run(&[], &env).await;
+        let line = assert_usage_error(&finished);
+        assert!(line.contains("--sessions.final-statuses"), "{line}");
+        assert!(line.contains(reason), "{list:?}: {line}");
+    }
+}
+
+#[tokio::test]
+async fn a_final_status_of_the_users_own_ends_sessions() {
+    let api = fake_api(Population::Empty).await;
+    api.set_behaviour(Behaviour::json(
+        r#"[{"session_id":"a","agent_name":"agi-0","status":"cancelled","created_at":"2025-10-05T18:04:34Z"},
+            {"session_id":"b","agent_name":"agi-0","status":"finished","created_at":"2025-10-05T18:04:34Z"}]"#,
+    ));
+    let flags = [
+        "--api.url",
+        &api.url(),
+        "--once",
+        "--sessions.final-statuses",
+        "finished,error,cancelled",
+    ];
+    let finished = run(&flags, &[("AGI_API_KEY", KEY)]).await;
+    assert_up_and_exit_0(&finished);
+    let out = &finished.stdout;
+    let ages: Vec<&str> = out.lines().filter(|l| l.contains("age_seconds{")).collect();
+    for status in ["cancelled", "finished"] {
+        let status = format!("status=\"{status}\"");
+        assert!(
+            !ages.iter().any(|l| l.contains(&status)),
+            "a final status has no age: {ages:?}"
+        );
+    }
+    let cancelled = [
+        ("agent_name", "agi-0"),
+        ("status", "cancelled"),
+        ("le", "+Inf"),
+    ];
+    assert_eq!(
+        expect_value(out, "agi_session_duration_seconds_bucket", &cancelled),
+        0.0
+    );
+    assert_eq!(
+        expect_value(out, "agi_sessions", &[("status", "cancelled")]),
+        1.0
+    );
+    // Not named final, `completed` is live: it has an age, at 0 when none.
+    assert_eq!(
+        expect_value(
+            out,
+            "agi_oldest_session_age_seconds",
+            &[("status", "completed")]
+        ),
+        0.0
+    );
 }
 
 #[tokio::test]

@@ -133,9 +133,9 @@ async fn every_family_of_the_spec_is_present() {
 }
 
 #[tokio::test]
-async fn the_seven_documented_statuses_are_zero_filled() {
+async fn the_nine_known_statuses_are_zero_filled() {
     let body = scrape_of_the_spec_example().await;
-    for status in DOCUMENTED_STATUSES {
+    for status in KNOWN_STATUSES {
         let expected = if status == "running" { 1.0 } else { 0.0 };
         assert_eq!(
             expect_value(&body, "agi_sessions", &[("status", status)]),
@@ -164,15 +164,23 @@ async fn the_seven_documented_statuses_are_zero_filled() {
             0.0
         );
     }
-    for status in ["initializing", "ready", "paused"] {
-        assert_eq!(
-            expect_value(
-                &body,
-                "agi_oldest_session_age_seconds",
-                &[("status", status)]
-            ),
-            0.0
+    for status in KNOWN_LIVE_STATUSES {
+        let age = expect_value(
+            &body,
+            "agi_oldest_session_age_seconds",
+            &[("status", status)],
         );
+        assert_eq!(age > 0.0, status == "running", "{status}: {age}");
+        let agent = &[("agent_name", "agi-0"), ("status", status)];
+        let agent_age = expect_value(&body, "agi_agent_oldest_session_age_seconds", agent);
+        assert_eq!(agent_age, age, "{status}");
+    }
+    for status in ["completed", "finished", "error", "terminated"] {
+        let status = format!("status=\"{status}\"");
+        let aged = body
+            .lines()
+            .filter(|l| l.contains("age_seconds") && l.contains(&status));
+        assert_eq!(aged.count(), 0, "a final status has no age:\n{body}");
     }
 }
 
@@ -211,7 +219,7 @@ async fn first_scrape_is_a_baseline_and_a_status_change_counts_once() {
     let api = spec_example_api().await;
     let exporter = Exporter::for_api(&api.url(), &[]).await;
     let first = exporter.scrape().await;
-    for status in DOCUMENTED_STATUSES {
+    for status in KNOWN_STATUSES {
         assert_eq!(
             expect_value(
                 &first,
@@ -228,7 +236,7 @@ async fn first_scrape_is_a_baseline_and_a_status_change_counts_once() {
         EXAMPLE_SESSION.replace(r#""status":"running""#, r#""status":"error""#)
     )));
     let second = exporter.scrape().await;
-    for status in DOCUMENTED_STATUSES {
+    for status in KNOWN_STATUSES {
         let expected = if status == "error" { 1.0 } else { 0.0 };
         assert_eq!(
             expect_value(
@@ -283,7 +291,7 @@ async fn an_account_without_sessions_is_up_with_every_status_at_zero() {
     let exporter = Exporter::for_api(&api.url(), &[]).await;
     let body = exporter.scrape().await;
     assert_whole_and_up(&body);
-    for status in DOCUMENTED_STATUSES {
+    for status in KNOWN_STATUSES {
         assert_eq!(
             expect_value(&body, "agi_sessions", &[("status", status)]),
             0.0
@@ -330,4 +338,38 @@ async fn top_oldest_0_disables_the_session_ages_but_nothing_else() {
         !body.contains("agi_session_age_seconds{"),
         "no session ages with --sessions.top-oldest 0:\n{body}"
     );
+}
+
+#[tokio::test]
+async fn an_sdk_account_has_ages_for_its_live_sessions_only() {
+    let api = fake_api(Population::Empty).await;
+    let sessions: Vec<String> = SDK_STATUSES
+        .iter()
+        .map(|status| {
+            format!(
+                r#"{{"session_id":"s-{status}","agent_name":"agi-0","status":"{status}","created_at":"2025-10-05T18:04:34Z","goal":"Find \"flights\" for {status}","vnc_url":"https://vnc.example.test/s?token=t0k3n","agent_session_type":"managed-cdp"}}"#
+            )
+        })
+        .collect();
+    api.set_behaviour(Behaviour::json(format!("[{}]", sessions.join(","))));
+    let exporter = Exporter::for_api(&api.url(), &[]).await;
+    let body = exporter.scrape().await;
+    for status in SDK_STATUSES {
+        assert_eq!(
+            expect_value(&body, "agi_sessions", &[("status", status)]),
+            1.0
+        );
+        let live = !matches!(status, "finished" | "error");
+        let aged = body.lines().any(|l| {
+            l.starts_with("agi_oldest_session_age_seconds{") && l.contains(&format!("\"{status}\""))
+        });
+        assert_eq!(aged, live, "{status}:\n{body}");
+    }
+    let oldest: Vec<Sample> = samples(&body)
+        .into_iter()
+        .filter(|s| s.name == "agi_session_age_seconds")
+        .collect();
+    let statuses: Vec<&str> = oldest.iter().filter_map(|s| s.label("status")).collect();
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+    assert!(!statuses.contains(&"finished") && !statuses.contains(&"error"));
 }

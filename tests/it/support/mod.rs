@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use agi_exporter::{Cli, Config, Running};
 use clap::Parser;
 
-pub use self::contract::DOCUMENTED_STATUSES;
+pub use self::contract::{DOCUMENTED_STATUSES, KNOWN_LIVE_STATUSES, KNOWN_STATUSES, SDK_STATUSES};
 pub use self::exposition::*;
 pub use self::fake_api::{
     Behaviour, EXAMPLE_SESSION, FakeApi, KEY, Population, fake_api, fake_api_with_key,
