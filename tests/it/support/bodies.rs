@@ -22,17 +22,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value, json};
 
-pub use super::contract::DOCUMENTED_STATUSES;
-
-/// The statuses the official SDKs list, in their order.
-pub const SDK_STATUSES: [&str; 6] = [
-    "ready",
-    "running",
-    "waiting_for_input",
-    "paused",
-    "finished",
-    "error",
-];
+pub use super::contract::{DOCUMENTED_STATUSES, KNOWN_STATUSES, SDK_STATUSES};
 
 /// A status neither vocabulary lists, as an API that adds one would send.
 pub const UNLISTED_STATUS: &str = "cancelled";
@@ -587,12 +577,7 @@ pub fn written_body() -> BoxedStrategy<Vec<u8>> {
 /// neither lists; in either shape; its goal and URLs written with escapes
 /// one of two ways (the same fields in other bytes).
 pub fn listed_session() -> impl Strategy<Value = String> {
-    let statuses: Vec<&str> = DOCUMENTED_STATUSES
-        .iter()
-        .chain(&SDK_STATUSES)
-        .chain(&[UNLISTED_STATUS])
-        .copied()
-        .collect();
+    let statuses = [&KNOWN_STATUSES[..], &[UNLISTED_STATUS]].concat();
     (
         (
             0..SESSION_IDS.len(),
