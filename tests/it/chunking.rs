@@ -2,7 +2,9 @@
 //! reads a body as it arrives gives, for any cut of the body into chunks
 //! (one byte each included), exactly the sessions, the aggregate, or the
 //! error with its line and column, that reading the whole body at once
-//! gives. Bodies come valid, damaged, deeply nested and not UTF-8.
+//! gives. Bodies come valid, damaged, deeply nested and not UTF-8, with
+//! sessions in both shapes (the SDKs' goals and URLs written with every
+//! escape JSON allows) and both vocabularies.
 
 use std::sync::Arc;
 

@@ -5,7 +5,9 @@
 //! totals) or the error that reading every session gives. Runs of fetches
 //! where sessions come, change status, go, move, repeat, hold objects or
 //! `}` in strings, and bodies damaged at random, are folded both ways,
-//! whole and in chunks.
+//! whole and in chunks: sessions in the docs' shape and in the SDKs' (goals
+//! that read like the end of a session, URLs with tokens, the same fields
+//! escaped otherwise), in the statuses of either vocabulary or a mix.
 
 use std::sync::Arc;
 
