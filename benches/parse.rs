@@ -15,12 +15,15 @@
 //! prints one `ratio` line per size.
 //!
 //! Bodies come from the simulator's population generator
-//! (`SimOptions::generated(n)`): 1,000, 10,000 and 100,000 sessions with a
-//! realistic mix of statuses, five agents and millisecond timestamps; and
-//! the 100,000 again with three more fields per session that change from
-//! one session to the next (`100000-extra`: a number, a timestamp that is
-//! `null` for a third of them, a short list), as a real API's sessions
-//! carry more than the four fields read.
+//! (`SimOptions::generated(n, shape)`): 1,000, 10,000 and 100,000 sessions
+//! with a realistic mix of statuses, five agents, in each of two shapes:
+//! the docs' (`docs/N`: four fields, millisecond timestamps, about 135
+//! bytes a session, mostly `completed`) and the SDKs' (`sdk/N`: five more
+//! fields, among them free-text goals full of escapes and URLs with
+//! tokens, about 500 bytes a session, mostly `finished`). And the docs'
+//! 100,000 again with three more fields per session that change from one
+//! session to the next (`docs/100000-extra`: a number, a timestamp that is
+//! `null` for a third of them, a short list).
 //!
 //! `cargo bench --bench parse` measures; `cargo test --benches` runs every
 //! routine once as a smoke test.
@@ -45,17 +48,23 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use serde::de::IgnoredAny;
 
 use reading::ReadEverything;
-use support::{LIMITS, fail, ms};
+use support::{LIMITS, SHAPES, fail, ms};
 
 /// Body sizes, in sessions.
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 
 fn main() {
-    let mut bodies: Vec<(String, Bytes)> = SIZES
-        .iter()
-        .map(|&n| (n.to_string(), support::generated_body(n)))
-        .collect();
-    bodies.push(("100000-extra".to_owned(), with_extra_fields(&bodies[2].1)));
+    let mut bodies: Vec<(String, Bytes)> = Vec::new();
+    for shape in SHAPES {
+        for n in SIZES {
+            bodies.push((format!("{shape}/{n}"), support::generated_body(n, shape)));
+        }
+    }
+    let extra = match bodies.iter().find(|(name, _)| name == "docs/100000") {
+        Some((_, docs)) => with_extra_fields(docs),
+        None => fail("no docs/100000 body"),
+    };
+    bodies.push(("docs/100000-extra".to_owned(), extra));
 
     let mut criterion = Criterion::default().configure_from_args();
     for (n, body) in &bodies {

@@ -1,15 +1,19 @@
 //! The whole scrape path in process, through the exporter's own server.
 //!
 //! - `scrape/100_agents`: `GET /metrics` of an exporter whose API lists 100
-//!   agents (the default `--agents.max`) in every documented status: a small
+//!   agents (the default `--agents.max`) in every status of both
+//!   vocabularies and one neither knows: a small
 //!   body, so the time is mostly rendering the exposition and the two HTTP
 //!   hops.
-//! - `scrape/100000` against `floor/100000`: `GET /metrics` of an exporter
-//!   fetching 100,000 sessions from the simulator over loopback, against a
-//!   plain GET of the same body with the same HTTP client plus
-//!   `serde_json::from_slice::<IgnoredAny>` of it; the `ratio` line at the
-//!   end compares them in the same run. (`scripts/load` holds the release
-//!   binary to the README's bars, against a GET that only reads.)
+//! - `scrape/docs-100000` against `floor/docs-100000`, and the same for
+//!   `sdk`: `GET /metrics` of an exporter fetching 100,000 sessions from
+//!   the simulator over loopback, written in the docs' shape (about 135
+//!   bytes a session) or the SDKs' (about 500), against a plain GET of the
+//!   same body with the same HTTP client plus
+//!   `serde_json::from_slice::<IgnoredAny>` of it; the `ratio` lines at the
+//!   end compare them in the same run, one per shape. (`scripts/load`
+//!   holds the release binary to the README's bars, against a GET that
+//!   only reads.)
 //!
 //! `cargo bench --bench scrape` measures; `cargo test --benches` runs every
 //! routine once as a smoke test.
@@ -26,13 +30,14 @@ mod fake_api;
 
 use std::hint::black_box;
 
+use agi_exporter::demo::{Shape, Simulator};
 use agi_exporter::{Cli, Config, Running, format_timestamp};
 use clap::Parser;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use serde::de::IgnoredAny;
 
 use contract::DOCUMENTED_STATUSES;
-use support::{fail, ms};
+use support::{SHAPES, fail, ms};
 
 #[path = "../tests/it/support/contract.rs"]
 #[allow(dead_code, clippy::panic)]
@@ -43,16 +48,19 @@ const SESSIONS: usize = 100_000;
 
 fn main() {
     let runtime = support::runtime();
-    let simulator = support::simulator(&runtime, SESSIONS);
-    let body_len = simulator.body().len();
-    let url = simulator.url();
-    let key = simulator.key();
+    // One simulator and one exporter of it per shape.
+    let large: Vec<(Shape, Simulator, Running)> = SHAPES
+        .into_iter()
+        .map(|shape| {
+            let simulator = support::simulator(&runtime, SESSIONS, shape);
+            let exporter = runtime.block_on(exporter(&simulator.url(), simulator.key()));
+            (shape, simulator, exporter)
+        })
+        .collect();
     let many_agents = runtime.block_on(fake_api::FakeApi::start(
         fake_api::KEY,
         many_agents_body(100).into(),
     ));
-
-    let large = runtime.block_on(exporter(&url, key));
     let small = runtime.block_on(exporter(&many_agents.url(), fake_api::KEY));
     // The exporter's HTTP client stack (reqwest without a default TLS
     // provider, so one is installed first, as the exporter does).
@@ -76,8 +84,11 @@ fn main() {
                 .unwrap_or_else(|error| fail(&format!("reading the body failed: {error}")))
         })
     };
-    let floor = || {
-        let bytes = get(format!("{url}/v1/sessions"), Some(key));
+    let floor = |simulator: &Simulator| {
+        let bytes = get(
+            format!("{}/v1/sessions", simulator.url()),
+            Some(simulator.key()),
+        );
         serde_json::from_slice::<IgnoredAny>(&bytes)
             .unwrap_or_else(|error| fail(&format!("the body is not JSON: {error}")))
     };
@@ -92,37 +103,45 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     criterion.bench_function("scrape/100_agents", |b| b.iter(|| scrape(&small)));
 
-    let mut group = criterion.benchmark_group("scrape");
-    group.throughput(Throughput::Bytes(body_len as u64));
-    group.sample_size(20);
-    group.bench_function(BenchmarkId::new("floor", SESSIONS), |b| b.iter(floor));
-    group.bench_function(BenchmarkId::new("scrape", SESSIONS), |b| {
-        b.iter(|| scrape(&large))
-    });
-    group.finish();
+    for (shape, simulator, exporter) in &large {
+        let mut group = criterion.benchmark_group("scrape");
+        group.throughput(Throughput::Bytes(simulator.body().len() as u64));
+        group.sample_size(20);
+        let name = format!("{shape}-{SESSIONS}");
+        group.bench_function(BenchmarkId::new("floor", &name), |b| {
+            b.iter(|| floor(simulator))
+        });
+        group.bench_function(BenchmarkId::new("scrape", &name), |b| {
+            b.iter(|| scrape(exporter))
+        });
+        group.finish();
+    }
     criterion.final_summary();
 
     if support::listing() {
         return;
     }
-    let [floor_time, scrape_time] = support::interleaved(
-        15,
-        [
-            &mut || {
-                black_box(floor());
-            },
-            &mut || {
-                black_box(scrape(&large));
-            },
-        ],
-    );
-    println!(
-        "ratio scrape/{SESSIONS}: scrape {:.3} ms / (GET + ignored_any) {:.3} ms = {:.2}x ({body_len} bytes){}",
-        ms(scrape_time),
-        ms(floor_time),
-        scrape_time.as_secs_f64() / floor_time.as_secs_f64(),
-        support::caveat(),
-    );
+    for (shape, simulator, exporter) in &large {
+        let [floor_time, scrape_time] = support::interleaved(
+            15,
+            [
+                &mut || {
+                    black_box(floor(simulator));
+                },
+                &mut || {
+                    black_box(scrape(exporter));
+                },
+            ],
+        );
+        println!(
+            "ratio scrape/{shape}-{SESSIONS}: scrape {:.3} ms / (GET + ignored_any) {:.3} ms = {:.2}x ({} bytes){}",
+            ms(scrape_time),
+            ms(floor_time),
+            scrape_time.as_secs_f64() / floor_time.as_secs_f64(),
+            simulator.body().len(),
+            support::caveat(),
+        );
+    }
 }
 
 /// An exporter as the binary builds it with the default flags, pointed at
@@ -145,8 +164,8 @@ async fn exporter(url: &str, key: &str) -> Running {
         .unwrap_or_else(|error| fail(&format!("the exporter does not start: {error}")))
 }
 
-/// 100 sessions per agent, cycling through the documented statuses and one
-/// undocumented one, created over the past day.
+/// 100 sessions per agent, cycling through the docs' statuses, the two
+/// only the SDKs use, and one neither knows, created over the past day.
 fn many_agents_body(agents: usize) -> Vec<u8> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -154,7 +173,7 @@ fn many_agents_body(agents: usize) -> Vec<u8> {
     let statuses: Vec<&str> = DOCUMENTED_STATUSES
         .iter()
         .copied()
-        .chain(["waiting_for_input"])
+        .chain(["waiting_for_input", "finished", "queued"])
         .collect();
     let sessions: Vec<String> = (0..agents * 100)
         .map(|i| {

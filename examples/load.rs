@@ -1,12 +1,15 @@
 //! Load test of the release binary against the simulator, on loopback only.
 //!
-//! For each size it starts three simulated APIs with that many generated
-//! sessions (in this process): one answering plain JSON, one answering
-//! gzip when asked, and one answering plain JSON that writes every session
-//! differently at every other answer (`SimOptions::respaced`: the same
-//! fields, a space more), so that the exporter fetching from it recalls no
-//! session and reads every one, as when every session changed since the
-//! previous fetch. It starts the exporter binary against each
+//! For each body shape (`--shapes`: the docs' four fields, about 135 bytes
+//! a session, and the SDKs' nine, about 500 bytes; or both interleaved) and
+//! each size, it generates that many sessions once and starts three
+//! simulated APIs serving them (in this process, sharing the body's bytes):
+//! one answering plain JSON, one answering gzip when asked, and one
+//! answering plain JSON that writes every session differently at every
+//! other answer (`SimOptions::respaced`: the same fields, a space more), so
+//! that the exporter fetching from it recalls no session and reads every
+//! one, as when every session changed since the previous fetch. It starts
+//! the exporter binary against each
 //! (`--web.listen-address 127.0.0.1:0`, the port read from its `listening`
 //! log line), and measures, all in the same run:
 //!
@@ -29,8 +32,9 @@
 //!   simulator answering at loopback speed and once with it answering in
 //!   50 ms, as a real API a network round trip away does.
 //!
-//! It prints a markdown table. Every loop is bounded; the exporters are
-//! killed when a size is done, or if this program fails.
+//! It prints a markdown table, a row per shape and size. Every loop is
+//! bounded; the exporters are killed when a size is done, or if this
+//! program fails.
 //!
 //! `scripts/load` builds the binary and this example in release mode and
 //! runs it; run that rather than this directly.
@@ -43,10 +47,10 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use agi_exporter::demo::{SimOptions, Simulator};
+use agi_exporter::demo::{Shape, SimOptions, Simulator, population_body};
 use flate2::{Decompress, FlushDecompress};
 
-const USAGE: &str = "usage: load --exporter PATH [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
+const USAGE: &str = "usage: load --exporter PATH [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
 
 /// Scrapes during which `/-/healthy` is probed.
 const PROBED_SCRAPES: usize = 3;
@@ -72,14 +76,17 @@ fn new_client() -> Result<reqwest::Client, String> {
 #[derive(Debug)]
 struct Args {
     exporter: PathBuf,
+    /// How the sessions are written: `docs`, `sdk` or `mixed`.
+    shapes: Vec<Shape>,
     sessions: Vec<usize>,
     scrapes: usize,
     concurrent: usize,
 }
 
-/// One size's results.
+/// One shape's and size's results.
 #[derive(Debug)]
 struct Row {
+    shape: Shape,
     sessions: usize,
     body_bytes: usize,
     gzip_bytes: usize,
@@ -142,13 +149,15 @@ fn main() -> ExitCode {
         }
     };
     let mut rows = Vec::new();
-    for &n in &args.sessions {
-        eprintln!("load: {n} sessions...");
-        match runtime.block_on(measure(&args, n)) {
-            Ok(row) => rows.push(row),
-            Err(message) => {
-                eprintln!("load: {n} sessions: {message}");
-                return ExitCode::FAILURE;
+    for &shape in &args.shapes {
+        for &n in &args.sessions {
+            eprintln!("load: {n} sessions, {shape} shape...");
+            match runtime.block_on(measure(&args, shape, n)) {
+                Ok(row) => rows.push(row),
+                Err(message) => {
+                    eprintln!("load: {n} sessions, {shape} shape: {message}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }
@@ -159,6 +168,7 @@ fn main() -> ExitCode {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         exporter: PathBuf::new(),
+        shapes: vec![Shape::Docs, Shape::Sdk],
         sessions: vec![10_000, 100_000, 1_000_000],
         scrapes: 20,
         concurrent: 200,
@@ -167,6 +177,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--exporter" => parsed.exporter = PathBuf::from(value()?),
+            "--shapes" => {
+                parsed.shapes = value()?
+                    .split(',')
+                    .map(|shape| shape.trim().parse::<Shape>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("--shapes: {e}"))?;
+            }
             "--sessions" => {
                 parsed.sessions = value()?
                     .split(',')
@@ -192,16 +209,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(parsed)
 }
 
-async fn measure(args: &Args, n: usize) -> Result<Row, String> {
-    let plain_api = start_simulator(SimOptions::generated(n)).await?;
+async fn measure(args: &Args, shape: Shape, n: usize) -> Result<Row, String> {
+    // Generated once, its bytes shared by every simulator of the size (a
+    // million SDK-shaped sessions are about 500 MB).
+    let generated = SimOptions::generated(n, shape);
+    let body = population_body(generated.population, generated.seed);
+    let serving = || SimOptions::serving(body.clone());
+    let plain_api = start_simulator(serving()).await?;
     let gzip_api = start_simulator(SimOptions {
         gzip: true,
-        ..SimOptions::generated(n)
+        ..serving()
     })
     .await?;
     let changing_api = start_simulator(SimOptions {
         respaced: true,
-        ..SimOptions::generated(n)
+        ..serving()
     })
     .await?;
     let body_bytes = plain_api.body().len();
@@ -244,13 +266,14 @@ async fn measure(args: &Args, n: usize) -> Result<Row, String> {
     // 50 ms, every scrape of the burst arrives while the fetch is under way.
     let slow_api = start_simulator(SimOptions {
         latency: SLOW_API,
-        ..SimOptions::generated(n)
+        ..serving()
     })
     .await?;
     let slow_exporter = Exporter::start(&args.exporter, &slow_api)?;
     let slow = burst(&slow_api, &slow_exporter, args.concurrent).await?;
 
     Ok(Row {
+        shape,
         sessions: n,
         body_bytes,
         gzip_bytes,
@@ -566,16 +589,17 @@ fn print_table(args: &Args, rows: &[Row]) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = |e: &Encoding| e.scrape_median.as_secs_f64() / e.floor_median.as_secs_f64();
     println!(
-        "| sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | plain, every session changed: scrape | its ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, changed, gzip) | idle RSS | RSS between fetches after the scrapes | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
+        "| shape | sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | plain, every session changed: scrape | its ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, changed, gzip) | idle RSS | RSS between fetches after the scrapes | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
         args.concurrent,
         SLOW_API.as_millis(),
     );
     println!(
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for row in rows {
         println!(
-            "| {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms, {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
+            "| {} | {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms, {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
+            row.shape,
             row.sessions,
             mib(row.body_bytes as f64),
             mib(row.gzip_bytes as f64),
@@ -600,7 +624,7 @@ fn print_table(args: &Args, rows: &[Row]) {
     }
     println!();
     println!(
-        "{} sequential scrapes per size and encoding, interleaved with as many floor requests; `/-/healthy` probed during {PROBED_SCRAPES} more; exporter flags: defaults plus --web.max-requests 0; CPU from /proc in 10 ms ticks.",
+        "{} sequential scrapes per shape, size and encoding, interleaved with as many floor requests; `/-/healthy` probed during {PROBED_SCRAPES} more; exporter flags: defaults plus --web.max-requests 0; CPU from /proc in 10 ms ticks.",
         args.scrapes
     );
 }

@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use agi_exporter::Limits;
-use agi_exporter::demo::{Population, SimOptions, Simulator};
+use agi_exporter::demo::{Population, Shape, SimOptions, Simulator};
 use bytes::Bytes;
 
 /// The defaults of `--agents.max` and `--sessions.top-oldest`.
@@ -37,16 +37,21 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap_or_else(|error| fail(&format!("cannot start a runtime: {error}")))
 }
 
-/// A simulator serving `n` generated sessions on 127.0.0.1.
-pub fn simulator(runtime: &tokio::runtime::Runtime, n: usize) -> Simulator {
+/// The shapes the benchmarks measure: the docs' four fields, and the SDKs'
+/// (about 500 bytes a session).
+pub const SHAPES: [Shape; 2] = [Shape::Docs, Shape::Sdk];
+
+/// A simulator serving `n` generated sessions of `shape` on 127.0.0.1.
+pub fn simulator(runtime: &tokio::runtime::Runtime, n: usize, shape: Shape) -> Simulator {
     runtime
-        .block_on(Simulator::start(SimOptions::generated(n)))
+        .block_on(Simulator::start(SimOptions::generated(n, shape)))
         .unwrap_or_else(|error| fail(&format!("cannot start the simulator: {error}")))
 }
 
-/// The simulator's exact body for `n` generated sessions.
-pub fn generated_body(n: usize) -> Bytes {
-    agi_exporter::demo::population_body(Population::Generated(n), SimOptions::generated(n).seed)
+/// The simulator's exact body for `n` generated sessions of `shape`.
+pub fn generated_body(n: usize, shape: Shape) -> Bytes {
+    let seed = SimOptions::generated(n, shape).seed;
+    agi_exporter::demo::population_body(Population::Generated { sessions: n, shape }, seed)
 }
 
 /// Times each routine in turn, round after round, and returns the median

@@ -226,7 +226,7 @@ async fn an_api_timeout_beyond_what_the_clock_counts_is_no_timeout() {
 
 #[tokio::test]
 async fn the_key_can_come_from_a_key_file_with_a_trailing_newline() {
-    let api = fake_api(Population::Generated(10)).await;
+    let api = fake_api(Population::Generated(10, Shape::Mixed)).await;
     let key_file = TempFile::with_contents("key", &format!("{KEY}\n"));
     let finished = run(
         &[

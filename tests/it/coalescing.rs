@@ -10,7 +10,7 @@ const CONCURRENT_SCRAPES: usize = 200;
 
 #[tokio::test]
 async fn two_hundred_concurrent_scrapes_cause_one_api_request() {
-    let api = fake_api(Population::Generated(20)).await;
+    let api = fake_api(Population::Generated(20, Shape::Mixed)).await;
     // Long enough for all 200 scrapes to arrive while the first request is
     // still under way, even on a busy 2-core machine.
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(3)));
@@ -45,7 +45,7 @@ async fn two_hundred_concurrent_scrapes_cause_one_api_request() {
 
 #[tokio::test]
 async fn a_scrape_after_the_shared_request_finished_sends_a_new_one() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     let exporter = Exporter::for_api(&api.url(), &[]).await;
     assert_eq!(up(&exporter.scrape().await), 1.0);
     assert_eq!(up(&exporter.scrape().await), 1.0);
@@ -58,7 +58,7 @@ async fn a_scrape_after_the_shared_request_finished_sends_a_new_one() {
 
 #[tokio::test]
 async fn a_result_is_reused_within_the_cache_ttl_and_refetched_after_it() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     let exporter = Exporter::for_api(&api.url(), &["--api.cache-ttl", "2s"]).await;
 
     let first = exporter.scrape().await;
@@ -77,7 +77,7 @@ async fn a_result_is_reused_within_the_cache_ttl_and_refetched_after_it() {
 
 #[tokio::test]
 async fn a_failure_is_not_cached() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::status(500, "oops"));
     let exporter = Exporter::for_api(&api.url(), &["--api.cache-ttl", "30s"]).await;
     assert_eq!(up(&exporter.scrape().await), 0.0);
@@ -92,7 +92,7 @@ async fn a_failure_is_not_cached() {
 
 #[tokio::test]
 async fn the_help_of_agi_up_mentions_the_cache_ttl() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     let exporter = Exporter::for_api(&api.url(), &["--api.cache-ttl", "2s"]).await;
     let body = exporter.scrape().await;
     let help = body

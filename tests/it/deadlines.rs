@@ -26,7 +26,7 @@ async fn timed_scrape(exporter: &Exporter, scrape_timeout: &str) -> (String, Dur
 
 #[tokio::test]
 async fn a_slow_api_is_abandoned_before_prometheus_gives_up_on_the_scrape() {
-    let api = fake_api(Population::Generated(10)).await;
+    let api = fake_api(Population::Generated(10, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(5)));
     let exporter = Exporter::for_api(&api.url(), &["--api.timeout", "10s"]).await;
 
@@ -49,7 +49,7 @@ async fn a_slow_api_is_abandoned_before_prometheus_gives_up_on_the_scrape() {
 
 #[tokio::test]
 async fn the_api_timeout_wins_when_it_is_shorter_than_the_scrape_timeout() {
-    let api = fake_api(Population::Generated(10)).await;
+    let api = fake_api(Population::Generated(10, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(5)));
     let exporter = Exporter::for_api(&api.url(), &["--api.timeout", "500ms"]).await;
 
@@ -65,7 +65,7 @@ async fn the_api_timeout_wins_when_it_is_shorter_than_the_scrape_timeout() {
 
 #[tokio::test]
 async fn the_timeout_offset_leaves_room_for_the_answer() {
-    let api = fake_api(Population::Generated(10)).await;
+    let api = fake_api(Population::Generated(10, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(5)));
     let exporter = Exporter::for_api(
         &api.url(),
@@ -85,7 +85,7 @@ async fn the_timeout_offset_leaves_room_for_the_answer() {
 
 #[tokio::test]
 async fn a_fast_api_is_unaffected_by_the_scrape_timeout_header() {
-    let api = fake_api(Population::Generated(10)).await;
+    let api = fake_api(Population::Generated(10, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_millis(200)));
     let exporter = Exporter::for_api(&api.url(), &["--api.timeout", "10s"]).await;
 
@@ -100,7 +100,7 @@ async fn a_fast_api_is_unaffected_by_the_scrape_timeout_header() {
 
 #[tokio::test]
 async fn a_5xx_is_not_retried_within_a_scrape() {
-    let api = fake_api(Population::Generated(3)).await;
+    let api = fake_api(Population::Generated(3, Shape::Mixed)).await;
     let exporter = Exporter::for_api(&api.url(), &[]).await;
     for (scrapes, status) in [500u16, 502, 503, 504].into_iter().enumerate() {
         api.set_behaviour(Behaviour::status(status, "upstream trouble"));
@@ -162,7 +162,7 @@ async fn a_refused_connection_is_not_retried_within_a_scrape() {
 /// its `agi_up 0` on time.
 #[tokio::test]
 async fn a_short_scrape_does_not_cut_short_the_request_a_patient_one_joined() {
-    let api = fake_api(Population::Generated(10)).await;
+    let api = fake_api(Population::Generated(10, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_millis(1500)));
     let exporter = Exporter::for_api(&api.url(), &["--api.timeout", "10s"]).await;
     let (short, patient) = tokio::join!(timed_scrape(&exporter, "1"), async {
@@ -182,7 +182,7 @@ async fn a_short_scrape_does_not_cut_short_the_request_a_patient_one_joined() {
 /// request never outlives `--api.timeout`.
 #[tokio::test]
 async fn overlapping_scrapes_cannot_keep_one_request_past_the_api_timeout() {
-    let api = fake_api(Population::Generated(10)).await;
+    let api = fake_api(Population::Generated(10, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(60)));
     let exporter = Exporter::for_api(&api.url(), &["--api.timeout", "1s"]).await;
     let started = Instant::now();

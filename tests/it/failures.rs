@@ -19,7 +19,7 @@ const REASONS: [&str; 8] = [
 
 /// A simulator that answers every request with `behaviour`.
 async fn api_answering(behaviour: Behaviour) -> FakeApi {
-    let api = fake_api(Population::Generated(3)).await;
+    let api = fake_api(Population::Generated(3, Shape::Mixed)).await;
     api.set_behaviour(behaviour);
     api
 }
@@ -103,7 +103,7 @@ async fn scrape_reports_unauthorized_on_403_and_says_to_check_the_key() {
 #[tokio::test]
 async fn scrape_reports_unauthorized_when_the_key_is_wrong() {
     // The simulator's own key check, not a scripted answer.
-    let api = fake_api_with_key(Population::Generated(3), "another-key").await;
+    let api = fake_api_with_key(Population::Generated(3, Shape::Mixed), "another-key").await;
     let line = scrape_fails_with(&api, &[], "unauthorized").await;
     assert!(line.contains("AGI_API_KEY"), "{line}");
 }
@@ -156,7 +156,7 @@ async fn scrape_reports_http_status_on_500_with_a_text_body() {
 
 #[tokio::test]
 async fn scrape_reports_redirect_and_never_follows_it() {
-    let elsewhere = fake_api(Population::Generated(3)).await;
+    let elsewhere = fake_api(Population::Generated(3, Shape::Mixed)).await;
     let api = api_answering(Behaviour::Respond {
         status: 302,
         headers: vec![(

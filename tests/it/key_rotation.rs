@@ -126,7 +126,7 @@ async fn a_key_file_that_disappears_or_empties_keeps_the_last_key() {
 async fn rotated_keys_never_show_in_logs_metrics_or_pages_even_at_debug_level() {
     // The simulator's own key check: KEY_A is refused, KEY_B accepted, and
     // its 401 body is the kind an API might echo a key into.
-    let api = fake_api_with_key(Population::Generated(5), KEY_B).await;
+    let api = fake_api_with_key(Population::Generated(5, Shape::Mixed), KEY_B).await;
     let key_file = TempFile::with_contents("key", &format!("{KEY_A}\n"));
     let exporter = exporter_with_key_file(&api, &key_file).await;
 

@@ -219,7 +219,7 @@ async fn percent_encoded_and_base64_forms_of_the_key_never_show() {
 
 #[tokio::test]
 async fn every_failure_reason_echoing_every_form_of_the_key_leaks_nothing_at_debug() {
-    let api = fake_api_with_key(Population::Generated(5), KEY).await;
+    let api = fake_api_with_key(Population::Generated(5, Shape::Mixed), KEY).await;
     let mut exporter = exporter_for(&api.url(), "debug").await;
     let mut served = Vec::new();
 

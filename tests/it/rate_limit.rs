@@ -67,7 +67,7 @@ async fn first_scrape_is_rate_limited(exporter: &Exporter, api: &FakeApi) {
 
 /// An exporter whose API answers 429 with these headers.
 async fn rate_limited(headers: &[(&str, &str)]) -> (FakeApi, Exporter) {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     api.set_behaviour(too_many_requests(headers));
     let exporter = Exporter::for_api(&api.url(), &["--web.max-requests", "0"]).await;
     first_scrape_is_rate_limited(&exporter, &api).await;

@@ -248,9 +248,10 @@ proptest! {
 
 /// The generated sessions of `n`: the load test's body.
 fn generated(n: usize) -> Vec<u8> {
-    use agi_exporter::demo::{Population, SimOptions};
-    agi_exporter::demo::population_body(Population::Generated(n), SimOptions::generated(n).seed)
-        .to_vec()
+    use agi_exporter::demo::{Population, Shape, SimOptions};
+    let shape = Shape::Docs;
+    let seed = SimOptions::generated(n, shape).seed;
+    agi_exporter::demo::population_body(Population::Generated { sessions: n, shape }, seed).to_vec()
 }
 
 #[test]

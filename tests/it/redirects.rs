@@ -13,7 +13,7 @@ fn redirect(status: u16, location: &str) -> Behaviour {
 
 /// A second origin on another port, which must never hear from the exporter.
 async fn elsewhere() -> FakeApi {
-    fake_api(Population::Generated(3)).await
+    fake_api(Population::Generated(3, Shape::Mixed)).await
 }
 
 fn assert_never_contacted(other: &FakeApi) {
@@ -32,7 +32,7 @@ fn assert_never_contacted(other: &FakeApi) {
 #[tokio::test]
 async fn every_redirect_status_to_another_origin_is_reported_and_not_followed() {
     let other = elsewhere().await;
-    let api = fake_api(Population::Generated(3)).await;
+    let api = fake_api(Population::Generated(3, Shape::Mixed)).await;
     let exporter = Exporter::for_api(&api.url(), &[]).await;
     let target = format!("{}/v1/sessions", other.url());
 
@@ -68,7 +68,7 @@ async fn every_redirect_status_to_another_origin_is_reported_and_not_followed() 
 
 #[tokio::test]
 async fn a_relative_redirect_on_the_same_origin_is_not_followed_either() {
-    let api = fake_api(Population::Generated(3)).await;
+    let api = fake_api(Population::Generated(3, Shape::Mixed)).await;
     api.set_behaviour(redirect(302, "/v1/sessions?page=2"));
     let exporter = Exporter::for_api(&api.url(), &[]).await;
 
@@ -81,7 +81,7 @@ async fn a_relative_redirect_on_the_same_origin_is_not_followed_either() {
 
 #[tokio::test]
 async fn a_redirect_without_a_location_is_still_a_redirect() {
-    let api = fake_api(Population::Generated(3)).await;
+    let api = fake_api(Population::Generated(3, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::status(302, ""));
     let exporter = Exporter::for_api(&api.url(), &[]).await;
 

@@ -55,7 +55,7 @@ fn assert_key_reached_the_api(api: &FakeApi) {
 }
 
 async fn the_key_appears_nowhere(format: &str) {
-    let api = fake_api_with_key(Population::Generated(50), SECRET_KEY).await;
+    let api = fake_api_with_key(Population::Generated(50, Shape::Sdk), SECRET_KEY).await;
     let env = [("AGI_API_KEY", SECRET_KEY)];
     let api_url = api.url();
     // Every run: this API, and the most talkative logs.
@@ -145,7 +145,7 @@ async fn the_key_appears_nowhere_with_json_logs() {
 
 #[tokio::test]
 async fn a_key_file_does_not_leak_either() {
-    let api = fake_api_with_key(Population::Generated(50), SECRET_KEY).await;
+    let api = fake_api_with_key(Population::Generated(50, Shape::Sdk), SECRET_KEY).await;
     let key_file = TempFile::with_contents("secret", &format!("  {SECRET_KEY}\n"));
     api.set_behaviour(echoing(403));
     let once = run(

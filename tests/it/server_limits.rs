@@ -76,7 +76,7 @@ async fn half_sent_request(exporter: &Exporter) -> TcpStream {
 
 #[tokio::test]
 async fn a_client_that_stops_sending_headers_is_cut_off_and_blocks_no_scrape() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     let exporter = exporter(&api, &["--web.max-requests", "1"]).await;
 
     let opened = Instant::now();
@@ -106,7 +106,7 @@ async fn a_client_that_stops_sending_headers_is_cut_off_and_blocks_no_scrape() {
 
 #[tokio::test]
 async fn a_connection_that_never_sends_a_byte_is_closed_too() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     let exporter = exporter(&api, &[]).await;
 
     let mut silent = TcpStream::connect(exporter.address())
@@ -123,7 +123,7 @@ async fn a_connection_that_never_sends_a_byte_is_closed_too() {
 
 #[tokio::test]
 async fn scrapes_beyond_max_requests_get_503_while_health_checks_still_answer() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(2)));
     let exporter = Exporter::for_api(&api.url(), &["--web.max-requests", "2"]).await;
 
@@ -195,7 +195,7 @@ async fn scrapes_beyond_max_requests_get_503_while_health_checks_still_answer() 
 
 #[tokio::test]
 async fn stopping_lets_a_scrape_under_way_finish_and_refuses_new_connections() {
-    let api = fake_api(Population::Generated(20)).await;
+    let api = fake_api(Population::Generated(20, Shape::Mixed)).await;
     let exporter = Exporter::start_with(&["--api.url", &api.url()], Some(KEY), |config| {
         // Longer than the API takes: the scrape under way must finish.
         config.web.timings.shutdown_grace = Duration::from_secs(5);
@@ -241,7 +241,7 @@ async fn stopping_lets_a_scrape_under_way_finish_and_refuses_new_connections() {
 
 #[tokio::test]
 async fn a_scrape_stuck_on_a_slow_api_does_not_hold_shutdown_past_the_grace() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_secs(60)));
     let exporter = exporter(&api, &["--api.timeout", "60s"]).await;
 
@@ -269,7 +269,7 @@ async fn a_scrape_stuck_on_a_slow_api_does_not_hold_shutdown_past_the_grace() {
 
 #[tokio::test]
 async fn malformed_and_oversized_requests_are_refused_without_harm() {
-    let api = fake_api(Population::Generated(5)).await;
+    let api = fake_api(Population::Generated(5, Shape::Mixed)).await;
     let exporter = exporter(&api, &[]).await;
     let huge_header = format!(
         "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",

@@ -51,7 +51,7 @@ async fn sigint_exits_0_within_10_seconds() {
 
 #[tokio::test]
 async fn sigterm_lets_a_scrape_under_way_finish_and_exits_0() {
-    let api = fake_api(Population::Generated(20)).await;
+    let api = fake_api(Population::Generated(20, Shape::Mixed)).await;
     let mut exporter = BinaryExporter::for_api(&api.url(), &[]).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_millis(700)));
     let in_flight = exporter.spawn_scrape();

@@ -54,7 +54,7 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flapping_api_under_four_scrapers_leaves_the_exporter_healthy_and_lean() {
-    let api = Arc::new(fake_api(Population::Generated(1000)).await);
+    let api = Arc::new(fake_api(Population::Generated(1000, Shape::Sdk)).await);
     let exporter = BinaryExporter::for_api(&api.url(), &["--web.max-requests", "0"]).await;
 
     // Warm up: the allocator, the connection pool and the metric families.

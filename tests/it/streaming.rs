@@ -73,7 +73,7 @@ async fn a_body_in_tiny_chunks_plain_or_gzip_folds_as_the_whole_body() {
 
 #[tokio::test]
 async fn the_exporter_asks_for_gzip() {
-    let api = fake_api(Population::Generated(3)).await;
+    let api = fake_api(Population::Generated(3, Shape::Mixed)).await;
     let exporter = Exporter::for_api(&api.url(), &[]).await;
     assert_eq!(up(&exporter.scrape().await), 1.0);
     let headers = api.last_headers().expect("a request");

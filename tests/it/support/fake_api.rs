@@ -27,11 +27,14 @@ pub const KEY: &str = "test-key-4f1c2a";
 /// The session the API documents as its example.
 pub const EXAMPLE_SESSION: &str = r#"{"session_id":"f6a7b0e6-7f46-4a0d-9a47-92b7f0a4d2d3","agent_name":"agi-0","status":"running","created_at":"2025-10-05T18:04:34.281Z"}"#;
 
+pub use agi_exporter::demo::Shape;
+
 /// What the fake API lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Population {
-    /// `n` sessions with the simulator's realistic mix.
-    Generated(usize),
+    /// `n` sessions with the simulator's realistic mix of statuses, written
+    /// in this shape: the docs', the SDKs', or both interleaved.
+    Generated(usize, Shape),
     /// No sessions.
     Empty,
 }
@@ -97,9 +100,10 @@ pub async fn fake_api(population: Population) -> FakeApi {
 /// A fake API that accepts `key`.
 pub async fn fake_api_with_key(population: Population, key: &str) -> FakeApi {
     let body = match population {
-        Population::Generated(n) => {
-            agi_exporter::demo::population_body(agi_exporter::demo::Population::Generated(n), 7)
-        }
+        Population::Generated(sessions, shape) => agi_exporter::demo::population_body(
+            agi_exporter::demo::Population::Generated { sessions, shape },
+            7,
+        ),
         Population::Empty => Bytes::from_static(b"[]"),
     };
     FakeApi::start(key, body).await

@@ -35,7 +35,7 @@ use clap::Parser;
 pub use self::contract::{DOCUMENTED_STATUSES, KNOWN_LIVE_STATUSES, KNOWN_STATUSES, SDK_STATUSES};
 pub use self::exposition::*;
 pub use self::fake_api::{
-    Behaviour, EXAMPLE_SESSION, FakeApi, KEY, Population, fake_api, fake_api_with_key,
+    Behaviour, EXAMPLE_SESSION, FakeApi, KEY, Population, Shape, fake_api, fake_api_with_key,
     spec_example_api,
 };
 pub use self::logs::Logs;
