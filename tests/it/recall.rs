@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use agi_exporter::demo::Shape;
 use agi_exporter::{
     Aggregator, FetchTimes, Limits, Recalled, Redactor, SessionRecord, SessionSink, SessionStream,
     SessionTracker, Snapshot,
@@ -246,46 +247,53 @@ proptest! {
     }
 }
 
-/// The generated sessions of `n`: the load test's body.
-fn generated(n: usize) -> Vec<u8> {
-    use agi_exporter::demo::{Population, Shape, SimOptions};
-    let shape = Shape::Docs;
+/// The generated sessions of `n` in `shape`: the load test's body.
+fn generated(n: usize, shape: Shape) -> Vec<u8> {
+    use agi_exporter::demo::{Population, SimOptions};
     let seed = SimOptions::generated(n, shape).seed;
     agi_exporter::demo::population_body(Population::Generated { sessions: n, shape }, seed).to_vec()
 }
 
 #[test]
 fn a_body_listed_again_is_recalled_but_for_the_oldest_live_sessions() {
-    let body = generated(1000);
-    let sessions: Vec<Value> = serde_json::from_slice(&body).unwrap();
-    let finished = sessions
-        .iter()
-        .filter(|s| {
-            matches!(
-                s["status"].as_str(),
-                Some("completed" | "finished" | "error" | "terminated")
-            )
-        })
-        .count();
-    assert!(finished > 500 && finished < 1000, "{finished}");
-    let mut tracker = SessionTracker::new(3);
-    let (first, recalled) = fetch(&mut tracker, &body, 0, true, &[]);
-    assert_eq!(recalled, 0, "nothing to recall from at the first fetch");
-    assert!(first.is_ok());
-    // In chunks of 1,000 bytes: the sessions cut by a chunk's end are
-    // recalled once the next chunk has come.
-    let (again, recalled) = fetch(&mut tracker, &body, 1, true, &[1000]);
-    // Every finished session is; so is every live one but those that may
-    // be among the two oldest when they come, which are read for their id.
-    let live = sessions.len() - finished;
-    assert!(
-        recalled > finished + live * 3 / 4 && recalled < sessions.len(),
-        "{recalled} of {} ({finished} finished)",
-        sessions.len()
-    );
-    let mut reading = SessionTracker::new(3);
-    fetch(&mut reading, &body, 0, false, &[]).0.unwrap();
-    assert_eq!(again, fetch(&mut reading, &body, 1, false, &[]).0);
+    for shape in [Shape::Docs, Shape::Sdk, Shape::Mixed] {
+        let body = generated(1000, shape);
+        let sessions: Vec<Value> = serde_json::from_slice(&body).unwrap();
+        // Final with the default final statuses.
+        let finished = sessions
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s["status"].as_str(),
+                    Some("completed" | "finished" | "error" | "terminated")
+                )
+            })
+            .count();
+        assert!(finished > 500 && finished < 1000, "{shape:?}: {finished}");
+        let mut tracker = SessionTracker::new(3);
+        let (first, recalled) = fetch(&mut tracker, &body, 0, true, &[]);
+        assert_eq!(recalled, 0, "nothing to recall from at the first fetch");
+        assert!(first.is_ok());
+        // In chunks of 1,000 bytes: the sessions cut by a chunk's end are
+        // recalled once the next chunk has come.
+        let (again, recalled) = fetch(&mut tracker, &body, 1, true, &[1000]);
+        // Every finished session is; so is every live one but those that
+        // may be among the two oldest when they come, which are read for
+        // their id.
+        let live = sessions.len() - finished;
+        assert!(
+            recalled > finished + live * 3 / 4 && recalled < sessions.len(),
+            "{shape:?}: {recalled} of {} ({finished} finished)",
+            sessions.len()
+        );
+        let mut reading = SessionTracker::new(3);
+        fetch(&mut reading, &body, 0, false, &[]).0.unwrap();
+        assert_eq!(
+            again,
+            fetch(&mut reading, &body, 1, false, &[]).0,
+            "{shape:?}"
+        );
+    }
 }
 
 #[test]
@@ -537,7 +545,7 @@ fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
 fn sessions_that_keep_changing_are_read_and_recalled_again_once_they_stop() {
     // Every session of the other body is written with a space more: the
     // same fields, other bytes, as when every session changed.
-    let body = generated(5000);
+    let body = generated(5000, Shape::Docs);
     let respaced = String::from_utf8(body.clone())
         .unwrap()
         .replace("{\"session_id\"", "{ \"session_id\"")

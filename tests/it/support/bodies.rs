@@ -71,7 +71,10 @@ pub const GOALS: [&str; 10] = [
      report the total (with tax) and the delivery date.",
 ];
 
-/// Which fields a session carries.
+/// Which fields a session carries. (The simulator's `demo::Shape` is a
+/// whole body's, a mix included, with the vocabulary tied to the shape;
+/// here a session's shape and its vocabulary are drawn apart, see
+/// [`Account`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// The four documented fields.
