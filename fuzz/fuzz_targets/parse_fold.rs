@@ -17,6 +17,7 @@ const LIMITS: Limits = Limits {
 
 mod bodies;
 #[path = "../../tests/it/support/contract.rs"]
+#[allow(dead_code)]
 mod contract;
 
 fuzz_target!(|data: &[u8]| {

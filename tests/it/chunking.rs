@@ -2,7 +2,9 @@
 //! reads a body as it arrives gives, for any cut of the body into chunks
 //! (one byte each included), exactly the sessions, the aggregate, or the
 //! error with its line and column, that reading the whole body at once
-//! gives. Bodies come valid, damaged, deeply nested and not UTF-8.
+//! gives. Bodies come valid, damaged, deeply nested and not UTF-8, with
+//! sessions in both shapes (the SDKs' goals and URLs written with every
+//! escape JSON allows) and both vocabularies.
 
 use std::sync::Arc;
 
@@ -12,8 +14,10 @@ use agi_exporter::{
 };
 use proptest::prelude::*;
 
-use crate::garbage::{alike_body, any_body, any_json, damage, damaged, serialized};
-use crate::support::serde_model::Collect;
+use crate::garbage::{damage, damaged, serialized};
+use crate::support::bodies::{GOALS, SdkSession, Spacing, session_text};
+use crate::support::bodies::{any_body, any_json, written_body};
+use crate::support::serde_model::{Collect, reference};
 
 /// Reads `body` in chunks of the sizes given (cycled; 0 is read as 1).
 fn stream<S: SessionSink>(body: &[u8], sizes: &[usize], sink: &mut S) -> Result<usize, String> {
@@ -96,7 +100,7 @@ proptest! {
 
     #[test]
     fn damaged_sessions_written_alike_read_the_same_in_any_chunks(
-        body in alike_body(),
+        body in written_body(),
         damage in damage(),
         sizes in chunk_sizes(),
     ) {
@@ -195,6 +199,52 @@ fn chunks_cut_every_token_of_a_wrapped_body() {
             expected,
             "chunks of {size}"
         );
+    }
+}
+
+#[test]
+fn chunks_cut_every_escape_of_sessions_in_the_sdks_shape() {
+    // Goals with quotes, backslashes, JSON look-alikes and control
+    // characters, and URLs, written with every kind of escape (letters
+    // escaped too, in the last one).
+    let styles = [
+        0x5555_5555_5555_5555,
+        0xa5a5_a5a5_a5a5_a5a1,
+        0xffff_0000_ffff_0008,
+    ];
+    let sessions: Vec<String> = [GOALS[2], GOALS[4], GOALS[6]]
+        .into_iter()
+        .zip(styles)
+        .map(|(goal, style)| {
+            let session = SdkSession {
+                session_id: "s-\u{e9}",
+                agent_name: "agi-1",
+                status: "waiting_for_input",
+                created_at: "2026-11-30T10:00:00Z",
+                vnc_url: "https://vnc.agi.example/session/s?token=tok-A1b2C3d4E5f6",
+                agent_url: "https://agent.agi.example/v1/s?token=tok-A1b2\"}",
+                environment_id: "env-0a1b2c3d",
+                goal,
+                agent_session_type: "desktop",
+            };
+            session_text(&session.members(style), Spacing::COMPACT)
+        })
+        .collect();
+    let body = format!("[{}]", sessions.join(",")).into_bytes();
+    let mut whole = Collect::default();
+    assert_eq!(
+        parse_sessions(&body, &mut whole).map_err(|e| e.to_string()),
+        Ok(3)
+    );
+    assert_eq!(Some(&whole.0), reference(&body).as_ref());
+    for size in 1..=body.len() {
+        let mut chunked = Collect::default();
+        assert_eq!(
+            stream(&body, &[size], &mut chunked),
+            Ok(3),
+            "chunks of {size}"
+        );
+        assert_eq!(chunked, whole, "chunks of {size}");
     }
 }
 

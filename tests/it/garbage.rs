@@ -2,11 +2,14 @@
 //! whatever they accept adds up, and the parser reads a body exactly as
 //! serde_json does.
 //!
-//! Arbitrary bytes, arbitrary JSON values, and arbitrary session lists (with
-//! fields of every type, in both key spellings, wrapped or bare) go through
-//! the same parse-and-fold path a scrape uses. The parser's own JSON reader
-//! is held to serde_json's verdict on the same bodies, damaged in a few
-//! places so that most of them are not JSON any more.
+//! Arbitrary bytes, arbitrary JSON values, and arbitrary session lists go
+//! through the same parse-and-fold path a scrape uses: sessions in the
+//! docs' four fields and in the SDKs' shape (URLs with tokens, free-text
+//! goals written with any escape), with statuses of either vocabulary, one
+//! shape and vocabulary to a body or a mix of them, fields of every type,
+//! in both key spellings, wrapped or bare (`support::bodies`). The parser's
+//! own JSON reader is held to serde_json's verdict on the same bodies,
+//! damaged in a few places so that most of them are not JSON any more.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -18,9 +21,10 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::de::IgnoredAny;
 
-use crate::support::contract::{DOCUMENTED_STATUSES, assert_consistent};
+use crate::support::bodies::{any_body, any_json, any_session, written_body};
+use crate::support::contract::assert_consistent;
 use crate::support::serde_model::{Sessions, has_several_list_keys, parsed, reference};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const LIMITS: Limits = Limits {
     agents_max: 3,
@@ -38,146 +42,6 @@ pub(crate) fn fold(body: &[u8], tracker: &mut SessionTracker) -> Result<(usize, 
     let mut aggregator = Aggregator::new(LIMITS, tracker, &redactor, times);
     let count = parse_sessions(body, &mut aggregator).map_err(|e| e.to_string())?;
     Ok((count, aggregator.finish()))
-}
-
-pub(crate) fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|f| json!(f)),
-        ".{0,12}".prop_map(Value::String),
-        // Strings that serialize with escapes of every kind.
-        "[a\"\\\\/\n\t\u{1}\u{1f}é😀]{0,8}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,8}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// A field value: usually a plausible string, sometimes anything at all.
-fn field_value(plausible: Vec<&'static str>) -> impl Strategy<Value = Option<Value>> {
-    prop_oneof![
-        4 => prop::sample::select(plausible).prop_map(|s| Some(json!(s))),
-        1 => ".{0,20}".prop_map(|s| Some(json!(s))),
-        1 => any_json().prop_map(Some),
-        1 => Just(None),
-    ]
-}
-
-pub(crate) fn any_session() -> impl Strategy<Value = Value> {
-    (
-        field_value(vec!["a", "b", "c", "d", "e", "f"]),
-        field_value(vec![
-            "agi-0",
-            "agi-1",
-            "agi-2-claude",
-            "agi-2-qwen",
-            "agi-0-fast",
-        ]),
-        // The documented statuses and one the SDKs use.
-        field_value([&DOCUMENTED_STATUSES[..], &["waiting_for_input"]].concat()),
-        field_value(vec![
-            "2025-10-05T18:04:34.281Z",
-            "2025-10-05T18:04:34",
-            "2025-10-05T20:04:34.123456789+02:00",
-            "2099-01-01T00:00:00Z",
-            "not a date",
-        ]),
-        any::<bool>(),
-        prop::collection::btree_map("[a-z]{1,6}", any_json(), 0..3),
-    )
-        .prop_map(|(id, agent, status, created, camel, extra)| {
-            let mut object: Map<String, Value> = extra.into_iter().collect();
-            let keys = if camel {
-                ["sessionId", "agentName", "status", "createdAt"]
-            } else {
-                ["session_id", "agent_name", "status", "created_at"]
-            };
-            for (key, value) in keys.into_iter().zip([id, agent, status, created]) {
-                if let Some(value) = value {
-                    object.insert(key.to_owned(), value);
-                }
-            }
-            Value::Object(object)
-        })
-}
-
-pub(crate) fn any_body() -> impl Strategy<Value = Value> {
-    (
-        prop::collection::vec(any_session(), 0..16),
-        prop::sample::select(vec!["", "sessions", "data", "items"]),
-    )
-        .prop_map(|(sessions, wrapper)| {
-            if wrapper.is_empty() {
-                Value::Array(sessions)
-            } else {
-                json!({ wrapper: sessions, "total": 1 })
-            }
-        })
-}
-
-/// A body whose sessions are all written alike, as an API's serializer
-/// writes them: the same keys (either spelling, extra ones, a key twice) in
-/// the same order, the same spacing; only the values change, mostly to
-/// other plain strings, sometimes to strings with escapes or non-ASCII
-/// text, blanks, or values that are not strings at all. The parser reads
-/// such sessions against the layout of the one before, and must still
-/// read exactly what serde_json reads.
-pub(crate) fn alike_body() -> impl Strategy<Value = Vec<u8>> {
-    let keys = prop::sample::subsequence(
-        vec![
-            "session_id",
-            "agent_name",
-            "status",
-            "created_at",
-            "sessionId",
-            "agentName",
-            "createdAt",
-            "note",
-            "status",
-            "a\\u0074",
-        ],
-        1..=7,
-    )
-    .prop_shuffle();
-    let value = prop_oneof![
-        6 => prop::sample::select(vec![
-            "f1acc733-4a7b-40df-83af-4dd7fb900a06", "agi-1", "agi-2-claude", "running",
-            "completed", "2026-11-25T21:28:22.308Z", "2025-10-05T18:04:34", "", " ",
-            "a-string-of-sixteen", "x",
-        ])
-        .prop_map(|s| json!(s)),
-        2 => ".{0,20}".prop_map(|s| json!(s)),
-        1 => "[a\"\\\\/\n\t\u{1}é😀]{0,6}".prop_map(|s| json!(s)),
-        // Values that are not strings, a few of them often enough that two
-        // sessions have the same one.
-        1 => prop::sample::select(vec![json!(null), json!(0), json!(true), json!({}), json!(["a"])]),
-        1 => any_json(),
-    ];
-    let style = prop::sample::select(vec![(":", ","), (": ", ", "), (" : ", ",\n    ")]);
-    // Each key's values come from a palette of four, so that sessions share
-    // values (one that is not a string included) as well as a layout.
-    let palettes = prop::collection::vec(prop::collection::vec(value, 4), 10);
-    let sessions = prop::collection::vec(prop::collection::vec(0..4usize, 10), 1..12);
-    (keys, style, palettes, sessions).prop_map(|(keys, (colon, comma), palettes, sessions)| {
-        let sessions: Vec<String> = sessions
-            .iter()
-            .map(|picks| {
-                let fields: Vec<String> = keys
-                    .iter()
-                    .zip(picks.iter().zip(&palettes))
-                    .map(|(key, (&pick, palette))| format!("\"{key}\"{colon}{}", palette[pick]))
-                    .collect();
-                format!("{{{}}}", fields.join(comma))
-            })
-            .collect();
-        format!("[{}]", sessions.join(comma)).into_bytes()
-    })
 }
 
 proptest! {
@@ -223,8 +87,24 @@ proptest! {
     }
 
     #[test]
-    fn truncated_session_lists_are_refused_without_panicking(value in any_body(), cut in 0.0f64..1.0) {
-        let body = serde_json::to_vec(&value).unwrap();
+    fn session_lists_written_alike_are_accepted_and_add_up(
+        first in written_body(),
+        second in written_body(),
+    ) {
+        let mut transitions = SessionTracker::new(LIMITS.agents_max);
+        for body in [&first, &second] {
+            let listed = serde_json::from_slice::<Vec<IgnoredAny>>(body).map(|list| list.len());
+            let (count, snapshot) = fold(body, &mut transitions).unwrap();
+            prop_assert_eq!(Ok(count), listed.map_err(|e| e.to_string()));
+            assert_consistent(count, &snapshot, LIMITS);
+        }
+    }
+
+    #[test]
+    fn truncated_session_lists_are_refused_without_panicking(
+        body in prop_oneof![any_body().prop_map(|value| serde_json::to_vec(&value).unwrap()), written_body()],
+        cut in 0.0f64..1.0,
+    ) {
         let end = ((body.len() as f64) * cut) as usize;
         if end < body.len() {
             prop_assert!(fold(&body[..end], &mut SessionTracker::new(LIMITS.agents_max)).is_err());
@@ -377,7 +257,7 @@ proptest! {
 
     #[test]
     fn damaged_sessions_written_alike_are_read_as_serde_json_reads_them(
-        body in alike_body(),
+        body in written_body(),
         damage in damage(),
     ) {
         agrees_with_serde_json(&damaged(body, &damage))?;

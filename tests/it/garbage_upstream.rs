@@ -3,6 +3,7 @@
 //! `agi_up 0` with reason `invalid_response`; a body that is valid JSON,
 //! however odd, is exported; and the exporter never panics and stays
 //! healthy.
+use crate::support::bodies::{AGENT_NAMES, GOALS, SdkSession, Spacing, docs_members, session_text};
 use crate::support::*;
 
 const DEEP: usize = 100_000;
@@ -224,6 +225,62 @@ async fn hostile_label_values_are_escaped_into_a_valid_exposition() {
             && s.label("agent_name") == Some("agent\"}{x=\"1\"} 42\n# HELP")),
         "the agent name with quotes and braces round-trips:\n{exposition}"
     );
+    promtool_check_metrics(&exposition);
+    exporter.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn sessions_of_both_shapes_and_vocabularies_are_counted_by_their_status_alone() {
+    // An API in transition: sessions in the SDKs' shape, with every kind
+    // of goal (one reads like a forged session) and URLs with tokens, their
+    // text escaped in several ways, beside sessions in the docs' shape.
+    let sdk = GOALS.iter().enumerate().map(|(i, goal)| {
+        let id = format!("sdk-{i}");
+        let session = SdkSession {
+            session_id: &id,
+            agent_name: AGENT_NAMES[i % AGENT_NAMES.len()],
+            status: SDK_STATUSES[i % SDK_STATUSES.len()],
+            created_at: "2025-10-05T18:04:34.281Z",
+            vnc_url: &format!("https://vnc.agi.example/session/{id}?token=tok-{i}"),
+            agent_url: &format!("https://agent.agi.example/v1/{id}?token=tok-{i}"),
+            environment_id: "env-0a1b2c3d",
+            goal,
+            agent_session_type: "managed-cdp",
+        };
+        session_text(&session.members(0x5555_5555 << i), Spacing::COMPACT)
+    });
+    let docs = DOCUMENTED_STATUSES.iter().enumerate().map(|(i, status)| {
+        session_text(
+            &docs_members(
+                &format!("docs-{i}"),
+                "agi-1",
+                status,
+                "2025-10-05T18:04:34Z",
+            ),
+            Spacing::COMPACT,
+        )
+    });
+    let sessions: Vec<String> = sdk.chain(docs).collect();
+    let body = format!("[{}]", sessions.join(","));
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let api = fake_api(Population::Empty).await;
+    let exporter = exporter_for(&api).await;
+    serve(&api, body.into_bytes());
+
+    let exposition = exporter.scrape().await;
+
+    assert_eq!(up(&exposition), 1.0, "{}", exporter.logs().tail(10));
+    for status in KNOWN_STATUSES {
+        let expected = listed.iter().filter(|s| s["status"] == status).count();
+        assert_eq!(
+            expect_value(&exposition, "agi_sessions", &[("status", status)]),
+            expected as f64,
+            "{status}:\n{exposition}"
+        );
+    }
+    for text in ["forged", "token", "Chez", "env-0a1b2c3d", "managed-cdp"] {
+        assert!(!exposition.contains(text), "{text} in:\n{exposition}");
+    }
     promtool_check_metrics(&exposition);
     exporter.assert_healthy().await;
 }

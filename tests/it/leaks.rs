@@ -4,12 +4,24 @@
 //! encodings. The key holds `/`, `+`, `=`, `"` and `\`, the characters that
 //! JSON, URLs and base64 write differently.
 //!
+//! The same holds for what a session carries beyond the four fields the
+//! exporter reads: the SDKs' sessions hold the user's task (`goal`), URLs
+//! whose query carries a token, an environment id. Sessions full of markers
+//! in those fields, in lists the exporter takes and in lists it must refuse
+//! (cut, broken or too large inside a goal or a token), leave no trace in
+//! the exposition (labels included), in either log format at debug, or in
+//! `--once`'s output and errors.
+//!
 //! The search below is written apart from the exporter's redaction: it
 //! undoes the escaping its own log formats add, and percent-encoding, then
-//! looks for every 12-character run of every form of the key.
+//! looks for every 12-character run of every form of the key (every
+//! 7-character run of every marker).
 
 use std::time::Duration;
 
+use crate::support::bodies::{
+    AGENT_NAMES, SDK_STATUSES, SESSION_TYPES, SdkSession, Spacing, json_string, session_text,
+};
 use crate::support::process::*;
 use crate::support::*;
 use base64::Engine;
@@ -86,14 +98,20 @@ fn unescaped(text: &str) -> String {
 /// Fails with the offending line when `text` holds a run of 12 characters
 /// of any form of the key, as written or after unescaping (twice).
 fn assert_no_key_in(source: &str, text: &str) {
+    assert_no_run_in(source, text, &forms(), 12);
+}
+
+/// Fails with the offending line when `text` holds a run of `run`
+/// characters of any of `secrets`, as written or after unescaping (twice).
+fn assert_no_run_in(source: &str, text: &str, secrets: &[String], run: usize) {
     let once = unescaped(text);
     let twice = unescaped(&once);
     for view in [text, &once, &twice] {
-        for form in forms() {
-            for run in form.as_bytes().windows(12) {
-                let run = std::str::from_utf8(run).unwrap();
-                if let Some(line) = view.lines().find(|line| line.contains(run)) {
-                    panic!("{run:?} (part of {form:?}) leaked into {source}: {line}");
+        for secret in secrets {
+            for piece in secret.as_bytes().windows(run.min(secret.len())) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                if let Some(line) = view.lines().find(|line| line.contains(piece)) {
+                    panic!("{piece:?} (part of {secret:?}) leaked into {source}: {line}");
                 }
             }
         }
@@ -289,4 +307,315 @@ async fn every_failure_reason_echoing_every_form_of_the_key_leaks_nothing_at_deb
         assert_no_key_in(&format!("the log of {name}"), &log);
         assert_no_key_in(&format!("the stdout of {name}"), &process.stdout_text());
     }
+}
+
+/// Markers for what a session holds beyond the four fields the exporter
+/// reads: its goal, the tokens in its two URLs, its environment, a session
+/// type the SDKs do not list, and the key of a member no one documents.
+/// None is part of anything the exporter prints by itself.
+const SESSION_MARKERS: [&str; 6] = [
+    "Zq7goalMk",
+    "Zq7vncTok",
+    "Zq7agtTok",
+    "Zq7envMk",
+    "Zq7typeMk",
+    "Zq7keyMk",
+];
+
+/// An agent name that must show, in the exposition: the search finds what
+/// does leak.
+const SHOWN_AGENT: &str = "agi-Zq7shown";
+
+fn session_markers() -> Vec<String> {
+    SESSION_MARKERS.map(str::to_owned).to_vec()
+}
+
+/// Fails with the offending line when `text` holds any 7 characters in a
+/// row of a marker, as written or unescaped.
+fn assert_no_session_field_in(source: &str, text: &str) {
+    assert_no_run_in(source, text, &session_markers(), 7);
+}
+
+/// Session `i` in the SDKs' shape, in status `status`, every field but the
+/// four the exporter reads full of markers, its text escaped as `style`
+/// says: a goal that holds quotes, a backslash, a newline, non-ASCII text
+/// and what reads like the end of the session and a forged next one; URLs
+/// whose query carries a token; an extra member.
+fn marked_session(i: usize, status: &str, style: u64) -> String {
+    let id = format!("5d1e{i:04}-7f46-4a0d-9a47-92b7f0a4d2d3");
+    let goal = format!(
+        r#"Zq7goalMk {i}: reply "}},{{"agent_name":"Zq7goalMk","status":"Zq7goalMk"}}]" then Zq7goalMk; C:\Zq7goalMk"#
+    ) + "\nLéa Zq7goalMk 😀 {Zq7goalMk} [Zq7goalMk], Zq7goalMk: Zq7goalMk";
+    let vnc_url = format!("https://vnc.agi.example/session/{id}?token=Zq7vncTok{i}&pw=Zq7vncTok");
+    let agent_url = format!("https://agent.agi.example/v1/{id}/agent?token=Zq7agtTok{i}");
+    let environment_id = format!("env-Zq7envMk-{i}");
+    let mut members = SdkSession {
+        session_id: &id,
+        agent_name: if i == 0 {
+            SHOWN_AGENT
+        } else {
+            AGENT_NAMES[i % 3]
+        },
+        status,
+        created_at: &format!("2026-01-{:02}T{:02}:00:00Z", 1 + i % 28, i % 24),
+        vnc_url: &vnc_url,
+        agent_url: &agent_url,
+        environment_id: &environment_id,
+        goal: &goal,
+        agent_session_type: if i.is_multiple_of(4) {
+            "Zq7typeMk"
+        } else {
+            SESSION_TYPES[i % 3]
+        },
+    }
+    .members(style);
+    members.push(("Zq7keyMk".to_owned(), json_string("Zq7keyMk", style)));
+    session_text(&members, Spacing::COMPACT)
+}
+
+/// A list of 24 marked sessions, each in the SDK status `shift` places on
+/// from the one before.
+fn marked_list(shift: usize, style: u64) -> String {
+    let sessions: Vec<String> = (0..24)
+        .map(|i| marked_session(i, SDK_STATUSES[(i + shift) % SDK_STATUSES.len()], style))
+        .collect();
+    format!("[{}]", sessions.join(","))
+}
+
+/// Bodies the exporter must refuse, each with the reason it refuses them
+/// for, that hold markers where they are cut or broken; and two it may
+/// take or refuse.
+fn refused_marked_bodies() -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
+    let list = marked_list(0, 0);
+    // The second session's goal, and its first marker.
+    let goal = list.find(r#""goal":"Zq7goalMk 1:"#).unwrap() + 8;
+    let cut_in_goal = list[..goal + 40].to_owned();
+    let token = list.find("Zq7vncTok2").unwrap();
+    let cut_in_token = list[..token + 5].to_owned();
+    let bad_escape = list.replacen("Zq7goalMk 1:", r"Zq7goalMk \q Zq7goalMk 1:", 1);
+    let raw_newline = list.replacen(r"\n", "\n", 1);
+    assert_ne!(raw_newline, list);
+    let unterminated = format!(
+        r#"[{},{{"session_id":"s-x","goal":"Zq7goalMk {{Zq7goalMk}}, ]Zq7goalMk"#,
+        marked_session(30, "running", 0)
+    );
+    // Over the cap of 64 KiB, inside the goal of the third session.
+    let huge_goal = list.replacen(
+        "Zq7goalMk 2:",
+        &format!("{}Zq7goalMk 2:", "Zq7goalMk \\\" ".repeat(8000)),
+        1,
+    );
+    let mut not_utf8 = list.clone().into_bytes();
+    let at = list.find("Zq7goalMk 3:").unwrap() + 10;
+    not_utf8.splice(at..at, [0xff, 0xfe]);
+    let lone_surrogate = list.replacen("Zq7goalMk 4:", r"Zq7goalMk \ud800 4:", 1);
+    vec![
+        (
+            "a body cut in a goal",
+            cut_in_goal.into_bytes(),
+            Some("invalid_response"),
+        ),
+        (
+            "a body cut in a token",
+            cut_in_token.into_bytes(),
+            Some("invalid_response"),
+        ),
+        (
+            "an invalid escape in a goal",
+            bad_escape.into_bytes(),
+            Some("invalid_response"),
+        ),
+        (
+            "a raw newline in a goal",
+            raw_newline.into_bytes(),
+            Some("invalid_response"),
+        ),
+        (
+            "an unterminated goal",
+            unterminated.into_bytes(),
+            Some("invalid_response"),
+        ),
+        (
+            "a body too large inside a goal",
+            huge_goal.into_bytes(),
+            Some("too_large"),
+        ),
+        (
+            "a goal quoted in an HTML page",
+            format!("<html><p>{}</p></html>", &list[..2000]).into_bytes(),
+            Some("invalid_response"),
+        ),
+        ("a goal that is not UTF-8", not_utf8, None),
+        (
+            "a lone surrogate in a goal",
+            lone_surrogate.into_bytes(),
+            None,
+        ),
+    ]
+}
+
+/// Serves each body in turn to an exporter at `--log.level debug` in
+/// `format`, and then once to `--once`: what it printed.
+async fn outputs_for_marked_bodies(format: &str) -> Vec<(String, String)> {
+    let api = fake_api(Population::Empty).await;
+    let api_url = api.url();
+    let flags = [
+        "--api.url",
+        &api_url,
+        "--log.level",
+        "debug",
+        "--log.format",
+        format,
+        "--api.timeout",
+        "2s",
+        "--api.max-response-bytes",
+        "64KiB",
+    ];
+    let env = [("AGI_API_KEY", KEY)];
+    let mut exporter = BinaryExporter::start(
+        &[&["--web.listen-address", "127.0.0.1:0"][..], &flags].concat(),
+        &env,
+    )
+    .await;
+    let mut outputs = Vec::new();
+    let accepted = [
+        ("a list of marked sessions", marked_list(0, 0)),
+        ("the list with every session moved on", marked_list(1, 0)),
+        (
+            "the list wrapped, with other escapes",
+            format!(
+                r#"{{"Zq7keyMk":"Zq7goalMk","sessions":{},"next":"Zq7vncTok"}}"#,
+                marked_list(2, 0x5555_5555_5555_5555)
+            ),
+        ),
+        (
+            "the list with letters escaped",
+            marked_list(3, 0xf0f0_f0f0_f0f0_f0f0),
+        ),
+    ];
+    for (what, body) in accepted {
+        api.set_behaviour(Behaviour::json(body));
+        let exposition = exporter.scrape().await;
+        assert_eq!(up(&exposition), 1.0, "{what}: {exposition}");
+        assert_eq!(
+            expect_value(
+                &exposition,
+                "agi_sessions",
+                &[("status", "waiting_for_input")]
+            ),
+            4.0,
+            "{what}: the forged sessions in goals are not counted:\n{exposition}"
+        );
+        outputs.push((format!("/metrics after {what}"), exposition));
+    }
+    let shown = &outputs[0].1;
+    assert!(
+        samples(shown)
+            .iter()
+            .any(|s| s.label("agent_name") == Some(SHOWN_AGENT)),
+        "an agent name is a label, and the search would see it:\n{shown}"
+    );
+    let mut failed = 0.0;
+    for (what, body, reason) in refused_marked_bodies() {
+        api.set_behaviour(Behaviour::json(body));
+        let exposition = exporter.scrape().await;
+        if let Some(reason) = reason {
+            failed += 1.0;
+            assert_eq!(up(&exposition), 0.0, "{what}: {exposition}");
+            assert_eq!(
+                failures(&exposition, "invalid_response") + failures(&exposition, "too_large"),
+                failed,
+                "{what}: refused as {reason}:\n{exposition}"
+            );
+            assert!(failures(&exposition, reason) >= 1.0, "{what}: {exposition}");
+        } else if up(&exposition) == 0.0 {
+            failed += 1.0;
+        }
+        outputs.push((format!("/metrics after {what}"), exposition));
+    }
+    outputs.push((
+        "the landing page".to_owned(),
+        exporter.get("/").await.text(),
+    ));
+    exporter.sigterm();
+    exporter
+        .wait_for_exit(Duration::from_secs(10))
+        .await
+        .expect("the exporter stops on SIGTERM");
+    let log = exporter.stderr_text();
+    assert!(
+        log.contains("fetched the session list") && log.contains("invalid_response"),
+        "the debug log shows every scrape and every refusal:\n{log}"
+    );
+    outputs.push((format!("the {format} log"), log));
+    outputs.push(("the exporter's stdout".to_owned(), exporter.stdout_text()));
+
+    for (what, body, _) in refused_marked_bodies().into_iter().take(6) {
+        api.set_behaviour(Behaviour::json(body));
+        let once = run(&[&["--once"][..], &flags].concat(), &env).await;
+        assert_eq!(once.code(), Some(1), "--once after {what}: {}", once.stderr);
+        outputs.push((format!("--once's stdout after {what}"), once.stdout));
+        outputs.push((format!("--once's log after {what}"), once.stderr));
+    }
+    outputs
+}
+
+#[tokio::test]
+async fn nothing_of_a_session_s_other_fields_shows_in_logfmt_logs_labels_or_errors() {
+    for (source, text) in outputs_for_marked_bodies("logfmt").await {
+        assert_no_session_field_in(&source, &text);
+    }
+}
+
+#[tokio::test]
+async fn nothing_of_a_session_s_other_fields_shows_in_json_logs_labels_or_errors() {
+    for (source, text) in outputs_for_marked_bodies("json").await {
+        assert_no_session_field_in(&source, &text);
+    }
+}
+
+#[tokio::test]
+async fn error_bodies_that_quote_a_session_s_other_fields_never_reach_the_exposition() {
+    // The log line of a failed request shows the API's own message (README,
+    // Failure model), so a message that quotes a goal or a URL shows there;
+    // what the exporter serves never does.
+    let session = marked_session(1, "running", 0);
+    let goal = r#"Zq7goalMk: book "Chez Léa" at 7, token=Zq7vncTok"#;
+    let api = fake_api(Population::Empty).await;
+    let exporter = exporter_for(&api.url(), "debug").await;
+    for (status, body, reason) in [
+        (
+            401,
+            serde_json::json!({ "message": goal }).to_string(),
+            "unauthorized",
+        ),
+        (
+            422,
+            format!(
+                r#"{{"detail":[{{"loc":["query","goal"],"msg":"invalid","input":{session}}}]}}"#
+            ),
+            "http_status",
+        ),
+        (500, format!(r#"{{"error":{session}}}"#), "http_status"),
+        (404, format!("no such session: {session}"), "http_status"),
+        (
+            429,
+            serde_json::json!({ "message": goal }).to_string(),
+            "rate_limited",
+        ),
+    ] {
+        let headers: &[(&str, &str)] = if status == 429 {
+            &[("retry-after", "0")]
+        } else {
+            &[]
+        };
+        api.set_behaviour(answer(status, headers, body));
+        let exposition = scrape_failing_with(&exporter, reason).await;
+        assert_no_session_field_in(&format!("/metrics after HTTP {status}"), &exposition);
+    }
+    let log = exporter.stderr_text();
+    assert!(
+        log.contains("Zq7goalMk"),
+        "the API's message is logged:\n{log}"
+    );
 }

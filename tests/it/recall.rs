@@ -5,10 +5,13 @@
 //! totals) or the error that reading every session gives. Runs of fetches
 //! where sessions come, change status, go, move, repeat, hold objects or
 //! `}` in strings, and bodies damaged at random, are folded both ways,
-//! whole and in chunks.
+//! whole and in chunks: sessions in the docs' shape and in the SDKs' (goals
+//! that read like the end of a session, URLs with tokens, the same fields
+//! escaped otherwise), in the statuses of either vocabulary or a mix.
 
 use std::sync::Arc;
 
+use agi_exporter::demo::Shape;
 use agi_exporter::{
     Aggregator, FetchTimes, Limits, Recalled, Redactor, SessionRecord, SessionSink, SessionStream,
     SessionTracker, Snapshot,
@@ -17,7 +20,10 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
 
-use crate::garbage::{any_session, damage, damaged};
+use crate::garbage::{damage, damaged};
+use crate::support::bodies::{
+    GOALS, SDK_STATUSES, SdkSession, Spacing, any_session, listed_session, session_text,
+};
 use crate::support::reading::ReadEverything;
 
 const LIMITS: Limits = Limits {
@@ -161,12 +167,18 @@ fn apply(list: &mut Vec<usize>, edit: &Edit, pool: usize) {
 }
 
 /// Sessions that hold what a recall must not be fooled by: a `}` in a
-/// string, an object, and the same session written with other spacing.
-const ODD_SESSIONS: [&str; 4] = [
+/// string, an object, the same session written with other spacing; and in
+/// the SDKs' shape, a goal that reads like the end of a session and the
+/// start of another, and the same session with its goal and URL escaped
+/// otherwise (`\"` or `\u0022`, `/` or `\/`).
+const ODD_SESSIONS: [&str; 7] = [
     r#"{"session_id":"a","agent_name":"}","status":"completed","created_at":"2025-10-05T18:04:34Z"}"#,
     r#"{"session_id":"a","agent_name":"agi-1","status":"completed","meta":{"k":1},"created_at":"2025-10-05T18:04:34Z"}"#,
     r#"{"session_id":"a", "agent_name":"agi-1","status":"completed","created_at":"2025-10-05T18:04:34Z"}"#,
     r#"{"session_id":"a","agent_name":"agi-1","status":"error","created_at":"2025-10-05T18:04:34Z"}"#,
+    r#"{"session_id":"b","vnc_url":"https://vnc.agi.example/session/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"finished","created_at":"2025-10-05T18:04:34Z","environment_id":"env-1","goal":"say \"},{\"status\":\"running\"}]\" then stop","agent_session_type":"desktop"}"#,
+    r#"{"session_id":"b","vnc_url":"https:\/\/vnc.agi.example\/session\/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"finished","created_at":"2025-10-05T18:04:34Z","environment_id":"env-1","goal":"say \u0022},{\u0022status\u0022:\u0022running\u0022}]\u0022 then stop","agent_session_type":"desktop"}"#,
+    r#"{"session_id":"b","vnc_url":"https://vnc.agi.example/session/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"waiting_for_input","created_at":"2025-10-05T18:04:34Z","environment_id":"env-1","goal":"say \"},{\"status\":\"running\"}]\" then stop","agent_session_type":"desktop"}"#,
 ];
 
 /// The pool, the first list, and each next fetch's edits and damage.
@@ -176,39 +188,13 @@ type Run = (
     Vec<(Vec<Edit>, Vec<(u8, Index, Index)>)>,
 );
 
-/// A session as an API writes it, from palettes wide enough that a count,
-/// an age or an agent taken for another's shows: few ids (so that one id
-/// comes in several versions), live and final statuses, distinct times.
-fn plain_session() -> impl Strategy<Value = String> {
-    (
-        0..6usize,
-        prop::sample::select(vec!["agi-0", "agi-1", "agi-2-claude"]),
-        prop::sample::select(vec![
-            "initializing",
-            "ready",
-            "running",
-            "paused",
-            "waiting_for_input",
-            "completed",
-            "error",
-            "terminated",
-        ]),
-        0..8u32,
-    )
-        .prop_map(|(id, agent, status, minute)| {
-            format!(
-                r#"{{"session_id":"s-{id}","agent_name":"{agent}","status":"{status}","created_at":"2026-11-30T10:{minute:02}:00Z"}}"#
-            )
-        })
-}
-
 /// A run of fetches: a pool of sessions (ids from a few, so that one id
 /// comes in several versions), the first list, and the edits that make
 /// each next list from the one before; some bodies also damaged.
 fn fetches() -> impl Strategy<Value = Run> {
     let sessions = (
         prop::collection::vec(any_session(), 0..6),
-        prop::collection::vec(plain_session(), 1..12),
+        prop::collection::vec(listed_session(), 1..12),
     );
     let pool = sessions.prop_map(|(odd, plain)| {
         let mut pool: Vec<String> = odd.iter().map(Value::to_string).collect();
@@ -261,46 +247,53 @@ proptest! {
     }
 }
 
-/// The generated sessions of `n`: the load test's body.
-fn generated(n: usize) -> Vec<u8> {
-    use agi_exporter::demo::{Population, Shape, SimOptions};
-    let shape = Shape::Docs;
+/// The generated sessions of `n` in `shape`: the load test's body.
+fn generated(n: usize, shape: Shape) -> Vec<u8> {
+    use agi_exporter::demo::{Population, SimOptions};
     let seed = SimOptions::generated(n, shape).seed;
     agi_exporter::demo::population_body(Population::Generated { sessions: n, shape }, seed).to_vec()
 }
 
 #[test]
 fn a_body_listed_again_is_recalled_but_for_the_oldest_live_sessions() {
-    let body = generated(1000);
-    let sessions: Vec<Value> = serde_json::from_slice(&body).unwrap();
-    let finished = sessions
-        .iter()
-        .filter(|s| {
-            matches!(
-                s["status"].as_str(),
-                Some("completed" | "error" | "terminated")
-            )
-        })
-        .count();
-    assert!(finished > 500 && finished < 1000, "{finished}");
-    let mut tracker = SessionTracker::new(3);
-    let (first, recalled) = fetch(&mut tracker, &body, 0, true, &[]);
-    assert_eq!(recalled, 0, "nothing to recall from at the first fetch");
-    assert!(first.is_ok());
-    // In chunks of 1,000 bytes: the sessions cut by a chunk's end are
-    // recalled once the next chunk has come.
-    let (again, recalled) = fetch(&mut tracker, &body, 1, true, &[1000]);
-    // Every finished session is; so is every live one but those that may
-    // be among the two oldest when they come, which are read for their id.
-    let live = sessions.len() - finished;
-    assert!(
-        recalled > finished + live * 3 / 4 && recalled < sessions.len(),
-        "{recalled} of {} ({finished} finished)",
-        sessions.len()
-    );
-    let mut reading = SessionTracker::new(3);
-    fetch(&mut reading, &body, 0, false, &[]).0.unwrap();
-    assert_eq!(again, fetch(&mut reading, &body, 1, false, &[]).0);
+    for shape in [Shape::Docs, Shape::Sdk, Shape::Mixed] {
+        let body = generated(1000, shape);
+        let sessions: Vec<Value> = serde_json::from_slice(&body).unwrap();
+        // Final with the default final statuses.
+        let finished = sessions
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s["status"].as_str(),
+                    Some("completed" | "finished" | "error" | "terminated")
+                )
+            })
+            .count();
+        assert!(finished > 500 && finished < 1000, "{shape:?}: {finished}");
+        let mut tracker = SessionTracker::new(3);
+        let (first, recalled) = fetch(&mut tracker, &body, 0, true, &[]);
+        assert_eq!(recalled, 0, "nothing to recall from at the first fetch");
+        assert!(first.is_ok());
+        // In chunks of 1,000 bytes: the sessions cut by a chunk's end are
+        // recalled once the next chunk has come.
+        let (again, recalled) = fetch(&mut tracker, &body, 1, true, &[1000]);
+        // Every finished session is; so is every live one but those that
+        // may be among the two oldest when they come, which are read for
+        // their id.
+        let live = sessions.len() - finished;
+        assert!(
+            recalled > finished + live * 3 / 4 && recalled < sessions.len(),
+            "{shape:?}: {recalled} of {} ({finished} finished)",
+            sessions.len()
+        );
+        let mut reading = SessionTracker::new(3);
+        fetch(&mut reading, &body, 0, false, &[]).0.unwrap();
+        assert_eq!(
+            again,
+            fetch(&mut reading, &body, 1, false, &[]).0,
+            "{shape:?}"
+        );
+    }
 }
 
 #[test]
@@ -362,6 +355,149 @@ fn a_session_is_recalled_only_as_it_was_written() {
     }
 }
 
+/// A session in the SDKs' shape that has ended in `error` (final whatever
+/// the final statuses are), its goal and first URL as given, its text
+/// fields escaped as `style` says.
+fn ended_sdk_session(goal: &str, vnc_url: &str, style: u64) -> String {
+    let session = SdkSession {
+        session_id: "s-1",
+        agent_name: "agi-1",
+        status: "error",
+        created_at: "2025-10-05T18:04:34.281Z",
+        vnc_url,
+        agent_url: "https://agent.agi.example/v1/s-1?token=tok-A1b2C3d4E5f6",
+        environment_id: "env-0a1b2c3d",
+        goal,
+        agent_session_type: "managed-cdp",
+    };
+    session_text(&session.members(style), Spacing::COMPACT)
+}
+
+#[test]
+fn an_sdk_session_is_recalled_only_as_it_was_written() {
+    let goal = GOALS[0];
+    let url = "https://vnc.agi.example/session/s-1?token=tok-A1b2C3d4E5f6";
+    let original = ended_sdk_session(goal, url, 0);
+    assert!(original.contains(r#"\"Chez L"#), "{original}");
+    let list = |session: &str| format!("[{session}]").into_bytes();
+    for (changed, what) in [
+        (
+            ended_sdk_session(&goal.replace("Friday", "Monday"), url, 0),
+            "a word of the goal",
+        ),
+        (
+            ended_sdk_session(goal, &url.replace("E5f6", "E5f7"), 0),
+            "a character of a URL's token",
+        ),
+        // The same fields in other bytes.
+        (original.replace('/', r"\/"), "slashes escaped"),
+        (
+            original.replace(r#"\""#, r"\u0022"),
+            "quotes escaped otherwise",
+        ),
+        (
+            ended_sdk_session(goal, url, 0x5555_5555_5555_5555),
+            "other escapes",
+        ),
+    ] {
+        assert_ne!(changed, original, "{what}");
+        for sizes in [vec![], vec![7]] {
+            let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+            for (n, (body, recalled)) in [(&original, 0), (&changed, 0), (&changed, 1)]
+                .into_iter()
+                .enumerate()
+            {
+                let body = list(body);
+                let (snapshot, counted) = fetch(&mut recalling, &body, n, true, &sizes);
+                assert_eq!(counted, recalled, "{what}, fetch {n}, chunks {sizes:?}");
+                assert!(snapshot.is_ok(), "{what}, fetch {n}");
+                assert_eq!(
+                    snapshot,
+                    fetch(&mut reading, &body, n, false, &sizes).0,
+                    "{what}, fetch {n}, chunks {sizes:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_sdk_account_listed_again_comes_to_what_reading_it_does() {
+    // 600 sessions in the SDKs' shape and statuses, their goals escaped in
+    // many ways; then the same list, then one where a third of them moved
+    // on (waiting for input, then running; running, then finished).
+    let style = |i: usize| {
+        (i as u64 + 1)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29)
+    };
+    let session = |i: usize, step: usize| {
+        let id = format!("{:08x}-5b6f-4c2e-8a1b-3d4e5f6a7b8c", i * 7919);
+        let status =
+            SDK_STATUSES[(i + usize::from(i.is_multiple_of(3)) * step) % SDK_STATUSES.len()];
+        let created_at = format!(
+            "2026-11-{:02}T{:02}:{:02}:00.{:03}Z",
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            i
+        );
+        let vnc_url = format!("https://vnc.agi.example/session/{id}?token=tok-{i:012}");
+        let agent_url = format!("https://agent.agi.example/v1/{id}?token=tok-{:012}", i * 31);
+        let goal = format!("{} (task {i})", GOALS[i % GOALS.len()]);
+        let members = SdkSession {
+            session_id: &id,
+            agent_name: ["agi-0", "agi-1", "agi-2-claude", "agi-2-qwen"][i % 4],
+            status,
+            created_at: &created_at,
+            vnc_url: &vnc_url,
+            agent_url: &agent_url,
+            environment_id: &format!("env-{i:08x}"),
+            goal: &goal,
+            agent_session_type: ["managed-cdp", "external-cdp", "desktop"][i % 3],
+        }
+        .members(style(i));
+        session_text(&members, Spacing::COMPACT)
+    };
+    let body = |step: usize| {
+        let sessions: Vec<String> = (0..600).map(|i| session(i, step)).collect();
+        format!("[{}]", sessions.join(",")).into_bytes()
+    };
+    let (first, moved) = (body(0), body(1));
+    assert!(first.len() > 600 * 400, "{} bytes", first.len());
+    let errors = |body: &[u8]| {
+        let sessions: Vec<Value> = serde_json::from_slice(body).unwrap();
+        sessions.iter().filter(|s| s["status"] == "error").count()
+    };
+    for sizes in [vec![], vec![1000], vec![1, 333, 4096]] {
+        let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+        for (n, body) in [&first, &first, &moved, &moved].into_iter().enumerate() {
+            let (snapshot, recalled) = fetch(&mut recalling, body, n, true, &sizes);
+            assert!(snapshot.is_ok(), "fetch {n}");
+            assert_eq!(
+                snapshot,
+                fetch(&mut reading, body, n, false, &sizes).0,
+                "fetch {n}, chunks {sizes:?}"
+            );
+            // Whatever else is final, a session in `error` listed again
+            // unchanged is recalled.
+            if n == 1 || n == 3 {
+                assert!(
+                    recalled >= errors(body),
+                    "fetch {n}: {recalled} recalled of {} in error",
+                    errors(body)
+                );
+            }
+        }
+    }
+    // The escapes of goals and URLs vary from session to session (in
+    // either case of hex digits).
+    let text = String::from_utf8_lossy(&first).to_ascii_lowercase();
+    for escape in [r"\/", r"\u0022", r#"\""#, r"\u00e9", r"\ud83d\ude00", r"\n"] {
+        assert!(text.contains(escape), "{escape}");
+    }
+}
+
 #[test]
 fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
     let running = |id: &str, created_at: &str| {
@@ -409,7 +545,7 @@ fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
 fn sessions_that_keep_changing_are_read_and_recalled_again_once_they_stop() {
     // Every session of the other body is written with a space more: the
     // same fields, other bytes, as when every session changed.
-    let body = generated(5000);
+    let body = generated(5000, Shape::Docs);
     let respaced = String::from_utf8(body.clone())
         .unwrap()
         .replace("{\"session_id\"", "{ \"session_id\"")

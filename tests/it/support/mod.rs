@@ -14,6 +14,7 @@
 
 #![allow(dead_code)]
 
+pub mod bodies;
 pub mod contract;
 pub mod exposition;
 pub mod fake_api;
