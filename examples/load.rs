@@ -429,7 +429,11 @@ impl Floor {
             .set_nodelay(true)
             .and_then(|()| stream.set_read_timeout(Some(REQUEST_TIMEOUT)))
             .map_err(|e| format!("{host}: {e}"))?;
-        let encoding = if gzip { "accept-encoding: gzip\r\n" } else { "" };
+        let encoding = if gzip {
+            "accept-encoding: gzip\r\n"
+        } else {
+            ""
+        };
         let request = format!(
             "GET /v1/sessions HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {}\r\n{encoding}\r\n",
             api.key()
@@ -496,7 +500,9 @@ fn raw_get(
         if buffer.len() - filled < ROOM {
             buffer.resize(buffer.len() + 16 * ROOM, 0);
         }
-        let read = stream.read(&mut buffer[filled..]).map_err(|e| e.to_string())?;
+        let read = stream
+            .read(&mut buffer[filled..])
+            .map_err(|e| e.to_string())?;
         if read == 0 {
             return Err("the API closed the connection".to_owned());
         }

@@ -435,6 +435,9 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
         error: Option<serde_json::Value>,
         detail: Option<serde_json::Value>,
     }
+    // A message in words is shown; a structure (a validation error's
+    // `detail` list, an object) is not: it may echo what the API holds,
+    // a session's goal or URLs among it.
     let from_json = serde_json::from_slice::<ErrorBody>(&body)
         .ok()
         .and_then(|e| {
@@ -444,17 +447,46 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
                 .find(|v| !v.is_null())
                 .map(|v| match v {
                     serde_json::Value::String(text) => text,
+                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                        "details not shown".to_owned()
+                    }
                     other => other.to_string(),
                 })
         });
     let excerpt = match from_json {
-        Some(text) => redactor.excerpt(&text, false, ERROR_MESSAGE_CHARS),
-        None => redactor.excerpt(&String::from_utf8_lossy(&body), cut, ERROR_MESSAGE_CHARS),
+        Some(text) => redactor.excerpt(&without_url_queries(&text), false, ERROR_MESSAGE_CHARS),
+        None => redactor.excerpt(
+            &without_url_queries(&String::from_utf8_lossy(&body)),
+            cut,
+            ERROR_MESSAGE_CHARS,
+        ),
     };
     if excerpt.is_empty() {
         return redactor.excerpt("no message", false, ERROR_MESSAGE_CHARS);
     }
     excerpt
+}
+
+/// `text` with the query and fragment of every URL in it left out: a URL
+/// the API quotes may carry a token (a session's `vnc_url` does).
+fn without_url_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, url) = rest.split_at(at);
+        out.push_str(before);
+        let end = url
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '\\'))
+            .unwrap_or(url.len());
+        let kept = url[..end].find(['?', '#']).unwrap_or(end);
+        out.push_str(&url[..kept]);
+        if kept < end {
+            out.push_str("?…");
+        }
+        rest = &url[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Maps a reqwest error to a reason. The message is the error with its
@@ -490,6 +522,20 @@ fn transport_error(error: &reqwest::Error, redactor: &Redactor) -> FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_upstream_text_lose_their_queries_and_fragments() {
+        let text = "see https://vnc.example.test/s/1?token=t0k#frag, \"http://a.test/x?y\" or ftp://h/p#f and https://plain.test/path.";
+        assert_eq!(
+            without_url_queries(text),
+            "see https://vnc.example.test/s/1?… \"http://a.test/x?…\" or ftp://h/p?… and https://plain.test/path."
+        );
+        assert_eq!(
+            without_url_queries("no url? none# here"),
+            "no url? none# here"
+        );
+        assert_eq!(without_url_queries("://?q"), "://?…");
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {

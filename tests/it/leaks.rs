@@ -613,9 +613,20 @@ async fn error_bodies_that_quote_a_session_s_other_fields_never_reach_the_exposi
         let exposition = scrape_failing_with(&exporter, reason).await;
         assert_no_session_field_in(&format!("/metrics after HTTP {status}"), &exposition);
     }
+    // The API's own words are logged (the goal it quoted in a message),
+    // its structured details are not, and no URL keeps its query (the
+    // session's own tokens, as the 404's text quotes its URLs).
     let log = exporter.stderr_text();
     assert!(
         log.contains("Zq7goalMk"),
         "the API's message is logged:\n{log}"
     );
+    assert!(log.contains("details not shown"), "{log}");
+    assert!(
+        log.contains("https://vnc.agi.example/session/"),
+        "the URL is shown, its query is not:\n{log}"
+    );
+    for marker in ["Zq7vncTok1", "Zq7agtTok"] {
+        assert!(!log.contains(marker), "{marker} in the log:\n{log}");
+    }
 }
