@@ -102,7 +102,12 @@ struct Row {
     /// exporter keeps (the tracker's baseline, the chunk buffers, what the
     /// allocator holds on to).
     after_rss_kib: u64,
-    peak_rss_kib: u64,
+    /// `VmHWM` of the plain, the changing and the gzip exporter after their
+    /// scrapes.
+    peak_rss_kib: [u64; 3],
+    /// `VmHWM` of the plain exporter after the burst of concurrent scrapes
+    /// (each renders an exposition of its own).
+    burst_peak_rss_kib: u64,
     /// `/-/healthy` latency, p99, while folds were under way.
     healthy_p99: Duration,
     /// A burst against the simulator answering as fast as it can.
@@ -255,13 +260,14 @@ async fn measure(args: &Args, shape: Shape, n: usize) -> Result<Row, String> {
     let changing_result = compare(args, &client, &changing, &mut plain_floor).await?;
     let gzip_result = compare(args, &client, &gzip, &mut gzip_floor).await?;
     let healthy_p99 = healthy_during_folds(&client, &plain).await?;
-    let at_loopback_speed = burst(&plain_api, &plain, args.concurrent).await?;
-    let mut peak_rss_kib = 0;
+    let mut peak_rss_kib = [0; 3];
     let mut after_rss_kib = 0;
-    for exporter in [&plain, &gzip, &changing] {
-        peak_rss_kib = peak_rss_kib.max(exporter.status_kib("VmHWM")?);
+    for (peak, exporter) in peak_rss_kib.iter_mut().zip([&plain, &changing, &gzip]) {
+        *peak = exporter.status_kib("VmHWM")?;
         after_rss_kib = after_rss_kib.max(exporter.status_kib("VmRSS")?);
     }
+    let at_loopback_speed = burst(&plain_api, &plain, args.concurrent).await?;
+    let burst_peak_rss_kib = plain.status_kib("VmHWM")?;
     drop((plain, gzip, changing, plain_api, gzip_api, changing_api));
     // A real API is a network round trip away: with one that answers in
     // 50 ms, every scrape of the burst arrives while the fetch is under way.
@@ -284,6 +290,7 @@ async fn measure(args: &Args, shape: Shape, n: usize) -> Result<Row, String> {
         idle_rss_kib,
         after_rss_kib,
         peak_rss_kib,
+        burst_peak_rss_kib,
         healthy_p99,
         at_loopback_speed,
         slow_api: slow,
@@ -417,6 +424,7 @@ struct Floor {
     /// The connection and the buffer, moved to a blocking thread for each
     /// request.
     state: Option<(std::net::TcpStream, Vec<u8>)>,
+    host: String,
     request: Vec<u8>,
     gzip: bool,
 }
@@ -424,11 +432,6 @@ struct Floor {
 impl Floor {
     fn connect(api: &Simulator, gzip: bool) -> Result<Self, String> {
         let host = api.url().trim_start_matches("http://").to_owned();
-        let stream = std::net::TcpStream::connect(&host).map_err(|e| format!("{host}: {e}"))?;
-        stream
-            .set_nodelay(true)
-            .and_then(|()| stream.set_read_timeout(Some(REQUEST_TIMEOUT)))
-            .map_err(|e| format!("{host}: {e}"))?;
         let encoding = if gzip {
             "accept-encoding: gzip\r\n"
         } else {
@@ -439,19 +442,25 @@ impl Floor {
             api.key()
         );
         Ok(Floor {
-            state: Some((stream, Vec::new())),
+            state: Some((open(&host)?, Vec::new())),
+            host,
             request: request.into_bytes(),
             gzip,
         })
     }
 
-    /// One request; returns the body's bytes as received.
+    /// One request; returns the body's bytes as received. A connection the
+    /// API closed while it was idle (its keep-alive timeout) is opened
+    /// again first, as any client does.
     async fn get(&mut self) -> Result<usize, String> {
         let (stream, buffer) = self.state.take().ok_or("the floor's connection broke")?;
-        let (request, gzip) = (self.request.clone(), self.gzip);
+        let (host, request, gzip) = (self.host.clone(), self.request.clone(), self.gzip);
         let (stream, buffer, received) = tokio::task::spawn_blocking(move || {
             let mut stream = stream;
             let mut buffer = buffer;
+            if closed(&stream) {
+                stream = open(&host)?;
+            }
             let received = raw_get(&mut stream, &request, &mut buffer, gzip)?;
             Ok::<_, String>((stream, buffer, received))
         })
@@ -460,6 +469,26 @@ impl Floor {
         self.state = Some((stream, buffer));
         Ok(received)
     }
+}
+
+/// A connection to `host`, bounded by [`REQUEST_TIMEOUT`].
+fn open(host: &str) -> Result<std::net::TcpStream, String> {
+    let stream = std::net::TcpStream::connect(host).map_err(|e| format!("{host}: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(REQUEST_TIMEOUT)))
+        .map_err(|e| format!("{host}: {e}"))?;
+    Ok(stream)
+}
+
+/// Whether the other side closed `stream` (nothing is due on it between
+/// two requests).
+fn closed(stream: &std::net::TcpStream) -> bool {
+    let mut byte = [0];
+    let _ = stream.set_nonblocking(true);
+    let closed = matches!(stream.peek(&mut byte), Ok(0));
+    let _ = stream.set_nonblocking(false);
+    closed
 }
 
 /// Writes `request` and reads its answer (headers and a body of the
@@ -686,19 +715,21 @@ fn print_table(args: &Args, rows: &[Row]) {
     }
     println!();
     println!(
-        "| shape | sessions | idle RSS | RSS between fetches after the scrapes | peak RSS | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
+        "| shape | sessions | idle RSS | RSS between fetches after the scrapes | peak RSS (plain, changed, gzip) | peak RSS after {0} concurrent scrapes | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
         args.concurrent,
         SLOW_API.as_millis(),
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mib = |kib: u64| kib as f64 / 1024.0;
     for row in rows {
+        let [plain, changed, gzip] = row.peak_rss_kib.map(mib);
         println!(
-            "| {} | {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
+            "| {} | {} | {:.1} MiB | {:.1} MiB | {plain:.1}, {changed:.1}, {gzip:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
             row.shape,
             row.sessions,
-            row.idle_rss_kib as f64 / 1024.0,
-            row.after_rss_kib as f64 / 1024.0,
-            row.peak_rss_kib as f64 / 1024.0,
+            mib(row.idle_rss_kib),
+            mib(row.after_rss_kib),
+            mib(row.burst_peak_rss_kib),
             ms(row.healthy_p99),
             row.at_loopback_speed.describe(args.concurrent),
             row.slow_api.describe(args.concurrent),
