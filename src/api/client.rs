@@ -454,9 +454,9 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
                 })
         });
     let excerpt = match from_json {
-        Some(text) => redactor.excerpt(&without_url_queries(&text), false, ERROR_MESSAGE_CHARS),
+        Some(text) => redactor.excerpt(&without_url_secrets(&text), false, ERROR_MESSAGE_CHARS),
         None => redactor.excerpt(
-            &without_url_queries(&String::from_utf8_lossy(&body)),
+            &without_url_secrets(&String::from_utf8_lossy(&body)),
             cut,
             ERROR_MESSAGE_CHARS,
         ),
@@ -467,26 +467,94 @@ async fn error_message(response: reqwest::Response, redactor: &Redactor) -> Upst
     excerpt
 }
 
-/// `text` with the query and fragment of every URL in it left out: a URL
-/// the API quotes may carry a token (a session's `vnc_url` does).
-fn without_url_queries(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+/// `text` as a log line may show it: its JSON escapes (`\/`, `\u002f`)
+/// and percent-escapes decoded, so that a URL is found however it is
+/// written, and every URL without its user information, query and fragment
+/// (a URL the API quotes may carry a token: a session's `vnc_url` does).
+fn without_url_secrets(text: &str) -> String {
+    let decoded = percent_decoded(&json_unescaped(text));
+    let mut out = String::with_capacity(decoded.len());
+    let mut rest = decoded.as_str();
     while let Some(at) = rest.find("://") {
-        let (before, url) = rest.split_at(at);
+        let (before, url) = rest.split_at(at + 3);
         out.push_str(before);
         let end = url
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '\\'))
             .unwrap_or(url.len());
-        let kept = url[..end].find(['?', '#']).unwrap_or(end);
-        out.push_str(&url[..kept]);
-        if kept < end {
-            out.push_str("?…");
+        let (url, after) = url.split_at(end);
+        let kept = url.find(['?', '#']).unwrap_or(url.len());
+        let (address, secret) = url.split_at(kept);
+        let authority_end = address.find('/').unwrap_or(address.len());
+        let host = match address[..authority_end].rfind('@') {
+            Some(at) => &address[at + 1..],
+            None => address,
+        };
+        out.push_str(host);
+        if !secret.is_empty() || host.len() < address.len() {
+            out.push('…');
         }
-        rest = &url[end..];
+        rest = after;
     }
     out.push_str(rest);
     out
+}
+
+/// `text` with `\/` and `\u00XX` (an ASCII character) decoded.
+fn json_unescaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        let ascii = escape
+            .strip_prefix("\\u00")
+            .and_then(|hex| hex.get(..2))
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(u8::is_ascii);
+        match (escape.strip_prefix("\\/"), ascii) {
+            (Some(after), _) => {
+                out.push('/');
+                rest = after;
+            }
+            (None, Some(byte)) => {
+                out.push(char::from(byte));
+                rest = &escape[6..];
+            }
+            (None, None) => {
+                out.push('\\');
+                rest = &escape[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` with its `%XX` escapes decoded (what is not UTF-8 then shown as
+/// such).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        let escaped = (byte == b'%')
+            .then(|| bytes.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                at += 3;
+            }
+            None => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Maps a reqwest error to a reason. The message is the error with its
@@ -524,17 +592,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_in_upstream_text_lose_their_queries_and_fragments() {
-        let text = "see https://vnc.example.test/s/1?token=t0k#frag, \"http://a.test/x?y\" or ftp://h/p#f and https://plain.test/path.";
+    fn urls_in_upstream_text_lose_their_credentials_queries_and_fragments_however_written() {
+        let shown = |text: &str| without_url_secrets(text);
         assert_eq!(
-            without_url_queries(text),
-            "see https://vnc.example.test/s/1?… \"http://a.test/x?…\" or ftp://h/p?… and https://plain.test/path."
+            shown(
+                "see https://vnc.example.test/s/1?token=t0k#frag, \"http://a.test/x?y\" or ftp://h/p#f and https://plain.test/path."
+            ),
+            "see https://vnc.example.test/s/1… \"http://a.test/x…\" or ftp://h/p… and https://plain.test/path."
+        );
+        // JSON-escaped, percent-encoded, and with a token as user info.
+        assert_eq!(
+            shown(r#"{"vnc_url":"https:\/\/vnc.example.test\/s\/1?token=Tok1"}"#),
+            r#"{"vnc_url":"https://vnc.example.test/s/1…"}"#
         );
         assert_eq!(
-            without_url_queries("no url? none# here"),
-            "no url? none# here"
+            shown(r#"{"u":"https\u003a\u002f\u002fh.test\u002fs\u003ftoken=Tok2"}"#),
+            r#"{"u":"https://h.test/s…"}"#
         );
-        assert_eq!(without_url_queries("://?q"), "://?…");
+        assert_eq!(
+            shown("bad https%3A%2F%2Fh.test%2Fs%3Ftoken%3DTok3"),
+            "bad https://h.test/s…"
+        );
+        assert_eq!(
+            shown("see https://user:Tok4@h.test/s now"),
+            "see https://h.test/s… now"
+        );
+        for text in ["no url? none# here", "a \\ b \\u00zz %zz %4", "://?q"] {
+            assert!(!shown(text).contains("Tok"), "{text}");
+        }
+        assert_eq!(shown("no url? none# here"), "no url? none# here");
+        assert_eq!(shown("://?q"), "://…");
     }
 
     #[test]

@@ -603,6 +603,25 @@ async fn error_bodies_that_quote_a_session_s_other_fields_never_reach_the_exposi
             serde_json::json!({ "message": goal }).to_string(),
             "rate_limited",
         ),
+        // A session's URL however the API writes it: JSON-escaped in a
+        // text body, percent-encoded, or with the token as user info.
+        (
+            500,
+            r#"upstream failed on {"vnc_url":"https:\/\/vnc.agi.example\/s\/1?token=Zq7vncTok1"}"#
+                .to_owned(),
+            "http_status",
+        ),
+        (
+            502,
+            "bad gateway https%3A%2F%2Fvnc.agi.example%2Fs%3Ftoken%3DZq7vncTok1".to_owned(),
+            "http_status",
+        ),
+        (
+            503,
+            serde_json::json!({ "message": "see https://user:Zq7agtTok@agent.agi.example/s now" })
+                .to_string(),
+            "http_status",
+        ),
     ] {
         let headers: &[(&str, &str)] = if status == 429 {
             &[("retry-after", "0")]
