@@ -264,24 +264,32 @@ impl<'de> Reader<'de> {
         if !self.next_entry(first, b'}')? {
             return Ok(None);
         }
+        let key = self.key(names)?;
+        self.colon()?;
+        Ok(Some(key))
+    }
+
+    /// Reads the key at the reading position (after the spacing before
+    /// it), as [`Self::next_key`] names it; the colon is left to read.
+    #[inline]
+    pub fn key<T: Copy>(&mut self, names: &[(&[u8], T)]) -> Result<Key<T>, Fault> {
         if self.next_token()? != b'"' {
             return Err(self.fault("expected a quoted key"));
         }
-        // Fast path: the key is written plainly, the colon right after it.
+        // Fast path: the key is written plainly.
         let rest = &self.bytes[self.pos + 1..];
         let first_byte = rest.first().copied();
         for &(name, known) in names {
             // The first byte rules out most names at the cost of one compare.
             if name.first().copied() == first_byte
                 && rest.starts_with(name)
-                && rest.get(name.len()..name.len() + 2) == Some(b"\":")
+                && rest.get(name.len()) == Some(&b'"')
             {
-                self.pos += name.len() + 3;
-                return Ok(Some(Key::Known(known)));
+                self.pos += name.len() + 2;
+                return Ok(Key::Known(known));
             }
         }
         let key = self.skip_string()?;
-        self.colon()?;
         // Escapes are ASCII and unescape to whole characters: the key is
         // UTF-8 when its bytes are, which most often needs no other check.
         let written_as_text = self.checked(key.start, key.end).is_some();
@@ -302,9 +310,7 @@ impl<'de> Reader<'de> {
             return Err(self.fault_at(key.start, "invalid UTF-8 in a key"));
         }
         let known = names.iter().find(|(name, _)| *name == unescaped);
-        Ok(Some(
-            known.map_or(Key::Other, |&(_, known)| Key::Known(known)),
-        ))
+        Ok(known.map_or(Key::Other, |&(_, known)| Key::Known(known)))
     }
 
     /// Skips the object whose `{` is at the reading position, reading its
@@ -350,7 +356,7 @@ impl<'de> Reader<'de> {
     /// Moves past the comma before the next entry of an open list or object
     /// (true), or past its `closing` bracket (false).
     #[inline]
-    fn next_entry(&mut self, first: bool, closing: u8) -> Result<bool, Fault> {
+    pub fn next_entry(&mut self, first: bool, closing: u8) -> Result<bool, Fault> {
         match self.next_token()? {
             byte if byte == closing => {
                 self.pos += 1;
@@ -366,7 +372,8 @@ impl<'de> Reader<'de> {
         }
     }
 
-    fn colon(&mut self) -> Result<(), Fault> {
+    /// Moves past the colon after a key, and the spacing before it.
+    pub fn colon(&mut self) -> Result<(), Fault> {
         if self.next_token()? == b':' {
             self.pos += 1;
             Ok(())

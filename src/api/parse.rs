@@ -195,9 +195,14 @@ pub struct SessionStream<'s, S> {
 enum State {
     /// Before the body's first token.
     Start,
-    /// In the wrapping object, before a key (or its end); `found` once a
-    /// list key's list has been read.
+    /// In the wrapping object, before a comma and a key (or its end);
+    /// `found` once a list key's list has been read.
     WrapperKey { first: bool, found: bool },
+    /// In the wrapping object, after the comma: a key.
+    WrapperName { found: bool },
+    /// After a key of the wrapping object: its colon; `list` when the key
+    /// names the list to read.
+    WrapperColon { list: bool, found: bool },
     /// After a list key of the wrapping object: its value must be a list.
     ListStart,
     /// In the wrapping object, at a value to skip.
@@ -376,12 +381,25 @@ impl<'s, S: SessionSink> SessionStream<'s, S> {
                 }
                 _ => return Err(reader.fault(EXPECTED_BODY)),
             },
-            State::WrapperKey { first, found } => match reader.next_key(first, &LIST_KEYS)? {
-                None if found => State::End,
-                None => return Err(reader.fault(EXPECTED_BODY)),
-                Some(key) if key != Key::Other && !found => State::ListStart,
-                Some(_) => State::WrapperValue { found },
+            // The comma, the key and the colon are steps of their own, so
+            // that the spacing between them is never part of a step.
+            State::WrapperKey { first, found } => match reader.next_entry(first, b'}')? {
+                false if found => State::End,
+                false => return Err(reader.fault(EXPECTED_BODY)),
+                true => State::WrapperName { found },
             },
+            State::WrapperName { found } => State::WrapperColon {
+                list: reader.key(&LIST_KEYS)? != Key::Other && !found,
+                found,
+            },
+            State::WrapperColon { list, found } => {
+                reader.colon()?;
+                if list {
+                    State::ListStart
+                } else {
+                    State::WrapperValue { found }
+                }
+            }
             State::WrapperValue { found } => {
                 reader.skip_value()?;
                 State::WrapperKey {
@@ -935,6 +953,8 @@ mod tests {
             (format!("[{space}]"), 0),
             (format!("[{{}}{space},{space}{{}}]"), 2),
             (format!("{{\"data\":{space}[]{space},\"x\":1}}"), 0),
+            (format!("{{\"data\"{space}:[],{space}\"x\"{space}:1}}"), 0),
+            (format!("{{\"x\":1,{space}\"items\":[{{}}]}}"), 1),
         ];
         for (body, sessions) in &bodies {
             assert_eq!(parse(body).map(|s| s.0.len()), Ok(*sessions));
