@@ -249,9 +249,18 @@ impl StatusModel {
 }
 
 /// A final status the API's vocabularies do not name (`cancelled`, say):
-/// a plain word a status label can hold whole, and not a value the
-/// exporter gives a meaning of its own.
+/// a plain word a status label can hold whole, not a value the exporter
+/// gives a meaning of its own, and not a known status spelled otherwise
+/// (statuses are matched as the API writes them: `Running` is not
+/// `running`, and naming it would look like a mistake).
 fn check_other_final(name: &str) -> Result<(), String> {
+    let normalised = name.to_ascii_lowercase().replace('-', "_");
+    if let Some(known) = KnownStatus::parse(&normalised) {
+        return Err(format!(
+            "{name:?} is not how the API writes {:?} (statuses are matched exactly)",
+            known.as_str()
+        ));
+    }
     let plain = name.len() <= 64
         && name
             .bytes()
@@ -352,6 +361,10 @@ mod tests {
         assert!(refused("error,can celled").contains("not a status name"));
         assert!(refused("error,\"x\"").contains("not a status name"));
         assert!(refused("error,unknown").contains("own meaning"));
+        for variant in ["Running", "WAITING_FOR_INPUT", "waiting-for-input", "Finished"] {
+            let reason = refused(&format!("error,{variant}"));
+            assert!(reason.contains("matched exactly"), "{variant}: {reason}");
+        }
         assert!(refused(&format!("error,{}", "x".repeat(65))).contains("not a status name"));
         let many: Vec<String> = (0..=MAX_OTHER_FINALS).map(|i| format!("s{i}")).collect();
         assert!(refused(&format!("error,{}", many.join(","))).contains("at most"));
