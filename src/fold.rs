@@ -1,19 +1,22 @@
-//! Folding a body into a snapshot, on a thread of its own, as it arrives.
+//! Folding a body into a snapshot, on threads of their own, as it arrives.
 //!
-//! The fetch reads the body chunk by chunk and hands each chunk to this
-//! fold, which runs on a blocking thread: the async runtime only moves
-//! bytes, so no fold ever holds a worker, and reading the socket overlaps
-//! with parsing. A gzip body goes through [`inflate`] first, on a blocking
-//! thread of its own, so that inflating overlaps with parsing too. The fold
-//! counts the (inflated) bytes against `--api.max-response-bytes`, parses
-//! them as they come ([`SessionStream`]) and folds each session into the
-//! aggregate.
+//! The fetch reads the body chunk by chunk and hands each chunk to a fold
+//! on a blocking thread: the async runtime only moves bytes, so no fold
+//! ever holds a worker, and reading the socket overlaps with parsing. A
+//! gzip body goes through [`inflate`] first, on another thread, so that
+//! inflating overlaps with parsing too. The fold counts the (inflated)
+//! bytes against `--api.max-response-bytes`, parses them as they come
+//! ([`SessionStream`]) and folds each session into the aggregate.
 //!
-//! Folds run one after another on one thread that lives as long as the
-//! exporter ([`Worker`]), and inflation on another: the tracker's large
-//! lists are then always allocated and freed by the same thread, instead of
-//! by whichever thread of a pool ran each fetch, which left each pool
-//! thread's allocator arena holding a list's worth of memory.
+//! The threads belong to the process, not to an account: a fixed number of
+//! [`Lane`]s, each a fold thread and an inflate thread with the buffers
+//! their chunks go through, and a fetch takes a whole lane for its body
+//! ([`Lanes`]), so that two fetches never wait for each other's halves.
+//! Folds on one lane run one after another on the same thread: a tracker's
+//! large lists are then allocated and freed by the thread that last held
+//! them, instead of by whichever thread of a pool ran each fetch, which
+//! left each pool thread's allocator arena holding a list's worth of
+//! memory.
 //!
 //! A fold holds the session tracker for as long as it runs, and its result
 //! holds it until the fetch takes it. Only a body that arrived whole and
@@ -29,11 +32,11 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use crate::aggregate::{Aggregator, Commit, FetchTimes, Limits, Retired, SessionTracker, Snapshot};
+use crate::aggregate::{Aggregator, Commit, FetchTimes, Limits, SessionTracker, Snapshot};
 use crate::api::inflate::{InflateError, Inflated, Inflater};
 use crate::api::parse::SessionStream;
 use crate::api::redact::Redactor;
-use crate::api::{FetchError, encoding_error};
+use crate::api::{Answer, FetchError, encoding_error};
 use crate::sync::lock;
 
 /// What the fetch (or the inflater) hands the fold.
@@ -194,11 +197,12 @@ pub(crate) struct Folded {
 }
 
 impl Folded {
-    /// Makes the fold's changes the tracker's (a few moves) and releases it;
-    /// the labels and totals replaced are for the fold's thread to drop.
-    pub(crate) fn commit(mut self) -> (Snapshot, Option<Retired>) {
-        let retired = self.commit.take().map(|commit| self.tracker.commit(commit));
-        (std::mem::take(&mut self.snapshot), retired)
+    /// Makes the fold's changes the tracker's and releases it.
+    pub(crate) fn commit(mut self) -> Snapshot {
+        if let Some(commit) = self.commit.take() {
+            self.tracker.commit(commit);
+        }
+        std::mem::take(&mut self.snapshot)
     }
 }
 
@@ -258,6 +262,166 @@ pub(crate) fn inflate(
         }
         let _ = inflated.blocking_send(piece);
         return;
+    }
+}
+
+/// What folding one body needs besides its chunks.
+pub(crate) struct FoldJob {
+    /// The tracker, held until the fetch takes or drops the result.
+    pub(crate) tracker: OwnedMutexGuard<SessionTracker>,
+    pub(crate) limits: Limits,
+    /// The redactor of the key the body was fetched with.
+    pub(crate) redactor: Arc<Redactor>,
+    pub(crate) times: FetchTimes,
+    /// `--api.max-response-bytes`, counted on inflated bytes.
+    pub(crate) max_bytes: u64,
+}
+
+/// A fold thread and an inflate thread, and the buffers a body's chunks
+/// are copied into and inflated into, kept from one fetch to the next so
+/// that a fetch reads into memory it already has.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    folder: Worker,
+    inflater: Worker,
+    read_into: Recycler,
+    inflated_into: Recycler,
+}
+
+impl Lane {
+    fn start(number: usize) -> std::io::Result<Self> {
+        Ok(Lane {
+            folder: Worker::start(&format!("agi-fold-{number}"))?,
+            inflater: Worker::start(&format!("agi-inflate-{number}"))?,
+            read_into: Recycler::new(READ_BUFFER),
+            inflated_into: Recycler::new(READ_BUFFER),
+        })
+    }
+
+    /// Reads `answer`'s body and folds it as it arrives: this task reads
+    /// the socket and hands the chunks to the fold thread (through the
+    /// inflate thread for a gzip body). The result holds the fold's
+    /// changes to the tracker until the caller commits them ([`Folded`]);
+    /// if the caller's deadline or a broken body cuts it short, the
+    /// tracker is left as it was.
+    pub(crate) async fn fold(
+        &self,
+        mut answer: Answer,
+        job: FoldJob,
+    ) -> Result<Folded, FetchError> {
+        // Dropped with this future when the deadline gives the fetch up.
+        let (_waiting, wanted) = oneshot::channel();
+        let read_into = self.read_into.clone();
+        let redactor = Arc::clone(&job.redactor);
+        let (pieces, received) = tokio::sync::mpsc::channel(QUEUE);
+        // The fold takes the read chunks, or those the inflater makes of them.
+        let (received, folded_from) = if answer.is_gzip() {
+            let (inflated, to_fold) = tokio::sync::mpsc::channel(QUEUE);
+            let redactor = Arc::clone(&redactor);
+            let (used, inflated_into) = (read_into.clone(), self.inflated_into.clone());
+            drop(self.inflater.run(move || {
+                inflate(received, &used, inflated, &inflated_into, &redactor);
+            }));
+            (to_fold, self.inflated_into.clone())
+        } else {
+            (received, read_into.clone())
+        };
+        let fold = Fold {
+            tracker: job.tracker,
+            limits: job.limits,
+            redactor: job.redactor,
+            times: job.times,
+            max_bytes: job.max_bytes,
+            wanted,
+            recycler: folded_from,
+        };
+        let mut folding = self.folder.run(move || fold.run(received));
+        let read = async move {
+            while let Some(chunk) = answer.chunk(&redactor).await? {
+                // Copied and dropped before waiting for the fold, so that
+                // the client reads on into the memory the chunk held.
+                let copies: Vec<Vec<u8>> = read_into.copies_of(&chunk).collect();
+                drop(chunk);
+                for copy in copies {
+                    if pieces.send(Piece::Chunk(copy)).await.is_err() {
+                        // The fold stopped: its error is the answer.
+                        return Ok(());
+                    }
+                }
+            }
+            let _ = pieces.send(Piece::End).await;
+            Ok(())
+        };
+        tokio::select! {
+            read = read => {
+                let folded = folding.await.unwrap_or(Err(FetchError::Abandoned));
+                // A body that broke while being read fails for that reason;
+                // the fold only saw it stop.
+                read.and(folded)
+            }
+            // The fold ended first (a body that is not a session list): stop
+            // reading, even a gzip stream that inflates to nothing more.
+            folded = &mut folding => folded.unwrap_or(Err(FetchError::Abandoned)),
+        }
+    }
+}
+
+/// The process's lanes: as many bodies are read and folded at once, and a
+/// fetch waits for a free lane. Their threads are the process's whatever
+/// the number of accounts.
+#[derive(Debug)]
+pub(crate) struct Lanes {
+    free: Mutex<Vec<Lane>>,
+    available: tokio::sync::Semaphore,
+}
+
+/// A lane a fetch holds; back to the free ones when dropped.
+#[derive(Debug)]
+pub(crate) struct HeldLane<'l> {
+    lanes: &'l Lanes,
+    lane: Option<Lane>,
+    _permit: tokio::sync::SemaphorePermit<'l>,
+}
+
+impl Lanes {
+    /// Starts `count` lanes (two threads each).
+    pub(crate) fn start(count: usize) -> std::io::Result<Self> {
+        let free = (0..count).map(Lane::start).collect::<Result<Vec<_>, _>>()?;
+        Ok(Lanes {
+            available: tokio::sync::Semaphore::new(free.len()),
+            free: Mutex::new(free),
+        })
+    }
+
+    /// A free lane, once there is one: the one freed last, so that one
+    /// fetch at a time always folds on the same lane.
+    pub(crate) async fn take(&self) -> Result<HeldLane<'_>, FetchError> {
+        let permit = self
+            .available
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Abandoned)?;
+        let lane = lock(&self.free).pop();
+        Ok(HeldLane {
+            lanes: self,
+            lane,
+            _permit: permit,
+        })
+    }
+}
+
+impl HeldLane<'_> {
+    /// The lane (always there while held).
+    pub(crate) fn lane(&self) -> Option<&Lane> {
+        self.lane.as_ref()
+    }
+}
+
+impl Drop for HeldLane<'_> {
+    fn drop(&mut self) {
+        if let Some(lane) = self.lane.take() {
+            lock(&self.lanes.free).push(lane);
+        }
     }
 }
 
@@ -380,7 +544,7 @@ mod tests {
         let recycler = Recycler::new(1024);
         let parts = [&b"[{\"status\":"[..], b"\"running\"}", b"]"];
         let snapshot = fold(&tracker, &parts, false, &recycler)
-            .map(|folded| folded.commit().0)
+            .map(|folded| folded.commit())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snapshot.sessions, 1);
         assert_eq!(lock(&recycler.spare).len(), parts.len());
@@ -487,25 +651,20 @@ mod tests {
         drop(dropped);
         // Still the first fetch: it only records a baseline. (The helper
         // also finds the tracker unlocked once the dropped result is gone.)
-        let first = fold(session("paused"), false)
-            .map(|folded| folded.commit().0)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(first.changes.transitions.is_empty(), "{:?}", first.changes);
-        let next = fold(session("error"), false)
-            .map(|folded| folded.commit().0)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            next.changes.transitions,
-            [(("agi-0".to_owned(), "error".to_owned()), 1)]
-        );
-        let total = |status: &str| {
+        let entered = |status: &str| {
             let key = ("agi-0".to_owned(), status.to_owned());
-            next.lifecycle
-                .transitions
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, n)| *n)
+            let lifecycle = tracker.blocking_lock().lifecycle();
+            let found = lifecycle.transitions.iter().find(|(k, _)| *k == key);
+            found.map(|(_, n)| *n)
         };
+        fold(session("paused"), false)
+            .map(|folded| folded.commit())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entered("paused"), Some(0), "the first fetch is a baseline");
+        fold(session("error"), false)
+            .map(|folded| folded.commit())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let total = entered;
         assert_eq!(
             (total("running"), total("paused"), total("error")),
             (Some(0), Some(0), Some(1))

@@ -8,16 +8,18 @@
 //! Performance sections say what every part here implements.
 //!
 //! Data flows one way: flags ([`Cli`]) -> [`Config`] -> [`start`]; a
-//! scrape: `server` -> `deadline` -> `scrape` (coalescing, cache, back-off)
-//! -> `api` (client, key, redaction, parser) -> `aggregate` (fold) ->
-//! `metrics` (render). `demo` is the simulated API of `--demo`. The
-//! Development section of the README has the module map.
+//! scrape: `server` -> `deadline` -> `process` (what exists once per
+//! process: its families, the lanes that fold) -> `account` (one account:
+//! coalescing, cache, back-off) -> `api` (client, key, redaction, parser)
+//! -> `fold` -> `aggregate` -> `metrics` (render). `demo` is the simulated
+//! API of `--demo`. The design notes (docs/design.md) have the module map.
 //!
 //! The public API is what the binary, the tests and the benchmarks use:
 //! [`run`] and [`start`] with their configuration, the logging set-up, and
 //! the parse-and-fold steps with the simulator's populations, which the
 //! benchmarks, the property tests and the fuzz targets drive directly.
 
+mod account;
 mod aggregate;
 mod api;
 mod cli;
@@ -27,7 +29,7 @@ pub mod demo;
 mod fold;
 mod logging;
 mod metrics;
-mod scrape;
+mod process;
 mod server;
 mod status;
 mod sync;
@@ -41,8 +43,8 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use crate::aggregate::{
-    AgentCounts, Aggregator, Changes, FetchTimes, HistogramCounts, InvalidFields, Lifecycle,
-    Limits, SessionTracker, Snapshot, StatusCount, TopSession,
+    AgentCounts, Aggregator, FetchTimes, HistogramCounts, InvalidFields, Lifecycle, Limits,
+    SessionTracker, Snapshot, StatusCount, TopSession,
 };
 pub use crate::api::ClientError;
 pub use crate::api::key::DEMO_KEY;
@@ -62,12 +64,12 @@ pub use crate::logging::subscriber as log_subscriber;
 pub use crate::status::StatusModel;
 pub use crate::web_config::WebConfigError;
 
+use crate::account::{Account, AccountSettings};
 use crate::api::ApiClient;
 use crate::api::key::{ApiKey, KeySource};
 use crate::deadline::DeadlinePolicy;
 use crate::demo::{SimOptions, Simulator};
-use crate::metrics::{Metrics, MetricsOptions};
-use crate::scrape::Scraper;
+use crate::process::{Process, ProcessError};
 use crate::server::ExporterRoutes;
 use crate::version::VERSION;
 use crate::web_config::WebSettingsSource;
@@ -87,15 +89,24 @@ pub enum RunError {
     /// The metric families could not be registered.
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The threads that fold the session lists could not start.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
     /// The exposition could not be written (`--once`).
     #[error("cannot write the exposition: {0}")]
     Write(std::io::Error),
     /// `--web.config.file` is not usable.
     #[error(transparent)]
     WebConfig(#[from] WebConfigError),
-    /// The threads that fold the session list could not start.
-    #[error("cannot start a thread: {0}")]
-    Thread(std::io::Error),
+}
+
+impl From<ProcessError> for RunError {
+    fn from(error: ProcessError) -> Self {
+        match error {
+            ProcessError::Metrics(error) => RunError::Metrics(error),
+            ProcessError::Thread(error) => RunError::Thread(error),
+        }
+    }
 }
 
 /// How a run ended.
@@ -117,8 +128,8 @@ pub async fn run(config: Config) -> Result<Outcome, RunError> {
         // A bad web config file is refused here too, as at a normal start.
         WebSettingsSource::new(config.web.config_file.as_deref())?;
         let deadline = deadline_policy(&config).for_scrape(None);
-        let (scraper, _simulator) = scraper(config).await?;
-        let exposition = scraper.scrape(deadline).await;
+        let (process, account, _simulator) = exporter(config).await?;
+        let exposition = process.exposition(&account, deadline).await;
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -180,13 +191,14 @@ pub async fn start(config: Config) -> Result<Running, RunError> {
     let deadlines = deadline_policy(&config);
     let demo = matches!(config.upstream, Upstream::Demo);
     let web_config = config.web.clone();
-    let (scraper, simulator) = scraper(config).await?;
+    let (process, account, simulator) = exporter(config).await?;
     let listener = server::bind(web_config.listen_address)
         .await
         .map_err(RunError::Bind)?;
     let address = listener.local_addr().map_err(RunError::Bind)?;
     let routes = Arc::new(ExporterRoutes {
-        scraper,
+        process,
+        account,
         telemetry_path: web_config.telemetry_path.clone(),
         deadlines,
         request_slots: (web_config.max_requests > 0)
@@ -222,9 +234,12 @@ fn deadline_policy(config: &Config) -> DeadlinePolicy {
     }
 }
 
-/// Builds the client and scraper for the configured upstream; in demo mode
-/// also starts the simulator they talk to, which must outlive them.
-async fn scraper(config: Config) -> Result<(Arc<Scraper>, Option<Simulator>), RunError> {
+/// The process's parts, and the account of the configured upstream; in
+/// demo mode also starts the simulator its client talks to, which must
+/// outlive them.
+async fn exporter(
+    config: Config,
+) -> Result<(Arc<Process>, Arc<Account>, Option<Simulator>), RunError> {
     let (client, simulator) = match config.upstream {
         Upstream::Remote { url, key } => {
             let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;
@@ -245,20 +260,14 @@ async fn scraper(config: Config) -> Result<(Arc<Scraper>, Option<Simulator>), Ru
             (client, Some(simulator))
         }
     };
-    let metrics = Metrics::new(MetricsOptions {
-        process_metrics: !config.web.disable_exporter_metrics,
+    let process = Arc::new(Process::start(!config.web.disable_exporter_metrics)?);
+    let settings = AccountSettings {
+        limits: config.limits,
+        statuses: config.statuses,
         cache_ttl: config.api.cache_ttl,
-        statuses: config.statuses.clone(),
-    })?;
-    let scraper = Scraper::new(
-        client,
-        metrics,
-        config.limits,
-        config.statuses,
-        config.api.cache_ttl,
-    )
-    .map_err(RunError::Thread)?;
-    Ok((Arc::new(scraper), simulator))
+    };
+    let account = Account::new(client, settings, Arc::clone(&process))?;
+    Ok((process, Arc::new(account), simulator))
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -1,16 +1,18 @@
 //! The metric families and the text exposition.
 //!
-//! Three kinds of families live here. The exporter's own counters and
-//! histograms (API requests, failures, latency...) accumulate across scrapes
-//! in a private [`Registry`] owned by [`Metrics`]. The lifecycle families
-//! (transitions, removals, start latency, duration) are counted by the
-//! session tracker under its sticky labels; the latest totals are kept here
-//! and rendered on every scrape, failed ones included, since a counter
-//! never goes away. The session families (`agi_sessions`, ages, ...)
-//! describe one fetch only, so they are built from a [`Snapshot`] at render
-//! time: a series that disappears from the API disappears from the
-//! exposition, and a failed fetch shows none of them instead of stale
-//! numbers.
+//! Four kinds of families live here. The process's own (build info,
+//! `process_*`) are [`ProcessMetrics`], in a private [`Registry`]. Each
+//! account's API counters and histograms (requests, failures, latency...)
+//! accumulate across scrapes in a private [`Registry`] owned by its
+//! [`AccountMetrics`]. The lifecycle families (transitions, new sessions,
+//! removals, start latency, duration) are counted by the account's session
+//! tracker under its sticky labels, and rendered from its totals on every
+//! scrape, failed ones included, since a counter never goes away. The
+//! session families (`agi_sessions`, ages, ...) describe one fetch only, so
+//! they are built from a [`Snapshot`] at render time: a series that
+//! disappears from the API disappears from the exposition, and a failed
+//! fetch shows none of them instead of stale numbers. [`encode`] writes
+//! any set of them in the text format.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,11 +24,11 @@ use prometheus::{
 };
 
 use crate::aggregate::{
-    DURATION_BUCKETS, HistogramCounts, InvalidFields, Lifecycle, START_LATENCY_BUCKETS, Snapshot,
+    DURATION_BUCKETS, HistogramCounts, InvalidFields, Lifecycle, LifecycleState,
+    START_LATENCY_BUCKETS, Snapshot,
 };
 use crate::api::FailureReason;
 use crate::api::timestamp::UnixMillis;
-use crate::status::StatusModel;
 use crate::sync::lock;
 use crate::version::{REVISION, RUSTC_VERSION, VERSION};
 
@@ -38,28 +40,56 @@ const LATENCY_BUCKETS: [f64; 16] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
 ];
 
-/// What [`Metrics`] needs to know about the configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct MetricsOptions {
-    /// Include `process_*`.
-    pub(crate) process_metrics: bool,
-    /// Reuse time of a successful fetch; mentioned in `agi_up`'s HELP.
-    pub(crate) cache_ttl: Duration,
-    /// Which statuses are always there, before the first fetch.
-    pub(crate) statuses: StatusModel,
+/// The process's own families: build info and, unless disabled,
+/// `process_*`. They describe the exporter, whatever the accounts.
+#[derive(Debug)]
+pub(crate) struct ProcessMetrics {
+    registry: Registry,
 }
 
-/// The exporter's own metrics, and the renderer for everything.
+impl ProcessMetrics {
+    /// Registers the build info, and the process collector when
+    /// `process_metrics`.
+    pub(crate) fn new(process_metrics: bool) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "agi_exporter_build_info",
+                "A metric with a constant value of 1, labelled with the exporter's version, git revision and the rustc that built it.",
+            ),
+            &["version", "revision", "rustc_version"],
+        )?;
+        build_info
+            .with_label_values(&[VERSION, REVISION, RUSTC_VERSION])
+            .set(1.0);
+        registry.register(Box::new(build_info))?;
+        if process_metrics {
+            registry.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))?;
+        }
+        Ok(ProcessMetrics { registry })
+    }
+
+    /// The families, read now.
+    pub(crate) fn families(&self) -> Vec<MetricFamily> {
+        self.registry.gather()
+    }
+}
+
+/// One account's families: its API requests, failures and latency, the
+/// invalid fields it sent, and what each scrape renders of its fetch and
+/// of its lifecycle totals.
 #[derive(Debug)]
-pub(crate) struct Metrics {
+pub(crate) struct AccountMetrics {
     registry: Registry,
     api_requests: IntCounter,
     api_failures: IntCounterVec,
     api_duration: Histogram,
     api_last_success: Gauge,
     invalid_fields: IntCounterVec,
-    /// The lifecycle totals of the last successful fetch.
-    lifecycle: Mutex<Arc<Lifecycle>>,
+    /// The lifecycle labels and totals the account's tracker counts.
+    lifecycle: Arc<Mutex<LifecycleState>>,
     up_help: String,
 }
 
@@ -76,9 +106,13 @@ pub(crate) struct ScrapeReport<'a> {
     pub(crate) backoff: Duration,
 }
 
-impl Metrics {
-    /// Creates and registers the exporter's own families.
-    pub(crate) fn new(options: MetricsOptions) -> Result<Self, prometheus::Error> {
+impl AccountMetrics {
+    /// Creates and registers the account's own families; `cache_ttl` is
+    /// mentioned in `agi_up`'s HELP.
+    pub(crate) fn new(
+        cache_ttl: Duration,
+        lifecycle: Arc<Mutex<LifecycleState>>,
+    ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let api_requests = IntCounter::new(
             "agi_api_requests_total",
@@ -115,45 +149,27 @@ impl Metrics {
         for (field, _) in InvalidFields::default().by_field() {
             invalid_fields.with_label_values(&[field]);
         }
-        let build_info = GaugeVec::new(
-            Opts::new(
-                "agi_exporter_build_info",
-                "A metric with a constant value of 1, labelled with the exporter's version, git revision and the rustc that built it.",
-            ),
-            &["version", "revision", "rustc_version"],
-        )?;
-        build_info
-            .with_label_values(&[VERSION, REVISION, RUSTC_VERSION])
-            .set(1.0);
-
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_failures.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
         registry.register(Box::new(api_last_success.clone()))?;
         registry.register(Box::new(invalid_fields.clone()))?;
-        registry.register(Box::new(build_info))?;
-        if options.process_metrics {
-            registry.register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))?;
-        }
-
-        let up_help = if options.cache_ttl.is_zero() {
+        let up_help = if cache_ttl.is_zero() {
             "1 if this scrape's session list was fetched and parsed, else 0.".to_owned()
         } else {
             format!(
                 "1 if the session list was fetched and parsed, else 0. A successful result is reused for up to {:.3}s (--api.cache-ttl).",
-                options.cache_ttl.as_secs_f64()
+                cache_ttl.as_secs_f64()
             )
         };
-        Ok(Metrics {
+        Ok(AccountMetrics {
             registry,
             api_requests,
             api_failures,
             api_duration,
             api_last_success,
             invalid_fields,
-            lifecycle: Mutex::new(Arc::new(Lifecycle::initial(&options.statuses))),
+            lifecycle,
             up_help,
         })
     }
@@ -169,8 +185,7 @@ impl Metrics {
         }
     }
 
-    /// Records what a successful fetch contained: the invalid fields it had,
-    /// and the lifecycle totals it brought.
+    /// Records what a successful fetch contained: the invalid fields it had.
     pub(crate) fn observe_snapshot(&self, snapshot: &Snapshot, fetched_at: UnixMillis) {
         self.api_last_success.set(fetched_at as f64 / 1000.0);
         for (field, count) in snapshot.invalid_fields.by_field() {
@@ -178,16 +193,10 @@ impl Metrics {
                 .with_label_values(&[field])
                 .inc_by(count);
         }
-        self.show_lifecycle(snapshot.lifecycle.clone());
     }
 
-    /// Shows these lifecycle totals from now on.
-    pub(crate) fn show_lifecycle(&self, lifecycle: Lifecycle) {
-        *lock(&self.lifecycle) = Arc::new(lifecycle);
-    }
-
-    /// Renders the whole exposition in the Prometheus text format.
-    pub(crate) fn render(&self, report: ScrapeReport<'_>) -> Vec<u8> {
+    /// The account's families for one scrape.
+    pub(crate) fn families(&self, report: ScrapeReport<'_>) -> Vec<MetricFamily> {
         let mut families = self.registry.gather();
         families.push(gauge_family(
             "agi_up",
@@ -204,23 +213,28 @@ impl Metrics {
             "Time this scrape spent fetching and parsing the session list, in seconds.",
             [(vec![], report.duration.as_secs_f64())],
         ));
-        let lifecycle = Arc::clone(&lock(&self.lifecycle));
+        let lifecycle = lock(&self.lifecycle).by_text();
         families.extend(lifecycle_families(&lifecycle));
         if let Some(snapshot) = report.snapshot {
             families.extend(session_families(snapshot, report.now));
         }
-        // The text encoder refuses a family without series (and writes
-        // nothing after it), e.g. agi_session_age_seconds with no live session.
-        families.retain(|family| !family.get_metric().is_empty());
-        families.sort_by(|a, b| a.name().cmp(b.name()));
-
-        let mut out = Vec::with_capacity(16 * 1024);
-        // Encoding to a Vec cannot fail on I/O, and our families are well formed.
-        if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
-            tracing::error!(%error, "cannot encode metrics");
-        }
-        out
+        families
     }
+}
+
+/// The text exposition (format 0.0.4) of `families`, sorted by name;
+/// families without series are left out.
+pub(crate) fn encode(mut families: Vec<MetricFamily>) -> Vec<u8> {
+    // The text encoder refuses a family without series (and writes
+    // nothing after it), e.g. agi_session_age_seconds with no live session.
+    families.retain(|family| !family.get_metric().is_empty());
+    families.sort_by(|a, b| a.name().cmp(b.name()));
+    let mut out = Vec::with_capacity(16 * 1024);
+    // Encoding to a Vec cannot fail on I/O, and our families are well formed.
+    if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
+        tracing::error!(%error, "cannot encode metrics");
+    }
+    out
 }
 
 /// The lifecycle families, from their totals.
@@ -465,21 +479,17 @@ mod tests {
 
     #[test]
     fn latency_buckets_resolve_a_fast_api_and_a_slow_one() {
-        let metrics = Metrics::new(MetricsOptions {
-            process_metrics: false,
-            cache_ttl: Duration::ZERO,
-            statuses: StatusModel::default(),
-        })
-        .unwrap();
+        let lifecycle = crate::aggregate::lifecycle_of(&crate::aggregate::SessionTracker::new(1));
+        let metrics = AccountMetrics::new(Duration::ZERO, lifecycle).unwrap();
         metrics.observe_request(Duration::from_micros(300), None);
         metrics.observe_request(Duration::from_millis(4), None);
         metrics.observe_request(Duration::from_secs(20), Some(FailureReason::Timeout));
-        let exposition = String::from_utf8(metrics.render(ScrapeReport {
+        let exposition = String::from_utf8(encode(metrics.families(ScrapeReport {
             snapshot: None,
             duration: Duration::ZERO,
             now: 0,
             backoff: Duration::ZERO,
-        }))
+        })))
         .unwrap();
 
         // Each request lands in its own bucket: p50 of a sub-millisecond API

@@ -25,9 +25,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::account::Account;
 use crate::config::ServerTimings;
 use crate::deadline::{DeadlinePolicy, SCRAPE_TIMEOUT_HEADER};
-use crate::scrape::Scraper;
+use crate::process::Process;
 use crate::version::VERSION;
 use crate::web_config::{Auth, WebSettings};
 
@@ -170,8 +171,10 @@ async fn authorize_then_route<R: Routes>(
 /// The exporter's endpoints.
 #[derive(Debug)]
 pub(crate) struct ExporterRoutes {
-    /// Fetches and renders.
-    pub(crate) scraper: Arc<Scraper>,
+    /// The process's families and lanes.
+    pub(crate) process: Arc<Process>,
+    /// The account `/metrics` scrapes.
+    pub(crate) account: Arc<Account>,
     /// Path of the metrics endpoint.
     pub(crate) telemetry_path: String,
     /// The fetch deadline of each scrape.
@@ -244,7 +247,7 @@ impl ExporterRoutes {
                 .get(SCRAPE_TIMEOUT_HEADER)
                 .and_then(|v| v.to_str().ok()),
         );
-        let exposition = self.scraper.scrape(deadline).await;
+        let exposition = self.process.exposition(&self.account, deadline).await;
         let mut response = if accepts_gzip(headers) {
             let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
             match encoder

@@ -361,7 +361,12 @@ mod tests {
         assert!(refused("error,can celled").contains("not a status name"));
         assert!(refused("error,\"x\"").contains("not a status name"));
         assert!(refused("error,unknown").contains("own meaning"));
-        for variant in ["Running", "WAITING_FOR_INPUT", "waiting-for-input", "Finished"] {
+        for variant in [
+            "Running",
+            "WAITING_FOR_INPUT",
+            "waiting-for-input",
+            "Finished",
+        ] {
             let reason = refused(&format!("error,{variant}"));
             assert!(reason.contains("matched exactly"), "{variant}: {reason}");
         }

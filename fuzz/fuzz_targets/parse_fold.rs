@@ -32,10 +32,12 @@ fuzz_target!(|data: &[u8]| {
             sent_at: at,
             received_at: at,
         };
+        let before = tracker.lifecycle();
         let mut aggregator = Aggregator::new(LIMITS, &mut tracker, &redactor, times);
         if let Ok(count) = parse_sessions(body, &mut aggregator) {
             let snapshot = aggregator.finish();
             contract::assert_consistent(count, &snapshot, LIMITS);
+            contract::assert_lifecycle_consistent(&before, &tracker.lifecycle(), count, LIMITS);
             for label in snapshot.agents.iter().map(|a| a.agent_name.as_str()) {
                 assert!(!label.contains("agi-fuzz-key-0123"), "the key in a label");
             }

@@ -1,13 +1,14 @@
 //! Fold arbitrary bytes as three successive fetches, the second body again
 //! as the third, once recalling unchanged sessions and once reading every
-//! session: the snapshots (or the refusals) must be the same.
+//! session: the snapshots and lifecycle totals (or the refusals) must be
+//! the same.
 
 #![no_main]
 
 use std::sync::Arc;
 
 use agi_exporter::{
-    Aggregator, FetchTimes, Limits, Redactor, SessionTracker, Snapshot, parse_sessions,
+    Aggregator, FetchTimes, Lifecycle, Limits, Redactor, SessionTracker, Snapshot, parse_sessions,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -28,7 +29,7 @@ fn fetch(
     body: &[u8],
     at: i64,
     recall: bool,
-) -> Option<Snapshot> {
+) -> Option<(Snapshot, Lifecycle)> {
     let times = FetchTimes {
         sent_at: at,
         received_at: at,
@@ -39,7 +40,8 @@ fn fetch(
     } else {
         parse_sessions(body, &mut ReadEverything(&mut aggregator))
     };
-    parsed.ok().map(|_| aggregator.finish())
+    let snapshot = parsed.ok().map(|_| aggregator.finish())?;
+    Some((snapshot, tracker.lifecycle()))
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -109,8 +109,11 @@ pub(crate) fn keep_largest<'a>(
 /// Index of a label in a [`StickyLabels`].
 pub(crate) type LabelId = u32;
 
-/// Label values handed out for the life of the process.
-#[derive(Debug, Clone)]
+/// Label values handed out for the life of the process. A label's text is
+/// made once, when its value is first seen: redacted with the key of that
+/// fetch, then cut. (An API can only echo a key it was sent: a label made
+/// before a key was in use cannot hold it.)
+#[derive(Debug)]
 pub(crate) struct StickyLabels {
     /// How many values beyond the fixed ones may have a label of their own.
     limit: usize,
@@ -118,18 +121,22 @@ pub(crate) struct StickyLabels {
     other: LabelId,
     /// Label text by id: the fixed labels, then [`OTHER`], then those given.
     labels: Vec<String>,
-    /// The value each given label was made from, redacted with every key
-    /// so far (but not cut), so that a new key can redact it again while no
-    /// earlier key ever comes back: label texts then only ever merge, never
-    /// split, and their counters never go down. With it, whether the value
-    /// may have been cut, which its redacted text no longer shows.
-    sources: Vec<(String, bool)>,
     /// Value (as kept by [`label_source`]) to its label, for the values
     /// given a label and for a bounded number of aliases.
     by_value: HashMap<String, LabelId>,
     /// Values remembered in `by_value` that share another value's label.
     aliases: usize,
     /// Label text to its id, so that values that redact alike share one.
+    by_label: HashMap<String, LabelId>,
+}
+
+/// The labels one fetch gives out, until it commits
+/// ([`StickyLabels::apply`]): a fetch given up gives out none.
+#[derive(Debug, Default)]
+pub(crate) struct NewLabels {
+    labels: Vec<String>,
+    by_value: HashMap<String, LabelId>,
+    aliases: usize,
     by_label: HashMap<String, LabelId>,
 }
 
@@ -141,7 +148,6 @@ impl StickyLabels {
             limit,
             other: fixed.len() as LabelId,
             labels: Vec::new(),
-            sources: Vec::new(),
             by_value: HashMap::new(),
             aliases: 0,
             by_label: HashMap::new(),
@@ -149,44 +155,53 @@ impl StickyLabels {
         for name in fixed.iter().chain([&OTHER]) {
             let id = sticky.labels.len() as LabelId;
             sticky.labels.push((*name).to_owned());
-            sticky.sources.push(((*name).to_owned(), false));
             sticky.by_value.insert((*name).to_owned(), id);
             sticky.by_label.insert((*name).to_owned(), id);
         }
         sticky
     }
 
-    /// The label `source` counts under: the one its label text already has
-    /// (values alike after the cut, or that redact alike, share it, for
-    /// good), else one of its own while fewer than the limit have one, else
+    /// The label `source` counts under, as a fetch that gives out `new`
+    /// sees them: the one its label text already has (values alike after
+    /// the cut, or that redact alike, share it, for good), else one of its
+    /// own while fewer than the limit have one (added to `new`), else
     /// [`OTHER`].
-    pub(crate) fn id(&mut self, source: &str, redactor: &Redactor) -> LabelId {
-        if let Some(&id) = self.by_value.get(source) {
+    pub(crate) fn id(&self, new: &mut NewLabels, source: &str, redactor: &Redactor) -> LabelId {
+        if let Some(&id) = self
+            .by_value
+            .get(source)
+            .or_else(|| new.by_value.get(source))
+        {
             return id;
         }
-        let may_be_cut = may_be_cut(source);
-        let redacted = redacted(redactor, source, may_be_cut);
-        let text = cut(&redacted);
-        if let Some(&shared) = self.by_label.get(&text) {
+        let text = label(redactor, source);
+        if let Some(&shared) = self.by_label.get(&text).or_else(|| new.by_label.get(&text)) {
             // Remembered by value while aliases are no more than labels, so
             // what is kept stays within twice the limit; beyond that, such a
             // value is redacted again each time it is seen.
-            if self.aliases < self.labels.len() {
-                self.by_value.insert(source.to_owned(), shared);
-                self.aliases += 1;
+            if self.aliases + new.aliases < self.labels.len() + new.labels.len() {
+                new.by_value.insert(source.to_owned(), shared);
+                new.aliases += 1;
             }
             return shared;
         }
-        let given = self.labels.len() - (self.other as usize + 1);
+        let given = self.labels.len() + new.labels.len() - (self.other as usize + 1);
         if given >= self.limit {
             return self.other;
         }
-        let id = self.labels.len() as LabelId;
-        self.by_label.insert(text.clone(), id);
-        self.labels.push(text);
-        self.sources.push((redacted, may_be_cut));
-        self.by_value.insert(source.to_owned(), id);
+        let id = (self.labels.len() + new.labels.len()) as LabelId;
+        new.by_label.insert(text.clone(), id);
+        new.labels.push(text);
+        new.by_value.insert(source.to_owned(), id);
         id
+    }
+
+    /// Makes the labels a fetch gave out these labels'.
+    pub(crate) fn apply(&mut self, new: NewLabels) {
+        self.labels.extend(new.labels);
+        self.by_value.extend(new.by_value);
+        self.by_label.extend(new.by_label);
+        self.aliases += new.aliases;
     }
 
     /// The id of the `index`-th fixed label.
@@ -197,29 +212,26 @@ impl StickyLabels {
 
     /// The id of [`OTHER`].
     #[cfg(test)]
-    fn other(&self) -> LabelId {
+    pub(crate) fn other(&self) -> LabelId {
         self.other
     }
 
-    /// Redacts every given label again with a new key's redactor: a value
-    /// that now holds the key loses it from its label, and what earlier keys
-    /// redacted stays redacted. Labels that become equal keep their ids;
-    /// their counts are added up where they are rendered.
-    pub(crate) fn relabel(&mut self, redactor: &Redactor) {
-        let given = self.other as usize + 1;
-        self.by_label.retain(|_, id| (*id as usize) < given);
-        for id in given..self.labels.len() {
-            let (source, may_be_cut) = &mut self.sources[id];
-            *source = redacted(redactor, source, *may_be_cut);
-            let text = cut(source);
-            self.by_label.entry(text.clone()).or_insert(id as LabelId);
-            self.labels[id] = text;
+    /// The text of a label, given out or about to be (`new`).
+    #[cfg(test)]
+    pub(crate) fn text<'a>(&'a self, new: &'a NewLabels, id: LabelId) -> &'a str {
+        let id = id as usize;
+        match self.labels.get(id) {
+            Some(text) => text,
+            None => new
+                .labels
+                .get(id - self.labels.len())
+                .map_or(OTHER, String::as_str),
         }
     }
 
-    /// The text of a label.
-    pub(crate) fn text(&self, id: LabelId) -> &str {
-        &self.labels[id as usize]
+    /// The label texts given out, by id.
+    pub(crate) fn texts(&self) -> &[String] {
+        &self.labels
     }
 }
 
@@ -259,20 +271,6 @@ mod tests {
     }
 
     #[test]
-    fn a_new_key_cut_at_the_end_of_a_long_value_is_redacted_when_it_becomes_the_key() {
-        let (first, next) = ("sk-0123456789abcdefghij", "nx-ZYXWVUTSRQPONMLKJI");
-        // Cut where the next key's first 8 bytes end; redacting the first
-        // key shortens the text below a label's length.
-        let value = format!("{first}{}{next}", "y".repeat(139 - first.len() - 8));
-        let mut sticky = StickyLabels::new(&[], 5);
-        let id = sticky.id(label_source(&value), &Redactor::new(first));
-        assert!(sticky.text(id).ends_with("nx-ZYXWV"), "{}", sticky.text(id));
-        sticky.relabel(&Redactor::new(next));
-        assert!(!sticky.text(id).contains("nx-ZYXWV"), "{}", sticky.text(id));
-        assert!(!sticky.text(id).contains(first), "{}", sticky.text(id));
-    }
-
-    #[test]
     fn the_largest_are_kept_ties_by_name() {
         let sizes = [(5, "big"), (1, "b-small"), (3, "medium"), (1, "a-small")];
         let kept = keep_largest(sizes.into_iter(), 3);
@@ -280,49 +278,74 @@ mod tests {
         assert_eq!(keep_largest(sizes.into_iter(), 4), None);
     }
 
+    /// Gives out the labels of `values` as one fetch, committed.
+    fn fetch(sticky: &mut StickyLabels, values: &[&str], redactor: &Redactor) -> Vec<LabelId> {
+        let mut new = NewLabels::default();
+        let ids = values
+            .iter()
+            .map(|v| sticky.id(&mut new, v, redactor))
+            .collect();
+        sticky.apply(new);
+        ids
+    }
+
+    fn text(sticky: &StickyLabels, id: LabelId) -> &str {
+        &sticky.texts()[id as usize]
+    }
+
     #[test]
     fn sticky_labels_are_given_once_and_for_good_up_to_the_limit() {
         let redactor = redactor();
         let mut sticky = StickyLabels::new(&["running", "error"], 2);
-        assert_eq!(sticky.text(sticky.other()), OTHER);
-        let running = sticky.id("running", &redactor);
-        assert_eq!(sticky.text(running), "running");
-        let a = sticky.id("a", &redactor);
-        let b = sticky.id("b", &redactor);
-        assert_eq!(sticky.id("c", &redactor), sticky.other(), "over the limit");
-        assert_eq!(sticky.id("a", &redactor), a, "kept for good");
-        assert_eq!((sticky.text(a), sticky.text(b)), ("a", "b"));
-        assert_eq!(sticky.id(OTHER, &redactor), sticky.other());
-        assert_eq!(sticky.id("running", &redactor), running);
+        assert_eq!(text(&sticky, sticky.other()), OTHER);
+        let [running, a, b, c] = fetch(&mut sticky, &["running", "a", "b", "c"], &redactor)[..]
+        else {
+            panic!("four ids")
+        };
+        assert_eq!(text(&sticky, running), "running");
+        assert_eq!(c, sticky.other(), "over the limit");
+        assert_eq!(
+            fetch(&mut sticky, &["a", OTHER, "running"], &redactor),
+            [a, sticky.other(), running]
+        );
+        assert_eq!((text(&sticky, a), text(&sticky, b)), ("a", "b"));
     }
 
     #[test]
-    fn a_new_key_is_redacted_from_labels_given_before_it() {
-        let mut sticky = StickyLabels::new(&[], 5);
-        let id = sticky.id(
-            "echo-sk-NEWKEY9876543210ZyXw",
-            &Redactor::new("sk-OLD-0123456789"),
-        );
-        assert_eq!(sticky.text(id), "echo-sk-NEWKEY9876543210ZyXw");
-        sticky.relabel(&Redactor::new("sk-NEWKEY9876543210ZyXw"));
-        assert_eq!(sticky.text(id), "echo-<redacted>");
+    fn a_fetch_gives_out_labels_only_once_it_commits() {
+        let redactor = redactor();
+        let mut sticky = StickyLabels::new(&[], 2);
+        let mut given_up = NewLabels::default();
+        let a = sticky.id(&mut given_up, "a", &redactor);
+        assert_eq!(sticky.text(&given_up, a), "a");
         assert_eq!(
-            sticky.id("echo-sk-NEWKEY9876543210ZyXw", &Redactor::new("x")),
-            id
+            sticky.id(&mut given_up, "a", &redactor),
+            a,
+            "the same within the fetch"
         );
+        drop(given_up);
+        // The next fetch starts from what was committed: b gets the id a
+        // had, and both fit in the limit.
+        let ids = fetch(&mut sticky, &["b", "a", "c"], &redactor);
+        assert_eq!(ids, [a, a + 1, sticky.other()]);
     }
 
     #[test]
     fn values_that_redact_alike_share_one_label() {
         let redactor = redactor();
         let mut sticky = StickyLabels::new(&[], 5);
-        let one = sticky.id("x-sk-0123456789abcdefghij", &redactor);
-        let two = sticky.id("x-sk-0123456789abcdefghij-again", &redactor);
-        assert_ne!(one, two);
-        let three = sticky.id("x-sk-0123456789abcdefghi", &redactor);
-        assert_eq!(sticky.text(one), "x-<redacted>");
-        assert_eq!(sticky.text(three), "x-<redacted>");
-        assert_eq!(one, three, "the same label text is one label");
+        let ids = fetch(
+            &mut sticky,
+            &[
+                "x-sk-0123456789abcdefghij",
+                "x-sk-0123456789abcdefghij-again",
+                "x-sk-0123456789abcdefghi",
+            ],
+            &redactor,
+        );
+        assert_ne!(ids[0], ids[1]);
+        assert_eq!(text(&sticky, ids[0]), "x-<redacted>");
+        assert_eq!(ids[0], ids[2], "the same label text is one label");
     }
 
     #[test]
@@ -330,19 +353,23 @@ mod tests {
         let redactor = redactor();
         let stem = "p".repeat(MAX_LABEL_VALUE_BYTES);
         let mut sticky = StickyLabels::new(&[], 2);
-        let first = sticky.id(&format!("{stem}1"), &redactor);
-        let alike = sticky.id(&format!("{stem}2"), &redactor);
+        let [first, alike, q, r] = fetch(
+            &mut sticky,
+            &[&format!("{stem}1"), &format!("{stem}2"), "q", "r"],
+            &redactor,
+        )[..] else {
+            panic!("four ids")
+        };
         assert_eq!(alike, first, "alike after the cut: one label");
-        let q = sticky.id("q", &redactor);
-        assert_ne!(q, sticky.other);
-        // The limit is reached: the value that shared a label still has it,
-        // a new one does not, nor do further values alike after the cut
-        // once aliases are as many as labels.
-        assert_eq!(sticky.id(&format!("{stem}2"), &redactor), first);
-        assert_eq!(sticky.id("r", &redactor), sticky.other);
-        for i in 3..100 {
-            assert_eq!(sticky.id(&format!("{stem}{i}"), &redactor), first);
-        }
+        assert_ne!(q, sticky.other());
+        assert_eq!(r, sticky.other());
+        let later: Vec<String> = (2..100).map(|i| format!("{stem}{i}")).collect();
+        let later: Vec<&str> = later.iter().map(String::as_str).collect();
+        assert!(
+            fetch(&mut sticky, &later, &redactor)
+                .iter()
+                .all(|&id| id == first)
+        );
         assert!(
             sticky.by_value.len() <= 2 * sticky.labels.len(),
             "{}",

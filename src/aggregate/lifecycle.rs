@@ -1,15 +1,16 @@
 //! What the lifecycle families count, from the exporter's start: sessions
-//! entering each status per agent, sessions removed from the list, and the
-//! two histograms (time to start, time to finish).
+//! entering each status per agent, new sessions, sessions removed from the
+//! list, and the two histograms (time to start, time to finish).
 //!
-//! The tracker adds to [`Totals`] under its sticky label ids after each
-//! successful fetch, and turns them into a [`Lifecycle`] by label text for
-//! the metrics to render. Both only grow: counters and histograms never go
-//! down, and a label, once given, keeps its series.
+//! A fetch counts under sticky label ids into a [`LifecycleDelta`], which
+//! the [`LifecycleState`] adds once the fetch is known to have succeeded; a
+//! fetch given up adds nothing. The state only grows: counters and
+//! histograms never go down, and a label, once given, keeps its series.
+//! [`LifecycleState::by_text`] is what the metrics render.
 
 use foldhash::{HashMap, HashMapExt};
 
-use super::labels::{LabelId, StickyLabels};
+use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, NewLabels, StickyLabels};
 use crate::status::StatusModel;
 
 /// Upper bounds of `agi_session_start_latency_seconds`, in seconds: from a
@@ -52,14 +53,6 @@ impl HistogramCounts {
         self.sum += seconds;
     }
 
-    fn add(&mut self, other: &HistogramCounts) {
-        for (mine, theirs) in self.per_bucket.iter_mut().zip(&other.per_bucket) {
-            *mine += theirs;
-        }
-        self.count += other.count;
-        self.sum += other.sum;
-    }
-
     /// Cumulative counts per bound of `bounds` (`le`), without `+Inf`
     /// (which is [`Self::count`]).
     pub fn cumulative<'b>(&self, bounds: &'b [f64]) -> impl Iterator<Item = (f64, u64)> + 'b {
@@ -88,24 +81,134 @@ pub struct Lifecycle {
     pub duration: Vec<((String, String), HistogramCounts)>,
 }
 
-impl Lifecycle {
-    /// Before the first successful fetch: no agent yet, and the statuses
-    /// of the removal counter that are always there at 0.
-    pub(crate) fn initial(statuses: &StatusModel) -> Self {
+/// What the lifecycle families count, kept for the life of the process:
+/// the labels given out and the totals under them. A fetch adds to it only
+/// once it is known to have succeeded, through its [`LifecycleDelta`].
+#[derive(Debug)]
+pub(crate) struct LifecycleState {
+    /// The status labels: the statuses always there, then the first 20
+    /// others seen.
+    pub(crate) statuses: StickyLabels,
+    /// The agent labels: the first `--agents.max` seen.
+    pub(crate) agents: StickyLabels,
+    totals: Totals,
+}
+
+/// What one fetch adds to the [`LifecycleState`]: the labels it gives out
+/// and its counts under label ids. Applied on commit; dropped with a fetch
+/// given up.
+#[derive(Debug, Default)]
+pub(crate) struct LifecycleDelta {
+    pub(crate) statuses: NewLabels,
+    pub(crate) agents: NewLabels,
+    /// The agents listed, whose series exist from now on (at 0).
+    pub(crate) agents_listed: Vec<LabelId>,
+    pub(crate) transitions: HashMap<(LabelId, LabelId), u64>,
+    pub(crate) seen: HashMap<LabelId, u64>,
+    pub(crate) removed: HashMap<LabelId, u64>,
+    /// Start latencies, by agent, in seconds.
+    pub(crate) starts: Vec<(LabelId, f64)>,
+    /// Durations, by agent and place in [`StatusModel::finals`], in seconds.
+    pub(crate) ends: Vec<(LabelId, usize, f64)>,
+}
+
+impl LifecycleState {
+    /// Nothing counted yet: the statuses always there, and agents up to
+    /// `agents_max`.
+    pub(crate) fn new(statuses: &StatusModel, agents_max: usize) -> Self {
+        let labels = StickyLabels::new(&statuses.fixed(), MAX_UNDOCUMENTED_STATUSES);
+        LifecycleState {
+            totals: Totals::new(statuses, &labels),
+            statuses: labels,
+            agents: StickyLabels::new(&[], agents_max),
+        }
+    }
+
+    /// Adds a fetch's counts, and the labels it gave out.
+    pub(crate) fn apply(&mut self, delta: LifecycleDelta) {
+        let LifecycleDelta {
+            statuses,
+            agents,
+            agents_listed,
+            transitions,
+            seen,
+            removed,
+            starts,
+            ends,
+        } = delta;
+        self.statuses.apply(statuses);
+        self.agents.apply(agents);
+        let totals = &mut self.totals;
+        for agent in agents_listed {
+            totals.agent(agent, &self.statuses);
+        }
+        for ((agent, status), n) in transitions {
+            *totals.transitions.entry((agent, status)).or_insert(0) += n;
+        }
+        for (agent, n) in seen {
+            *totals.seen.entry(agent).or_insert(0) += n;
+        }
+        for (status, n) in removed {
+            *totals.removed.entry(status).or_insert(0) += n;
+        }
+        for (agent, seconds) in starts {
+            totals
+                .start_latency
+                .entry(agent)
+                .or_insert_with(|| HistogramCounts::new(&START_LATENCY_BUCKETS))
+                .observe(&START_LATENCY_BUCKETS, seconds);
+        }
+        for (agent, status, seconds) in ends {
+            totals
+                .duration
+                .entry((agent, status))
+                .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS))
+                .observe(&DURATION_BUCKETS, seconds);
+        }
+    }
+
+    /// The totals by label text.
+    pub(crate) fn by_text(&self) -> Lifecycle {
+        let (agents, statuses) = (self.agents.texts(), self.statuses.texts());
+        let text = |labels: &[String], id: LabelId| labels[id as usize].clone();
+        let totals = &self.totals;
+        let finals = totals.statuses.finals();
         Lifecycle {
-            removed: statuses
-                .fixed()
-                .into_iter()
-                .map(|s| (s.to_owned(), 0))
-                .collect(),
-            ..Lifecycle::default()
+            transitions: sorted(
+                totals.transitions.iter().map(|(&(agent, status), &n)| {
+                    ((text(agents, agent), text(statuses, status)), n)
+                }),
+            ),
+            removed: sorted(
+                totals
+                    .removed
+                    .iter()
+                    .map(|(&status, &n)| (text(statuses, status), n)),
+            ),
+            seen: sorted(
+                totals
+                    .seen
+                    .iter()
+                    .map(|(&agent, &n)| (text(agents, agent), n)),
+            ),
+            start_latency: sorted(
+                (totals.start_latency.iter())
+                    .map(|(&agent, counts)| (text(agents, agent), counts.clone())),
+            ),
+            duration: sorted(totals.duration.iter().map(|(&(agent, status), counts)| {
+                (
+                    (text(agents, agent), finals[status].clone()),
+                    counts.clone(),
+                )
+            })),
         }
     }
 }
 
-/// The counts by sticky label id, as the tracker keeps them.
-#[derive(Debug, Clone)]
-pub(crate) struct Totals {
+/// The counts by sticky label id. Distinct ids have distinct texts, so
+/// each is a series of its own.
+#[derive(Debug)]
+struct Totals {
     transitions: HashMap<(LabelId, LabelId), u64>,
     removed: HashMap<LabelId, u64>,
     seen: HashMap<LabelId, u64>,
@@ -119,7 +222,7 @@ pub(crate) struct Totals {
 impl Totals {
     /// The statuses always there of the removal counter at 0; `labels`
     /// are the status labels, whose fixed ones are `statuses.fixed()`.
-    pub(crate) fn new(statuses: &StatusModel, labels: &StickyLabels) -> Self {
+    fn new(statuses: &StatusModel, labels: &StickyLabels) -> Self {
         let removed = (0..statuses.fixed().len())
             .map(|index| (labels.fixed(index), 0))
             .collect();
@@ -133,11 +236,11 @@ impl Totals {
         }
     }
 
-    /// Gives an agent its series, at 0, the first time it is seen: the
+    /// Gives an agent its series, at 0, the first time it is listed: the
     /// statuses always there of the transitions counter, its new sessions,
     /// and both histograms, one per final status for durations (so that
     /// `increase()` sees the first event).
-    pub(crate) fn agent(&mut self, agent: LabelId, statuses: &StickyLabels) {
+    fn agent(&mut self, agent: LabelId, statuses: &StickyLabels) {
         // An agent has series once it has a start-latency histogram: this
         // gives them all at once, before any observation.
         if self.start_latency.contains_key(&agent) {
@@ -158,84 +261,10 @@ impl Totals {
                 .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS));
         }
     }
-
-    pub(crate) fn transition(&mut self, agent: LabelId, status: LabelId, n: u64) {
-        *self.transitions.entry((agent, status)).or_insert(0) += n;
-    }
-
-    /// Adds `n` sessions of `agent` seen for the first time.
-    pub(crate) fn seen(&mut self, agent: LabelId, n: u64) {
-        *self.seen.entry(agent).or_insert(0) += n;
-    }
-
-    pub(crate) fn removal(&mut self, status: LabelId) {
-        *self.removed.entry(status).or_insert(0) += 1;
-    }
-
-    pub(crate) fn start(&mut self, agent: LabelId, seconds: f64) {
-        self.start_latency
-            .entry(agent)
-            .or_insert_with(|| HistogramCounts::new(&START_LATENCY_BUCKETS))
-            .observe(&START_LATENCY_BUCKETS, seconds);
-    }
-
-    pub(crate) fn end(&mut self, agent: LabelId, status: usize, seconds: f64) {
-        self.duration
-            .entry((agent, status))
-            .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS))
-            .observe(&DURATION_BUCKETS, seconds);
-    }
-
-    /// The totals by label text. Labels whose texts are equal (values that
-    /// redact alike) are added up, so no two series share a label set.
-    pub(crate) fn by_text(&self, agents: &StickyLabels, statuses: &StickyLabels) -> Lifecycle {
-        let mut transitions: HashMap<(String, String), u64> = HashMap::new();
-        for (&(agent, status), &n) in &self.transitions {
-            let key = (
-                agents.text(agent).to_owned(),
-                statuses.text(status).to_owned(),
-            );
-            *transitions.entry(key).or_insert(0) += n;
-        }
-        let mut removed: HashMap<String, u64> = HashMap::new();
-        for (&status, &n) in &self.removed {
-            *removed.entry(statuses.text(status).to_owned()).or_insert(0) += n;
-        }
-        let mut seen: HashMap<String, u64> = HashMap::new();
-        for (&agent, &n) in &self.seen {
-            *seen.entry(agents.text(agent).to_owned()).or_insert(0) += n;
-        }
-        let mut start_latency: HashMap<String, HistogramCounts> = HashMap::new();
-        for (&agent, counts) in &self.start_latency {
-            start_latency
-                .entry(agents.text(agent).to_owned())
-                .or_insert_with(|| HistogramCounts::new(&START_LATENCY_BUCKETS))
-                .add(counts);
-        }
-        let mut duration: HashMap<(String, String), HistogramCounts> = HashMap::new();
-        for (&(agent, status), counts) in &self.duration {
-            let key = (
-                agents.text(agent).to_owned(),
-                self.statuses.finals()[status].clone(),
-            );
-            duration
-                .entry(key)
-                .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS))
-                .add(counts);
-        }
-        Lifecycle {
-            transitions: sorted(transitions),
-            removed: sorted(removed),
-            seen: sorted(seen),
-            start_latency: sorted(start_latency),
-            duration: sorted(duration),
-        }
-    }
 }
 
-/// The entries of `map`, sorted by key.
-fn sorted<K: Ord, V>(map: HashMap<K, V>) -> Vec<(K, V)> {
-    let mut list: Vec<(K, V)> = map.into_iter().collect();
+fn sorted<K: Ord, V>(items: impl Iterator<Item = (K, V)>) -> Vec<(K, V)> {
+    let mut list: Vec<(K, V)> = items.collect();
     list.sort_by(|a, b| a.0.cmp(&b.0));
     list
 }

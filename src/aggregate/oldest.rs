@@ -79,25 +79,6 @@ impl OldestSessions {
         }
     }
 
-    /// The latest creation time of a session that [`Self::offer`] may
-    /// keep, which it decides with the session's id; `None` when it keeps
-    /// none. A session created later certainly is not kept. Only
-    /// [`Self::offer`] changes the bound.
-    pub(crate) fn keep_bound(&mut self) -> Option<UnixMillis> {
-        if self.limit == 0 {
-            return None;
-        }
-        if self.kept.len() < self.limit {
-            return Some(UnixMillis::MAX);
-        }
-        self.drop_stale_top();
-        Some(
-            self.heap
-                .peek()
-                .map_or(UnixMillis::MAX, |youngest| youngest.created_at),
-        )
-    }
-
     /// Keeps this session if it is among the oldest.
     pub(crate) fn offer(
         &mut self,

@@ -599,7 +599,7 @@ mod tests {
 
     /// Three minutes of `--demo` scraped every 15 s, on a simulated clock:
     /// what the dashboard would show by then.
-    fn three_minutes_of_demo() -> crate::aggregate::Snapshot {
+    fn three_minutes_of_demo() -> crate::aggregate::Lifecycle {
         use crate::aggregate::{Aggregator, FetchTimes, Limits, SessionTracker};
         use crate::api::parse::parse_sessions;
         use crate::api::redact::Redactor;
@@ -619,7 +619,8 @@ mod tests {
                 };
                 let mut aggregator = Aggregator::new(limits, &mut tracker, &redactor, times);
                 parse_sessions(&world.body(), &mut aggregator).unwrap_or_else(|e| panic!("{e}"));
-                last = Some(aggregator.finish());
+                aggregator.finish();
+                last = Some(tracker.lifecycle());
             }
         });
         last.unwrap_or_default()
@@ -627,8 +628,7 @@ mod tests {
 
     #[test]
     fn within_three_minutes_the_demo_shows_both_histograms_and_agents_that_differ() {
-        let snapshot = three_minutes_of_demo();
-        let lifecycle = &snapshot.lifecycle;
+        let lifecycle = &three_minutes_of_demo();
         let mean =
             |counts: &crate::aggregate::HistogramCounts| counts.sum / counts.count.max(1) as f64;
         let start = |agent: &str| {

@@ -22,7 +22,7 @@ use proptest::sample::Index;
 use serde::de::IgnoredAny;
 
 use crate::support::bodies::{any_body, any_json, any_session, written_body};
-use crate::support::contract::assert_consistent;
+use crate::support::contract::{assert_consistent, assert_lifecycle_consistent};
 use crate::support::serde_model::{Sessions, has_several_list_keys, parsed, reference};
 use serde_json::{Value, json};
 
@@ -32,16 +32,20 @@ const LIMITS: Limits = Limits {
 };
 
 /// Parses and folds like a scrape does; `Ok` carries the session count the
-/// parser reported and the snapshot.
+/// parser reported and the snapshot. What the fetch adds to the lifecycle
+/// totals is checked here.
 pub(crate) fn fold(body: &[u8], tracker: &mut SessionTracker) -> Result<(usize, Snapshot), String> {
     let redactor = Arc::new(Redactor::new("the-key-of-this-test"));
     let times = FetchTimes {
         sent_at: 1_800_000_000_000,
         received_at: 1_800_000_000_000,
     };
+    let before = tracker.lifecycle();
     let mut aggregator = Aggregator::new(LIMITS, tracker, &redactor, times);
     let count = parse_sessions(body, &mut aggregator).map_err(|e| e.to_string())?;
-    Ok((count, aggregator.finish()))
+    let snapshot = aggregator.finish();
+    assert_lifecycle_consistent(&before, &tracker.lifecycle(), count, LIMITS);
+    Ok((count, snapshot))
 }
 
 proptest! {

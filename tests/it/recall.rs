@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use agi_exporter::demo::Shape;
 use agi_exporter::{
-    Aggregator, FetchTimes, Limits, Recalled, Redactor, SessionRecord, SessionSink, SessionStream,
-    SessionTracker, Snapshot,
+    Aggregator, FetchTimes, Lifecycle, Limits, Recalled, Redactor, SessionRecord, SessionSink,
+    SessionStream, SessionTracker, Snapshot,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -104,7 +104,7 @@ fn fetch(
     n: usize,
     recall: bool,
     sizes: &[usize],
-) -> (Result<Snapshot, String>, usize) {
+) -> (Result<(Snapshot, Lifecycle), String>, usize) {
     let redactor = Arc::new(Redactor::new("the-key-of-this-test"));
     let mut aggregator = Aggregator::new(LIMITS, tracker, &redactor, times(n));
     let (read, recalled) = if recall {
@@ -118,7 +118,11 @@ fn fetch(
         (read(body, sizes, &mut ReadEverything(&mut aggregator)), 0)
     };
     // A body refused leaves the tracker as it was, as a failed fetch does.
-    (read.map(|_| aggregator.finish()), recalled)
+    let snapshot = read.map(|_| aggregator.finish());
+    (
+        snapshot.map(|snapshot| (snapshot, tracker.lifecycle())),
+        recalled,
+    )
 }
 
 /// A change from one fetch's list to the next.
@@ -255,7 +259,7 @@ fn generated(n: usize, shape: Shape) -> Vec<u8> {
 }
 
 #[test]
-fn a_body_listed_again_is_recalled_but_for_the_oldest_live_sessions() {
+fn a_body_listed_again_is_recalled_but_for_its_live_sessions() {
     for shape in [Shape::Docs, Shape::Sdk, Shape::Mixed] {
         let body = generated(1000, shape);
         let sessions: Vec<Value> = serde_json::from_slice(&body).unwrap();
@@ -277,15 +281,9 @@ fn a_body_listed_again_is_recalled_but_for_the_oldest_live_sessions() {
         // In chunks of 1,000 bytes: the sessions cut by a chunk's end are
         // recalled once the next chunk has come.
         let (again, recalled) = fetch(&mut tracker, &body, 1, true, &[1000]);
-        // Every finished session is; so is every live one but those that
-        // may be among the two oldest when they come, which are read for
-        // their id.
-        let live = sessions.len() - finished;
-        assert!(
-            recalled > finished + live * 3 / 4 && recalled < sessions.len(),
-            "{shape:?}: {recalled} of {} ({finished} finished)",
-            sessions.len()
-        );
+        // Every final session is, and no live one: a live session has an
+        // age, and may be among the oldest, which are read.
+        assert_eq!(recalled, finished, "{shape:?}");
         let mut reading = SessionTracker::new(3);
         fetch(&mut reading, &body, 0, false, &[]).0.unwrap();
         assert_eq!(
@@ -499,14 +497,12 @@ fn an_sdk_account_listed_again_comes_to_what_reading_it_does() {
 }
 
 #[test]
-fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
+fn a_live_session_is_read_not_recalled() {
     let running = |id: &str, created_at: &str| {
         format!(
             r#"{{"session_id":"{id}","agent_name":"agi-1","status":"running","created_at":"{created_at}"}}"#
         )
     };
-    // Two sessions are kept as the oldest (LIMITS): the third, younger,
-    // cannot be among them, so it is recalled; the first two are read.
     let body = format!(
         "[{},{},{}]",
         running("old", "2025-10-05T18:00:00Z"),
@@ -518,8 +514,8 @@ fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
         .0
         .unwrap();
     let (snapshot, recalled) = fetch(&mut tracker, body.as_bytes(), 1, true, &[]);
-    assert_eq!(recalled, 1);
-    let snapshot = snapshot.unwrap();
+    assert_eq!(recalled, 0);
+    let (snapshot, _) = snapshot.unwrap();
     let counted = snapshot
         .statuses
         .iter()
@@ -529,16 +525,7 @@ fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
         (counted.count, counted.oldest),
         (3, Some(1_759_683_600_000))
     );
-    // Listed first, the young one may be kept: it is read too.
-    let body = format!(
-        "[{},{},{}]",
-        running("young", "2025-10-05T19:00:00Z"),
-        running("old", "2025-10-05T18:00:00Z"),
-        running("older", "2025-10-05T17:00:00Z"),
-    );
-    let (snapshot, recalled) = fetch(&mut tracker, body.as_bytes(), 2, true, &[]);
-    assert_eq!(recalled, 0);
-    assert_eq!(snapshot.unwrap().oldest_sessions.len(), 2);
+    assert_eq!(snapshot.oldest_sessions.len(), 2);
 }
 
 #[test]
@@ -564,16 +551,26 @@ fn sessions_that_keep_changing_are_read_and_recalled_again_once_they_stop() {
         );
         recalls.push(recalled);
     }
-    // Nothing to recall while the bytes change at every fetch; once they
-    // stop, the sessions hashed while they changed (one in sixteen, after
-    // a fetch that found them changing) are recalled, and at the fetch
-    // after that every finished one is.
+    // Nothing to recall while the bytes change at every fetch (each final
+    // session is hashed in vain, then read); once they stop, every final
+    // session is recalled at the next fetch.
+    let finished = generated_finals(&body);
     assert_eq!(recalls[..7], [0; 7]);
-    assert!(
-        recalls[7] > 5000 / 32 && recalls[7] < 5000 / 8,
-        "{recalls:?}"
-    );
-    assert!(recalls[8] > 5000 / 2, "{recalls:?}");
+    assert_eq!(recalls[7..], [finished, finished], "{recalls:?}");
+}
+
+/// How many sessions of `body` are in a final status (by default).
+fn generated_finals(body: &[u8]) -> usize {
+    let sessions: Vec<Value> = serde_json::from_slice(body).unwrap();
+    sessions
+        .iter()
+        .filter(|s| {
+            matches!(
+                s["status"].as_str(),
+                Some("completed" | "finished" | "error" | "terminated")
+            )
+        })
+        .count()
 }
 
 #[test]
@@ -724,6 +721,7 @@ fn unchanged_sessions_one_after_another_are_recalled_in_one_run() {
         assert_eq!(read(&body, &[], &mut sink), Ok(100), "fetch {n}");
         assert_eq!((sink.recalled, sink.runs), (recalled, runs), "fetch {n}");
         let expected = fetch(&mut reading, &body, n, false, &[]).0;
-        assert_eq!(Ok(aggregator.finish()), expected, "fetch {n}");
+        let snapshot = aggregator.finish();
+        assert_eq!(Ok((snapshot, recalling.lifecycle())), expected, "fetch {n}");
     }
 }

@@ -488,9 +488,34 @@ pub fn test_rules(shipped: &str, what: &str) -> String {
                 let shortened = format!("{}ms", seconds * 10);
                 rule.insert(Yaml::from("for"), Yaml::from(shortened));
             }
+            // How much history an alert asks for (`offset`) is shortened
+            // as its `for:` is.
+            if let Some(expr) = rule.get("expr").and_then(Yaml::as_str) {
+                let shortened = shorten_offsets(expr, what);
+                rule.insert(Yaml::from("expr"), Yaml::from(shortened));
+            }
         }
     }
     serde_yaml_ng::to_string(&rules).unwrap_or_else(|e| panic!("cannot write {what}: {e}"))
+}
+
+/// `expr` with each `offset <duration>` a hundredth as long, in ms.
+fn shorten_offsets(expr: &str, what: &str) -> String {
+    let mut out = String::with_capacity(expr.len());
+    let mut rest = expr;
+    while let Some(at) = rest.find("offset ") {
+        let (before, after) = rest.split_at(at + "offset ".len());
+        out.push_str(before);
+        let end = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        let seconds = prometheus_duration(&after[..end])
+            .unwrap_or_else(|| panic!("{what}: cannot read offset {}", &after[..end]));
+        out.push_str(&format!("{}ms", seconds * 10));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A Prometheus duration of one unit (`90s`, `5m`, `1h`), in seconds.

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use agi_exporter::{Limits, Snapshot};
+use agi_exporter::{HistogramCounts, Lifecycle, Limits, Snapshot};
 
 /// The statuses of the API's docs.
 pub const DOCUMENTED_STATUSES: [&str; 7] = [
@@ -99,20 +99,10 @@ pub fn assert_consistent(count: usize, snapshot: &Snapshot, limits: Limits) {
     );
     assert!(snapshot.statuses.len() <= MAX_STATUSES, "status guard");
     assert!(snapshot.oldest_sessions.len() <= limits.top_oldest);
-    let changes = &snapshot.changes;
-    assert!(changes.transitions.len() <= (limits.agents_max + 1) * MAX_STATUSES);
     let invalid = snapshot.invalid_fields;
     for field in [invalid.status, invalid.agent_name, invalid.created_at] {
         assert!(field <= snapshot.sessions);
     }
-    let entered: u64 = changes.transitions.iter().map(|(_, n)| n).sum();
-    assert!(entered <= snapshot.sessions);
-    assert!(changes.start_latency.len() as u64 <= snapshot.sessions);
-    assert!(changes.duration.len() as u64 <= snapshot.sessions);
-    let lifecycle = &snapshot.lifecycle;
-    assert!(lifecycle.start_latency.len() <= limits.agents_max + 1);
-    assert!(lifecycle.duration.len() <= (limits.agents_max + 1) * FINAL_STATUSES);
-    assert!(lifecycle.removed.len() <= MAX_STATUSES);
 
     assert_unique(
         "statuses",
@@ -135,19 +125,6 @@ pub fn assert_consistent(count: usize, snapshot: &Snapshot, limits: Limits) {
             .iter()
             .map(|s| s.session_id.as_str()),
     );
-    let pairs: Vec<String> = lifecycle
-        .transitions
-        .iter()
-        .map(|((agent, status), _)| format!("{agent}\u{0}{status}"))
-        .collect();
-    let mut seen = HashSet::new();
-    for pair in &pairs {
-        assert!(seen.insert(pair), "the transition series {pair:?} twice");
-    }
-    assert_unique(
-        "removals",
-        lifecycle.removed.iter().map(|(s, _)| s.as_str()),
-    );
     assert!(
         snapshot
             .oldest_sessions
@@ -155,4 +132,59 @@ pub fn assert_consistent(count: usize, snapshot: &Snapshot, limits: Limits) {
             .all(|w| w[0].created_at <= w[1].created_at),
         "oldest first"
     );
+}
+
+/// What every fetch's lifecycle totals must satisfy: `before` and `after`
+/// the fetch of `sessions` sessions. Counters never go down; one fetch adds
+/// at most one entry into a status, one new session and one observation per
+/// histogram for each session; every series is bounded by the guards and
+/// appears once.
+pub fn assert_lifecycle_consistent(
+    before: &Lifecycle,
+    after: &Lifecycle,
+    sessions: usize,
+    limits: Limits,
+) {
+    let sessions = sessions as u64;
+    fn grown<K: PartialEq + std::fmt::Debug>(before: &[(K, u64)], after: &[(K, u64)]) -> u64 {
+        after
+            .iter()
+            .map(|(key, n)| {
+                let was = before.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
+                assert!(*n >= was, "{key:?} went down from {was} to {n}");
+                n - was
+            })
+            .sum()
+    }
+    fn observed<K: PartialEq + std::fmt::Debug>(
+        before: &[(K, HistogramCounts)],
+        after: &[(K, HistogramCounts)],
+    ) -> u64 {
+        after
+            .iter()
+            .map(|(key, counts)| {
+                let was = before
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(0, |(_, c)| c.count);
+                assert!(counts.count >= was, "{key:?} went down");
+                counts.count - was
+            })
+            .sum()
+    }
+    assert!(grown(&before.transitions, &after.transitions) <= sessions);
+    assert!(grown(&before.seen, &after.seen) <= sessions);
+    assert!(observed(&before.start_latency, &after.start_latency) <= sessions);
+    assert!(observed(&before.duration, &after.duration) <= sessions);
+    grown(&before.removed, &after.removed);
+    assert!(after.transitions.len() <= (limits.agents_max + 1) * MAX_STATUSES);
+    assert!(after.start_latency.len() <= limits.agents_max + 1);
+    assert!(after.seen.len() <= limits.agents_max + 1);
+    assert!(after.duration.len() <= (limits.agents_max + 1) * FINAL_STATUSES);
+    assert!(after.removed.len() <= MAX_STATUSES);
+    let pairs: Vec<String> = (after.transitions.iter())
+        .map(|((agent, status), _)| format!("{agent}\u{0}{status}"))
+        .collect();
+    assert_unique("transition series", pairs.iter().map(String::as_str));
+    assert_unique("removals", after.removed.iter().map(|(s, _)| s.as_str()));
 }

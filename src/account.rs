@@ -1,59 +1,59 @@
-//! One scrape: fetch (or reuse) the session list, fold it, render it.
+//! One account of the AGI API: its client and key, what it remembers
+//! between fetches, and its scrapes: fetch (or reuse) the session list,
+//! fold it, render the account's families.
 //!
-//! The [`Scraper`] is where the exporter protects the API from its scrapers:
-//! concurrent scrapes share one in-flight request, a successful result may be
-//! reused for `--api.cache-ttl`, and after a 429 no request is sent until
-//! `Retry-After` has passed. The shared request runs in its own task, so a
-//! scraper that gives up (its own deadline passed, or it hung up) does not
-//! cancel the request the others are waiting for.
+//! The [`Account`] is where the exporter protects the API from its
+//! scrapers: concurrent scrapes share one in-flight request, a successful
+//! result may be reused for `--api.cache-ttl`, and after a 429 no request is
+//! sent until `Retry-After` has passed. The shared request runs in its own
+//! task, so a scraper that gives up (its own deadline passed, or it hung
+//! up) does not cancel the request the others are waiting for. What exists
+//! once per process (the threads that fold, the process metrics) is the
+//! [`Process`]'s.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use prometheus::proto::MetricFamily;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::aggregate::{FetchTimes, Limits, SessionTracker, Snapshot};
+use crate::aggregate::{FetchTimes, Limits, SessionTracker, Snapshot, lifecycle_of};
 use crate::api::key::ApiKey;
 use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
 use crate::deadline;
-use crate::fold::{self, Fold, Piece, Recycler, Worker};
-use crate::metrics::{Metrics, ScrapeReport};
+use crate::fold::FoldJob;
+use crate::metrics::{AccountMetrics, ScrapeReport};
+use crate::process::Process;
 use crate::status::StatusModel;
 use crate::sync::lock;
 
 /// The result of one fetch, shared by every scrape that waited for it.
 type FetchOutcome = Result<Arc<Snapshot>, FetchError>;
 
-/// What a scrape produced.
+/// What one scrape of an account produced.
 #[derive(Debug)]
-pub(crate) struct Exposition {
-    /// The text exposition.
-    pub(crate) body: Vec<u8>,
+pub(crate) struct AccountScrape {
+    /// The account's families: its session families (when the fetch
+    /// succeeded), its lifecycle families and its API families.
+    pub(crate) families: Vec<MetricFamily>,
     /// Whether `agi_up` is 1.
     pub(crate) up: bool,
 }
 
-/// Fetches, folds and renders; owns the exporter's own metrics.
+/// One account: fetches, folds and renders its session list.
 #[derive(Debug)]
-pub(crate) struct Scraper {
+pub(crate) struct Account {
     client: ApiClient,
-    metrics: Metrics,
+    metrics: AccountMetrics,
     limits: Limits,
     cache_ttl: Duration,
     /// Held by the one fetch under way for as long as it folds.
     tracker: Arc<tokio::sync::Mutex<SessionTracker>>,
-    /// The thread every fold runs on.
-    folder: Worker,
-    /// The thread every gzip body is inflated on.
-    inflater: Worker,
-    /// The buffers the body's chunks are copied into, and those of the
-    /// inflated pieces: kept from one fetch to the next, so that a fetch
-    /// reads into memory it already has.
-    read_into: Recycler,
-    inflated_into: Recycler,
+    /// The threads its bodies are folded on.
+    process: Arc<Process>,
     flight: Mutex<FlightState>,
 }
 
@@ -93,45 +93,52 @@ enum Plan {
     },
 }
 
-impl Scraper {
-    /// Creates a scraper around a client and the exporter's metrics.
+/// How an account fetches and counts.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountSettings {
+    pub(crate) limits: Limits,
+    pub(crate) statuses: StatusModel,
+    pub(crate) cache_ttl: Duration,
+}
+
+impl Account {
+    /// An account fetched with `client`, whose bodies fold on `process`'s
+    /// lanes.
     pub(crate) fn new(
         client: ApiClient,
-        metrics: Metrics,
-        limits: Limits,
-        statuses: StatusModel,
-        cache_ttl: Duration,
-    ) -> std::io::Result<Self> {
-        Ok(Scraper {
+        settings: AccountSettings,
+        process: Arc<Process>,
+    ) -> Result<Self, prometheus::Error> {
+        let AccountSettings {
+            limits,
+            statuses,
+            cache_ttl,
+        } = settings;
+        let tracker = SessionTracker::with_statuses(limits.agents_max, statuses);
+        Ok(Account {
+            metrics: AccountMetrics::new(cache_ttl, lifecycle_of(&tracker))?,
             client,
-            metrics,
             limits,
             cache_ttl,
-            tracker: Arc::new(tokio::sync::Mutex::new(SessionTracker::with_statuses(
-                limits.agents_max,
-                statuses,
-            ))),
+            tracker: Arc::new(tokio::sync::Mutex::new(tracker)),
+            process,
             flight: Mutex::new(FlightState::default()),
-            folder: Worker::start("agi-fold")?,
-            inflater: Worker::start("agi-inflate")?,
-            read_into: Recycler::new(fold::READ_BUFFER),
-            inflated_into: Recycler::new(fold::READ_BUFFER),
         })
     }
 
-    /// Runs one scrape bounded by `deadline` and renders the exposition.
-    pub(crate) async fn scrape(self: &Arc<Self>, deadline: Duration) -> Exposition {
+    /// Runs one scrape bounded by `deadline`: the account's families.
+    pub(crate) async fn scrape(self: &Arc<Self>, deadline: Duration) -> AccountScrape {
         let started = Instant::now();
         let outcome = self.snapshot(deadline).await;
         let snapshot = outcome.as_ref().ok().map(Arc::as_ref);
-        let body = self.metrics.render(ScrapeReport {
+        let families = self.metrics.families(ScrapeReport {
             snapshot,
             duration: started.elapsed(),
             now: timestamp::now(),
             backoff: self.backoff(),
         });
-        Exposition {
-            body,
+        AccountScrape {
+            families,
             up: snapshot.is_some(),
         }
     }
@@ -263,7 +270,6 @@ impl Scraper {
     ) {
         let key = self.client.key();
         let redactor = key.redactor();
-        self.rekey(redactor).await;
         let started = Instant::now();
         let outcome = deadline::until(planned, deadline, self.fetch_and_fold(&key))
             .await
@@ -289,16 +295,6 @@ impl Scraper {
         sender.send_replace(Some(outcome));
     }
 
-    /// Before a request with a new key: the lifecycle labels given so far
-    /// are redacted again for it, and the totals shown from now on, even if
-    /// the request fails, carry the new labels.
-    async fn rekey(&self, redactor: &Arc<Redactor>) {
-        let relabelled = self.tracker.lock().await.rekey(redactor);
-        if let Some(lifecycle) = relabelled {
-            self.metrics.show_lifecycle(lifecycle);
-        }
-    }
-
     /// Records what a finished request means for the next scrapes: nothing
     /// under way, the result cached, or a back-off after a 429.
     fn settle(&self, outcome: &FetchOutcome, redactor: &Arc<Redactor>) {
@@ -321,80 +317,31 @@ impl Scraper {
     }
 
     /// Sends the request and folds the body as it arrives, within the
-    /// caller's deadline: this task reads the socket and hands the chunks
-    /// to a fold on a blocking thread ([`Fold`]). On success the sessions
-    /// seen become the tracker's baseline for the next fetch; if the
-    /// deadline or a broken body cuts it short, the tracker is left as it
-    /// was.
+    /// caller's deadline, on one of the process's lanes. On success the
+    /// sessions seen become the tracker's baseline for the next fetch; if
+    /// the deadline or a broken body cuts it short, the tracker is left as
+    /// it was.
     async fn fetch_and_fold(&self, key: &ApiKey) -> Result<Snapshot, FetchError> {
         let sent_at = timestamp::now();
-        let mut answer = self.client.send(key).await?;
+        let answer = self.client.send(key).await?;
         let tracker = Arc::clone(&self.tracker).lock_owned().await;
         let times = FetchTimes {
             sent_at,
             received_at: timestamp::now(),
         };
-        // Dropped with this future when the deadline gives the fetch up.
-        let (_waiting, wanted) = tokio::sync::oneshot::channel();
-        let read_into = self.read_into.clone();
-        let (pieces, received) = mpsc::channel(fold::QUEUE);
-        // The fold takes the read chunks, or those the inflater makes of them.
-        let (received, folded_from) = if answer.is_gzip() {
-            let (inflated, to_fold) = mpsc::channel(fold::QUEUE);
-            let redactor = Arc::clone(key.redactor());
-            let (used, inflated_into) = (read_into.clone(), self.inflated_into.clone());
-            drop(self.inflater.run(move || {
-                fold::inflate(received, &used, inflated, &inflated_into, &redactor);
-            }));
-            (to_fold, self.inflated_into.clone())
-        } else {
-            (received, read_into.clone())
-        };
-        let fold = Fold {
+        let held = self.process.lanes().take().await?;
+        let lane = held.lane().ok_or(FetchError::Abandoned)?;
+        let job = FoldJob {
             tracker,
             limits: self.limits,
             redactor: Arc::clone(key.redactor()),
             times,
             max_bytes: self.client.max_response_bytes(),
-            wanted,
-            recycler: folded_from,
         };
-        let mut folding = self.folder.run(move || fold.run(received));
-        let read = async move {
-            while let Some(chunk) = answer.chunk(key.redactor()).await? {
-                // Copied and dropped before waiting for the fold, so that
-                // the client reads on into the memory the chunk held.
-                let copies: Vec<Vec<u8>> = read_into.copies_of(&chunk).collect();
-                drop(chunk);
-                for copy in copies {
-                    if pieces.send(Piece::Chunk(copy)).await.is_err() {
-                        // The fold stopped: its error is the answer.
-                        return Ok(());
-                    }
-                }
-            }
-            let _ = pieces.send(Piece::End).await;
-            Ok(())
-        };
-        let folded = tokio::select! {
-            read = read => {
-                let folded = folding.await.unwrap_or(Err(FetchError::Abandoned));
-                // A body that broke while being read fails for that reason;
-                // the fold only saw it stop.
-                read.and(folded)
-            }
-            // The fold ended first (a body that is not a session list): stop
-            // reading, even a gzip stream that inflates to nothing more.
-            folded = &mut folding => folded.unwrap_or(Err(FetchError::Abandoned)),
-        };
+        let folded = lane.fold(answer, job).await;
         // With no await from here on, the deadline can no longer give this
         // fetch up: the tracker takes the fold's changes and the scrape
         // gets its snapshot, or neither happens.
-        folded.map(|folded| {
-            let (snapshot, retired) = folded.commit();
-            // Freed on the fold's thread, as the tracker's memory always is.
-            drop(self.folder.run(move || drop(retired)));
-            snapshot
-        })
+        folded.map(|folded| folded.commit())
     }
 }

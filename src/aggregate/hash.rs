@@ -1,0 +1,221 @@
+//! The keyed hash sessions are told apart by: a session's id, and the
+//! bytes it was written as (by which the next fetch recalls it instead of
+//! reading it).
+//!
+//! NH with 64-bit words, the hash UMAC is built on, over a 16-byte block
+//! holding the length and then the bytes (padded with zeros to a multiple
+//! of 16): the sum, modulo 2^128, of `(m + k) * (m' + k')` for each pair of
+//! 64-bit words `m, m'` and key words `k, k'`. A linear hash modulo the
+//! prime 2^64 - 59 then takes the 128-bit sum to 64 bits. The key words are
+//! drawn from the operating system's randomness, once per process; they
+//! never leave it.
+//!
+//! The odds, for two different byte strings chosen without knowing the
+//! keys (an API never sees them): NH makes them collide with probability at
+//! most 2^-63 (2^-64 for strings of as many blocks, the NH theorem; 2^-63
+//! otherwise, through the key words of the longer one's last block, which
+//! the shorter does not use), and the final step at most 2^-64 more, plus
+//! the chance that a 64-bit half of the sum is one of the 59 values past
+//! the prime. So two different sessions hash alike with probability below
+//! 2^-62. It is not a cryptographic hash: an adversary who could see hash
+//! values could learn about the keys, and nothing outside the process ever
+//! sees one.
+//!
+//! The key covers [`MAX_LEN`] bytes: a longer string is hashed by its first
+//! [`MAX_LEN`] bytes and its length.
+
+use std::sync::OnceLock;
+
+/// The most bytes a hash covers.
+pub(crate) const MAX_LEN: usize = (BLOCKS - 1) * 16;
+
+/// Blocks of 16 bytes the key covers, the length's included.
+const BLOCKS: usize = 4096;
+
+/// The prime 2^64 - 59, the largest below 2^64.
+const PRIME: u64 = u64::MAX - 58;
+
+/// The key words of the process's hash.
+pub(crate) struct KeyedHash {
+    /// Two words per block.
+    nh: Box<[[u64; 2]]>,
+    /// The final step's multipliers, below [`PRIME`].
+    fold: [u64; 2],
+}
+
+/// Secret: never printed.
+impl std::fmt::Debug for KeyedHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyedHash(..)")
+    }
+}
+
+impl KeyedHash {
+    /// The process's hash, its keys drawn from the operating system the
+    /// first time it is asked for.
+    pub(crate) fn process() -> &'static KeyedHash {
+        static KEYS: OnceLock<KeyedHash> = OnceLock::new();
+        KEYS.get_or_init(KeyedHash::from_os)
+    }
+
+    /// A hash keyed by the operating system's randomness. Should it fail
+    /// (no source of randomness at all), std's per-process random keys,
+    /// which come from the same source when there is one, are stretched.
+    fn from_os() -> Self {
+        let mut bytes = vec![0u8; 8 * (2 * BLOCKS + 2)];
+        let words: Vec<u64> = if getrandom::fill(&mut bytes).is_ok() {
+            bytes.chunks_exact(8).map(word).collect()
+        } else {
+            tracing::warn!("no randomness from the operating system; keying the hash from std's");
+            let state = std::collections::hash_map::RandomState::new();
+            (0..2 * BLOCKS + 2)
+                .map(|i| std::hash::BuildHasher::hash_one(&state, i))
+                .collect()
+        };
+        KeyedHash::from_words(&words)
+    }
+
+    /// A hash with these key words: `2 * BLOCKS` for NH, then 2 more.
+    fn from_words(words: &[u64]) -> Self {
+        let nh = words
+            .chunks_exact(2)
+            .take(BLOCKS)
+            .map(|pair| [pair[0], pair[1]])
+            .collect();
+        let fold = [0, 1].map(|i| words.get(2 * BLOCKS + i).copied().unwrap_or(1) % PRIME);
+        KeyedHash { nh, fold }
+    }
+
+    /// The hash of `bytes` (of their first [`MAX_LEN`] and their length).
+    #[inline]
+    pub(crate) fn of(&self, bytes: &[u8]) -> u64 {
+        let len = bytes.len();
+        let covered = &bytes[..len.min(MAX_LEN)];
+        let mut keys = self.nh.iter();
+        let mut sum = match keys.next() {
+            Some(key) => nh_block(len as u64, 0, key),
+            None => 0,
+        };
+        let mut blocks = covered.chunks_exact(16);
+        for (block, key) in (&mut blocks).zip(&mut keys) {
+            let (low, high) = block.split_at(8);
+            sum = sum.wrapping_add(nh_block(word(low), word(high), key));
+        }
+        let rest = blocks.remainder();
+        if let (false, Some(key)) = (rest.is_empty(), keys.next()) {
+            let mut block = [0u8; 16];
+            block[..rest.len()].copy_from_slice(rest);
+            let (low, high) = block.split_at(8);
+            sum = sum.wrapping_add(nh_block(word(low), word(high), key));
+        }
+        self.fold(sum)
+    }
+
+    /// The 128-bit sum to 64 bits: `(k1 * high + k2 * low) mod PRIME`.
+    #[inline]
+    fn fold(&self, sum: u128) -> u64 {
+        let [k1, k2] = self.fold;
+        let high = reduce(u128::from((sum >> 64) as u64));
+        let low = reduce(u128::from(sum as u64));
+        let a = reduce(u128::from(k1) * u128::from(high));
+        let b = reduce(u128::from(k2) * u128::from(low));
+        reduce(u128::from(a) + u128::from(b))
+    }
+}
+
+/// One block's term: `(m + k) * (m' + k')`, words added modulo 2^64.
+#[inline]
+fn nh_block(m: u64, m2: u64, key: &[u64; 2]) -> u128 {
+    u128::from(m.wrapping_add(key[0])) * u128::from(m2.wrapping_add(key[1]))
+}
+
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or_default())
+}
+
+/// `value` modulo [`PRIME`]: 2^64 is 59 modulo it, so the high half folds
+/// in as 59 times itself, until nothing is left above 64 bits.
+#[inline]
+fn reduce(mut value: u128) -> u64 {
+    while value >> 64 != 0 {
+        value = (value >> 64) * 59 + (value & u128::from(u64::MAX));
+    }
+    let value = value as u64;
+    if value >= PRIME { value - PRIME } else { value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash() -> KeyedHash {
+        KeyedHash::from_os()
+    }
+
+    #[test]
+    fn reduction_is_the_remainder_by_the_prime() {
+        for value in [
+            0u128,
+            1,
+            u128::from(PRIME) - 1,
+            u128::from(PRIME),
+            u128::from(u64::MAX),
+            u128::from(u64::MAX) + 1,
+            u128::MAX,
+            u128::from(PRIME) * u128::from(PRIME) + 7,
+        ] {
+            assert_eq!(
+                u128::from(reduce(value)),
+                value % u128::from(PRIME),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_byte_and_the_length_change_the_hash() {
+        let hash = hash();
+        for len in [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 135, 520] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let hashed = hash.of(&bytes);
+            assert_eq!(hash.of(&bytes), hashed, "the same bytes, the same hash");
+            for at in 0..len {
+                for byte in [0, b'b', b'{', 0xff] {
+                    if byte == bytes[at] {
+                        continue;
+                    }
+                    let mut changed = bytes.clone();
+                    changed[at] = byte;
+                    assert_ne!(hash.of(&changed), hashed, "{len} bytes, {byte:#x} at {at}");
+                }
+            }
+            // Zeros in front or behind make it longer, not the same: the
+            // length is hashed, not only the padded blocks.
+            assert_ne!(hash.of(&[&[0][..], &bytes].concat()), hashed, "{len}");
+            assert_ne!(hash.of(&[&bytes[..], &[0]].concat()), hashed, "{len}");
+        }
+    }
+
+    #[test]
+    fn the_keys_are_drawn_anew_for_each_hash() {
+        let bytes = br#"{"session_id":"a","status":"finished"}"#;
+        assert_ne!(hash().of(bytes), hash().of(bytes));
+        assert_eq!(
+            KeyedHash::process().of(bytes),
+            KeyedHash::process().of(bytes)
+        );
+    }
+
+    #[test]
+    fn a_string_longer_than_the_key_is_hashed_by_its_start_and_its_length() {
+        let hash = hash();
+        let long = vec![b'x'; MAX_LEN + 100];
+        let mut other = long.clone();
+        other[MAX_LEN + 50] = b'y';
+        assert_eq!(hash.of(&long), hash.of(&other), "past the key: the same");
+        other[MAX_LEN - 1] = b'y';
+        assert_ne!(hash.of(&long), hash.of(&other));
+        assert_ne!(hash.of(&long), hash.of(&long[..MAX_LEN + 99]));
+    }
+}

@@ -1,0 +1,396 @@
+//! Following sessions from one successful fetch to the next: which are new,
+//! which changed status, which are gone, how long they took to start and
+//! to finish, and which are written exactly as before (recalled rather than
+//! read).
+//!
+//! The tracker keeps the previous successful fetch (the baseline): its
+//! sessions as a list of small entries ([`Tracked`], in list order), the
+//! classes they were counted by, and the entries it dropped (retired, for
+//! one more fetch). A fetch ([`FetchTracking`]) matches each session it
+//! lists against the baseline as it arrives ([`matching`]), counts what
+//! changed under lifecycle labels ([`observing`]), and may recall the
+//! sessions written as before ([`recall`]). Its changes wait in a
+//! [`Commit`]: only a fetch known to have succeeded applies it, replacing
+//! the baseline and adding its [`LifecycleDelta`] to the totals; a failed
+//! one changes nothing, even one given up once its body was folded.
+
+mod matching;
+mod observing;
+mod recall;
+mod tracked;
+
+use std::sync::{Arc, Mutex};
+
+use self::matching::{Matching, PENDING_BEFORE_INDEX, Place, repeats};
+pub(crate) use self::observing::Listing;
+use self::observing::{Before, Observing};
+use self::tracked::Life;
+pub(crate) use self::tracked::{SessionKey, StatusLabel, Tracked, Written};
+use super::classes::{KeptClass, Labeller, Tables};
+use super::hash::KeyedHash;
+use super::lifecycle::{Lifecycle, LifecycleDelta, LifecycleState};
+use crate::api::timestamp::{UnixMillis, parse_timestamp};
+use crate::status::{Stage, StatusModel};
+use crate::sync::lock;
+
+/// When a fetch happened, by the exporter's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTimes {
+    /// The request was sent.
+    pub sent_at: UnixMillis,
+    /// The answer was in: what was listed was true by then, so the time
+    /// from `created_at` to this is an upper bound of a session's times.
+    pub received_at: UnixMillis,
+}
+
+/// What the exporter remembers between fetches. Its size is bounded by the
+/// number of sessions last listed (a [`Tracked`] each, twice: the baseline
+/// and the list the next fetch fills), by the label limits, and by the
+/// classes kept (texts cut as labels' sources are); never by anything else
+/// an API sent earlier.
+#[derive(Debug)]
+pub struct SessionTracker {
+    /// Which statuses end a session.
+    statuses: StatusModel,
+    /// The previous successful fetch. `None` before the first one.
+    baseline: Option<Baseline>,
+    /// The labels given out and the totals under them, which the metrics
+    /// render between fetches.
+    lifecycle: Arc<Mutex<LifecycleState>>,
+    /// The lists of the fetch before the baseline's, kept for the next
+    /// fetch to fill: a large account's lists are then allocated once, not
+    /// at every fetch (which fragments the allocator's memory).
+    spare: Spare,
+}
+
+/// The previous successful fetch.
+#[derive(Debug)]
+struct Baseline {
+    /// Its sessions with an id, in list order, one entry per id.
+    sessions: Vec<Tracked>,
+    /// The sessions the fetch before it listed and it did not.
+    retired: Vec<Tracked>,
+    /// The classes its sessions' [`Written::class`] name.
+    classes: Vec<KeptClass>,
+    /// When its request was sent: a session created later is new.
+    sent_at: UnixMillis,
+}
+
+/// A fetch's lists, empty, with the room a previous fetch gave them.
+#[derive(Debug, Default)]
+struct Spare {
+    listed: Vec<Tracked>,
+    used: Vec<bool>,
+}
+
+/// What one fetch changes in the tracker, held apart until the fetch is
+/// known to have succeeded. Applied by [`SessionTracker::commit`];
+/// dropping it discards the fetch.
+#[derive(Debug)]
+pub(crate) struct Commit {
+    delta: LifecycleDelta,
+    baseline: Baseline,
+    used: Vec<bool>,
+}
+
+impl SessionTracker {
+    /// A tracker that has seen nothing, whose agent labels are bounded by
+    /// `agents_max`, with the default final statuses.
+    pub fn new(agents_max: usize) -> Self {
+        SessionTracker::with_statuses(agents_max, StatusModel::default())
+    }
+
+    /// A tracker that has seen nothing, whose agent labels are bounded by
+    /// `agents_max`, for which `statuses` says which statuses end a session.
+    pub fn with_statuses(agents_max: usize, statuses: StatusModel) -> Self {
+        SessionTracker {
+            lifecycle: Arc::new(Mutex::new(LifecycleState::new(&statuses, agents_max))),
+            statuses,
+            baseline: None,
+            spare: Spare::default(),
+        }
+    }
+
+    /// Which statuses end a session.
+    pub(crate) fn statuses(&self) -> &StatusModel {
+        &self.statuses
+    }
+
+    /// The lifecycle labels and totals, shared with whoever renders them.
+    pub(crate) fn lifecycle_state(&self) -> &Arc<Mutex<LifecycleState>> {
+        &self.lifecycle
+    }
+
+    /// The lifecycle totals since the tracker started, by label text.
+    pub fn lifecycle(&self) -> Lifecycle {
+        lock(&self.lifecycle).by_text()
+    }
+
+    /// Starts following the sessions of one fetch.
+    pub(crate) fn fetch(&mut self, times: FetchTimes) -> FetchTracking<'_> {
+        let previous = self.baseline.as_ref().map_or(0, |b| b.sessions.len());
+        let Spare { mut listed, used } = std::mem::take(&mut self.spare);
+        listed.clear();
+        listed.reserve(previous);
+        FetchTracking {
+            matching: Matching::new(previous, used),
+            tracker: self,
+            times,
+            listed,
+            repeats: Vec::new(),
+            pending: Vec::new(),
+            observing: Observing::new(),
+            hash: KeyedHash::process(),
+        }
+    }
+
+    /// Makes a finished fetch's changes the tracker's: its sessions become
+    /// the baseline, and its counts are added to the totals.
+    pub(crate) fn commit(&mut self, commit: Commit) {
+        let Commit {
+            delta,
+            baseline,
+            used,
+        } = commit;
+        lock(&self.lifecycle).apply(delta);
+        let listed = self
+            .baseline
+            .replace(baseline)
+            .map(|previous| previous.sessions)
+            .unwrap_or_default();
+        self.spare = Spare { listed, used };
+    }
+
+    /// Drops a finished fetch's changes, keeping its lists as the spares
+    /// the next fetch fills.
+    pub(crate) fn discard(&mut self, commit: Commit) {
+        self.spare = Spare {
+            listed: commit.baseline.sessions,
+            used: commit.used,
+        };
+    }
+}
+
+/// A session of this fetch out of step with the baseline, placed at the
+/// end.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// Its entry in this fetch's list.
+    entry: usize,
+    listing: Listing,
+    /// Its `created_at`, read when an observation may need it.
+    created_at: Option<UnixMillis>,
+}
+
+/// One session with an id, as the aggregator hands it over.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listed<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) listing: Listing,
+    /// `created_at` as listed, parsed only if an observation needs it.
+    pub(crate) created_at: Option<&'a str>,
+    /// What the next fetch recalls it by, for a session in a final status.
+    pub(crate) written: Option<Written>,
+}
+
+/// One fetch's sessions, matched against the baseline as they arrive.
+#[derive(Debug)]
+pub(crate) struct FetchTracking<'t> {
+    tracker: &'t mut SessionTracker,
+    times: FetchTimes,
+    /// This fetch's sessions with an id, in list order: the next baseline.
+    listed: Vec<Tracked>,
+    /// Entries of `listed` whose id an earlier one has: left out of the
+    /// next baseline.
+    repeats: Vec<usize>,
+    matching: Matching,
+    /// Sessions out of step, placed at the end (or once the index is built).
+    pending: Vec<Pending>,
+    observing: Observing,
+    hash: &'static KeyedHash,
+}
+
+impl<'t> FetchTracking<'t> {
+    /// The hash of the bytes a session was written as.
+    #[inline]
+    pub(crate) fn hash(&self, bytes: &[u8]) -> u64 {
+        self.hash.of(bytes)
+    }
+
+    /// Follows one session read from the body.
+    pub(crate) fn session(&mut self, session: Listed<'_>) {
+        let key = SessionKey::new(self.hash.of(session.id.as_bytes()));
+        let entry = self.listed.len();
+        self.listed.push(Tracked {
+            key,
+            written: session.written,
+            status: session.listing.status,
+            life: Default::default(),
+        });
+        let Some(baseline) = &self.tracker.baseline else {
+            // The first fetch only records a baseline (its repeats are
+            // found at its end).
+            self.listed[entry].life = Life::default().listed(session.listing.stage);
+            return;
+        };
+        if let Some(place) = self
+            .matching
+            .place(key, &baseline.sessions, &baseline.retired)
+        {
+            let created_at = || session.created_at.and_then(parse_timestamp);
+            self.follow(entry, place, session.listing, created_at);
+            return;
+        }
+        let observable = matches!(session.listing.stage, Stage::Running | Stage::Final(_));
+        self.pending.push(Pending {
+            entry,
+            listing: session.listing,
+            created_at: (session.created_at)
+                .filter(|_| observable)
+                .and_then(parse_timestamp),
+        });
+        if self.pending.len() >= PENDING_BEFORE_INDEX
+            && !self.matching.indexed()
+            && let Some(baseline) = &self.tracker.baseline
+        {
+            self.matching.build_index(&baseline.sessions);
+            for pending in std::mem::take(&mut self.pending) {
+                self.place_pending(pending);
+            }
+        }
+    }
+
+    /// Places a session that waited, now that the index is built.
+    fn place_pending(&mut self, pending: Pending) {
+        let Some(baseline) = &self.tracker.baseline else {
+            return;
+        };
+        let key = self.listed[pending.entry].key;
+        let place = self
+            .matching
+            .place(key, &baseline.sessions, &baseline.retired)
+            .unwrap_or(Place::New);
+        self.follow(pending.entry, place, pending.listing, || pending.created_at);
+    }
+
+    /// Counts what placing `entry` at `place` means.
+    fn follow(
+        &mut self,
+        entry: usize,
+        place: Place,
+        listing: Listing,
+        created_at: impl FnOnce() -> Option<UnixMillis>,
+    ) {
+        let baseline = self.tracker.baseline.as_ref();
+        let before = match place {
+            Place::Before(j) => baseline.map(|b| b.sessions[j]),
+            Place::Returning(i) => baseline.map(|b| b.retired[i]),
+            Place::New => None,
+            Place::Again => {
+                self.repeats.push(entry);
+                return;
+            }
+        };
+        let before = before.map(|b| Before {
+            status: b.status,
+            life: b.life,
+        });
+        self.listed[entry].life = self.observing.follow(
+            place,
+            before,
+            listing,
+            self.times,
+            baseline.map(|b| b.sent_at),
+            created_at,
+        );
+    }
+
+    /// Places the sessions still out of step (one pass over the baseline),
+    /// and gathers the fetch's changes: the lifecycle counts under their
+    /// labels (with the labels the fetch gives out, from `labeller`), and
+    /// the next baseline, whose sessions are counted by `tables`' classes.
+    pub(crate) fn finish(
+        mut self,
+        tables: &Tables,
+        labeller: Labeller<'_>,
+    ) -> (Commit, &'t mut SessionTracker) {
+        if let Some(baseline) = &self.tracker.baseline {
+            let pending = std::mem::take(&mut self.pending);
+            let keys: Vec<SessionKey> = pending.iter().map(|p| self.listed[p.entry].key).collect();
+            let places = self
+                .matching
+                .place_late(&keys, &baseline.sessions, &baseline.retired);
+            for (pending, place) in pending.into_iter().zip(places) {
+                self.follow(pending.entry, place, pending.listing, || pending.created_at);
+            }
+        } else {
+            self.repeats = repeats(&self.listed);
+        }
+        let FetchTracking {
+            tracker,
+            times,
+            mut listed,
+            mut repeats,
+            matching,
+            observing,
+            ..
+        } = self;
+        let mut delta = LifecycleDelta {
+            statuses: labeller.statuses,
+            agents: labeller.agents,
+            agents_listed: tables.agents.iter().map(|agent| agent.label).collect(),
+            transitions: observing.entered,
+            seen: observing.seen,
+            starts: observing.starts,
+            ends: observing.ends,
+            ..LifecycleDelta::default()
+        };
+        // Gone since the baseline: counted as removed by the status they
+        // had, and kept for one more fetch, should the next answer list
+        // them again.
+        let retired: Vec<Tracked> = match &tracker.baseline {
+            Some(baseline) => (baseline.sessions.iter().zip(&matching.used))
+                .filter(|(_, used)| !**used)
+                .map(|(entry, _)| *entry)
+                .collect(),
+            None => Vec::new(),
+        };
+        for entry in &retired {
+            *delta.removed.entry(entry.status.get()).or_insert(0) += 1;
+        }
+        repeats.sort_unstable();
+        repeats.dedup();
+        if !repeats.is_empty() {
+            let mut next = repeats.iter().peekable();
+            let mut index = 0;
+            listed.retain(|_| {
+                let repeat = next.next_if_eq(&&index).is_some();
+                index += 1;
+                !repeat
+            });
+        }
+        // A list that repeated ids, or shrank a lot, leaves room the
+        // baseline and the spares must not keep until the next fetch.
+        shrink_slack(&mut listed);
+        let mut used = matching.used;
+        shrink_slack(&mut used);
+        let commit = Commit {
+            delta,
+            baseline: Baseline {
+                sessions: listed,
+                retired,
+                classes: tables.kept(),
+                sent_at: times.sent_at,
+            },
+            used,
+        };
+        (commit, tracker)
+    }
+}
+
+/// Gives back the room of a list that holds far fewer items than it could.
+fn shrink_slack<T>(list: &mut Vec<T>) {
+    if list.capacity() > 2 * list.len() + 1024 {
+        list.shrink_to_fit();
+    }
+}

@@ -1,0 +1,116 @@
+//! What the lifecycle families count of one fetch: sessions entering a
+//! status, new sessions, and the observations of the two histograms.
+//!
+//! The observation rule (README, "Reading the lifecycle histograms"): a
+//! session is observed only when this exporter saw the change happen, that
+//! is when an earlier successful fetch listed it in a status before the one
+//! observed (`initializing` or `ready` before `running`; a live status
+//! before a final one), or when it was created after the previous
+//! successful fetch was sent. Each session is observed at most once per
+//! histogram, with the time from its `created_at` to this fetch.
+
+use foldhash::{HashMap, HashMapExt};
+
+use super::FetchTimes;
+use super::matching::Place;
+use super::tracked::{Life, StatusLabel};
+use crate::aggregate::labels::LabelId;
+use crate::api::timestamp::UnixMillis;
+use crate::status::Stage;
+
+/// What placing a session needs of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listing {
+    pub(crate) agent: LabelId,
+    pub(crate) status: StatusLabel,
+    pub(crate) stage: Stage,
+}
+
+/// What a session was before this fetch, when a fetch listed it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Before {
+    pub(crate) status: StatusLabel,
+    pub(crate) life: Life,
+}
+
+/// One fetch's counts, by lifecycle label.
+#[derive(Debug, Default)]
+pub(crate) struct Observing {
+    pub(crate) entered: HashMap<(LabelId, LabelId), u64>,
+    pub(crate) seen: HashMap<LabelId, u64>,
+    pub(crate) starts: Vec<(LabelId, f64)>,
+    pub(crate) ends: Vec<(LabelId, usize, f64)>,
+}
+
+impl Observing {
+    pub(crate) fn new() -> Self {
+        Observing {
+            entered: HashMap::new(),
+            seen: HashMap::new(),
+            starts: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Follows a session placed at `place` (`before` being what that place
+    /// held), listed as `listing`, created at what `created_at` reads;
+    /// returns what is seen of its life now. `previous_sent` is when the
+    /// baseline's request was sent, `None` at the first fetch, which only
+    /// records a baseline.
+    pub(crate) fn follow(
+        &mut self,
+        place: Place,
+        before: Option<Before>,
+        listing: Listing,
+        times: FetchTimes,
+        previous_sent: Option<UnixMillis>,
+        created_at: impl FnOnce() -> Option<UnixMillis>,
+    ) -> Life {
+        let Listing {
+            agent,
+            status,
+            stage,
+        } = listing;
+        let life = before.map_or(Life::default(), |b| b.life);
+        let Some(previous_sent) = previous_sent else {
+            return life.listed(stage);
+        };
+        let entered = match (place, before) {
+            (Place::New, _) => {
+                *self.seen.entry(agent).or_insert(0) += 1;
+                true
+            }
+            (_, Some(before)) => before.status != status,
+            (_, None) => false,
+        };
+        if entered {
+            *self.entered.entry((agent, status.get())).or_insert(0) += 1;
+        }
+        // A created_at later than this answer (the API's clock ahead) does
+        // not make a session new: it may have been listed before and missed
+        // by two fetches, and been observed then.
+        let received_at = times.received_at;
+        let observe = |watched: bool| {
+            let created_at = created_at();
+            let new = place == Place::New
+                && created_at.is_some_and(|c| c > previous_sent && c <= received_at);
+            created_at
+                .filter(|_| watched || new)
+                .map(|c| (received_at - c).max(0) as f64 / 1000.0)
+        };
+        match stage {
+            Stage::Running if !life.started() => {
+                if let Some(seconds) = observe(life.seen_starting()) {
+                    self.starts.push((agent, seconds));
+                }
+            }
+            Stage::Final(which) if !life.ended() => {
+                if let Some(seconds) = observe(life.seen_live()) {
+                    self.ends.push((agent, which, seconds));
+                }
+            }
+            _ => {}
+        }
+        life.listed(stage)
+    }
+}

@@ -1,0 +1,78 @@
+//! Recalling a session instead of reading it: when the bytes where the
+//! next session starts are exactly those the session in step with the
+//! baseline was written as.
+//!
+//! Between two scrapes most sessions of an account do not change (a
+//! finished one never does), and an API writes an unchanged session in the
+//! same bytes. The baseline keeps, for each session in a final status, the
+//! hash of its bytes, their length and its class ([`Written`]). Before a
+//! session is read, the fold hashes as many bytes from its `{` and compares
+//! them with the entry in step, the one the cursor of [`super::matching`]
+//! expects next: equal, the session is that one, listed as then, and is
+//! counted from its class without being read. The hash is keyed
+//! ([`crate::aggregate::hash`]): two different sessions hash alike with
+//! odds below 2^-62.
+//!
+//! Only the entry in step is compared: no look-ahead (a session deleted
+//! since is one miss, then the sessions after it are read and placed, and
+//! the cursor is in step again). After a session recalled, the ones right
+//! after it are tried in the same call (a run), which saves the parser a
+//! call and a check per session.
+//!
+//! Only final sessions are recalled: a live one has an age, and may be
+//! among the oldest, which need its `created_at` and id read.
+
+use super::{FetchTracking, Tracked};
+use crate::aggregate::classes::{Labeller, MAX_KEPT_CLASSES, Tables};
+use crate::api::parse::{Recalled, next_session};
+
+impl FetchTracking<'_> {
+    /// The sessions at the start of `ahead`, from the first one's `{`,
+    /// written as the baseline's entries in step with them, counted into
+    /// `tables`; `None` when the first one is not.
+    #[inline]
+    pub(crate) fn recall(
+        &mut self,
+        ahead: &[u8],
+        tables: &mut Tables,
+        labeller: &mut Labeller<'_>,
+    ) -> Option<Recalled> {
+        let baseline = self.tracker.baseline.as_ref()?;
+        let mut run = Recalled {
+            sessions: 0,
+            len: 0,
+        };
+        let mut j = self.matching.cursor;
+        let mut start = 0;
+        while let Some(previous) = baseline.sessions.get(j)
+            && let Some(written) = previous.written
+            && !self.matching.used[j]
+        {
+            let len = written.len();
+            let bytes = &ahead[start..];
+            if bytes.get(len - 1) != Some(&b'}') || self.hash.of(&bytes[..len]) != written.hash() {
+                break;
+            }
+            let Some(class) = tables.recalled(written.class(), &baseline.classes, labeller) else {
+                break;
+            };
+            tables.count(class, None);
+            self.matching.used[j] = true;
+            self.matching.cursor = j + 1;
+            self.listed.push(Tracked {
+                // Its class is this fetch's now, if the table keeps it.
+                written: (class < MAX_KEPT_CLASSES)
+                    .then(|| written.with_class(class))
+                    .flatten(),
+                ..*previous
+            });
+            run.sessions += 1;
+            run.len = start + len;
+            let Some(next) = next_session(ahead, run.len) else {
+                break;
+            };
+            (j, start) = (j + 1, next);
+        }
+        (run.sessions > 0).then_some(run)
+    }
+}
