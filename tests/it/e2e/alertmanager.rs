@@ -1,6 +1,6 @@
 //! What the end-to-end test needs to run Alertmanager: its config (a
-//! webhook receiver, short grouping delays, and the inhibit rule the README
-//! recommends, read from the README), the server itself, and the webhook
+//! webhook receiver, short grouping delays, and the inhibit rule the docs
+//! recommend, read from `docs/alerts.md`), the server itself, and the webhook
 //! receiver, a real HTTP server on 127.0.0.1 that keeps every notification.
 
 use std::convert::Infallible;
@@ -131,23 +131,24 @@ async fn accept(listener: TcpListener, received: Arc<Mutex<Vec<Json>>>) {
     }
 }
 
-/// The `inhibit_rules` of the README's Alerts section: the YAML block that
+/// The `inhibit_rules` that `docs/alerts.md` recommends: the YAML block that
 /// starts with `inhibit_rules:`.
-pub fn readme_inhibit_rules() -> Yaml {
-    let readme = repo_file("README.md");
-    let start = readme
+pub fn documented_inhibit_rules() -> Yaml {
+    let doc = repo_file("docs/alerts.md");
+    let start = doc
         .find("```yaml\ninhibit_rules:")
-        .expect("README.md has no ```yaml block starting with inhibit_rules:");
-    let block = &readme[start + "```yaml\n".len()..];
+        .expect("docs/alerts.md has no ```yaml block starting with inhibit_rules:");
+    let block = &doc[start + "```yaml\n".len()..];
     let block = &block[..block
         .find("```")
-        .expect("unclosed ```yaml block in README.md")];
-    let parsed: Yaml = serde_yaml_ng::from_str(block)
-        .unwrap_or_else(|e| panic!("the README's inhibit_rules block is not YAML: {e}\n{block}"));
+        .expect("unclosed ```yaml block in docs/alerts.md")];
+    let parsed: Yaml = serde_yaml_ng::from_str(block).unwrap_or_else(|e| {
+        panic!("the inhibit_rules block of docs/alerts.md is not YAML: {e}\n{block}")
+    });
     parsed
         .get("inhibit_rules")
         .cloned()
-        .expect("the README's block has no inhibit_rules")
+        .expect("the block of docs/alerts.md has no inhibit_rules")
 }
 
 /// Writes an Alertmanager config into `dir`: everything to the webhook

@@ -1,5 +1,5 @@
 //! End to end: the exporter with the real Prometheus, Alertmanager and
-//! VictoriaMetrics, and the shipped files (README, Dashboard and Alerts).
+//! VictoriaMetrics, and the shipped files (docs/dashboard.md, docs/alerts.md).
 
 mod alertmanager;
 mod prometheus;

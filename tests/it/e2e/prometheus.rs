@@ -4,8 +4,8 @@
 //! instances of one job (replicas), `prometheus` with a config derived from
 //! `prometheus/prometheus.yml` and the shipped recording and alert rules
 //! (their `for:` a hundred times shorter in the copy), and
-//! `prometheus-alertmanager` with the README's inhibit rule and a webhook
-//! receiver, all on loopback.
+//! `prometheus-alertmanager` with the inhibit rule of `docs/alerts.md` and a
+//! webhook receiver, all on loopback.
 //!
 //! The scripted sessions speak both status vocabularies, the SDKs' and the
 //! docs', and make every lifecycle family move: errors, new sessions,
@@ -129,7 +129,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     let dir = TempDir::new("e2e-prometheus");
     let webhook = Webhook::start().await;
     let (_alertmanager, am) =
-        alertmanager::start(&dir, &webhook, alertmanager::readme_inhibit_rules()).await;
+        alertmanager::start(&dir, &webhook, alertmanager::documented_inhibit_rules()).await;
     let rule_files = write_prometheus_files(&dir, &[a, b], am.address());
     let (prometheus, api) = start_prometheus(&dir).await;
     let deadline = Deadline::after(RUN_DEADLINE);
@@ -249,7 +249,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     let down = webhook.find(since, "AGIApiDown", "firing");
     assert!(
         down.is_empty(),
-        "the README's inhibit rule must keep AGIApiDown from being notified while the key is refused: {down:#?}"
+        "the inhibit rule of docs/alerts.md must keep AGIApiDown from being notified while the key is refused: {down:#?}"
     );
 
     drop(prometheus);
@@ -1050,7 +1050,7 @@ async fn stuck_running_reaches_the_webhook(webhook: &Webhook, body: &[u8], deadl
     );
     assert_eq!(
         notified.annotations["runbook_url"],
-        "https://github.com/agi-exporter/agi_exporter#runbook-agisessionstuckrunning",
+        "https://github.com/agi-exporter/agi_exporter/blob/main/docs/alerts.md#runbook-agisessionstuckrunning",
         "{notified:#?}"
     );
 }
