@@ -4,7 +4,7 @@
 //! serde_json-based reader must do; the parser alone runs at about half of
 //! that time. The fold (parse, aggregate, match the previous fetch) is timed
 //! in steady state, the previous fetch having listed the same body, so
-//! that every session is recalled rather than read (README, Performance,
+//! that every session is recalled rather than read (docs/performance.md,
 //! where the load script holds the scrape to its bars); and again with
 //! recalling refused, every session read and matched: the cost of reading.
 //! (A fetch whose sessions all changed also hashes some of them in vain

@@ -12,7 +12,7 @@
 //!   same body with the same HTTP client plus
 //!   `serde_json::from_slice::<IgnoredAny>` of it; the `ratio` lines at the
 //!   end compare them in the same run, one per shape. (`scripts/load`
-//!   holds the release binary to the README's bars, against a GET that
+//!   holds the release binary to the bars of docs/performance.md, against a GET that
 //!   only reads.)
 //!
 //! `cargo bench --bench scrape` measures; `cargo test --benches` runs every

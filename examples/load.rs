@@ -19,7 +19,7 @@
 //!   inflated as it arrives with the exporter's inflater (flate2, zlib-rs);
 //! - sequential `/metrics` scrapes of each exporter, interleaved with its
 //!   floor so both see the same machine noise: medians, and their ratio
-//!   (the README's Performance bars at 100,000 sessions: plain at most
+//!   (the bars of docs/performance.md at 100,000 sessions: plain at most
 //!   1.25x its floor on the SDKs' shape and 2x on the docs', gzip at most
 //!   1.1x); the exporter of the changing API against the plain floor;
 //! - the exporter's CPU time per scrape (`/proc/PID/stat`), also per MB of

@@ -145,7 +145,7 @@ pub struct WebConfig {
 
 /// How long the server waits for slow clients, for requests under way at
 /// shutdown, and between checks of the web config file. Not flags: the
-/// defaults are what the README documents; tests shorten them.
+/// defaults are what docs/configuration.md documents; tests shorten them.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerTimings {
     /// A client must send its request headers within this time (which also

@@ -3,9 +3,10 @@
 //! On each scrape of `/metrics` it fetches the account's session list
 //! (`GET /v1/sessions`), folds it into counts per status and agent, ages of
 //! the oldest live sessions and transitions, and renders those with the
-//! exporter's own health metrics. The README is the contract: its Flags,
-//! Metrics, "What the exporter accepts", Failure model, Security and
-//! Performance sections say what every part here implements.
+//! exporter's own health metrics. The README and docs/ are the contract:
+//! configuration.md, metrics.md (with what the exporter accepts),
+//! operations.md (the failure model), security.md and performance.md say
+//! what every part here implements.
 //!
 //! Data flows one way: flags ([`Cli`]) -> [`Config`] -> [`start`]; a
 //! scrape: `server` -> `deadline` -> `process` (what exists once per

@@ -96,7 +96,7 @@ impl KnownStatus {
 }
 
 /// What a status means for a session's life, as the lifecycle families
-/// read it (README, "Reading the lifecycle histograms").
+/// read it (docs/metrics.md, "Reading the lifecycle histograms").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     /// Not started yet: `initializing`, `ready`. A later `running` is a
@@ -149,7 +149,7 @@ impl Default for StatusModel {
 }
 
 impl StatusModel {
-    /// The flag's default, as the README and `--help` show it.
+    /// The flag's default, as docs/configuration.md and `--help` show it.
     pub(crate) const DEFAULT_FLAG: &'static str = "completed,finished,error,terminated";
 
     /// The model from a comma-separated list of final statuses. Refuses

@@ -5,7 +5,7 @@
 //! straight into the buffers the session parser reads, and the size cap
 //! counts inflated bytes as they come, a buffer at a time. The inflater is
 //! flate2's zlib-rs backend (pure Rust), the fastest streaming one measured
-//! (README, Performance).
+//! (docs/performance.md).
 
 use flate2::{Decompress, FlushDecompress, Status};
 

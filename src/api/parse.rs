@@ -27,7 +27,7 @@
 //!
 //! The JSON itself is read by [`super::json`]. Verdicts and fields are
 //! exactly serde_json's when it reads the body with the serde model of the
-//! contract (the README's "What the exporter accepts"): the body's keys and
+//! contract (docs/metrics.md, "What the exporter accepts"): the body's keys and
 //! each session's keys are read as text, the first `sessions`, `data` or
 //! `items` key holds the list, the four fields are read as any value (so a
 //! number there must be in range, and an object there has its keys read as

@@ -1,7 +1,7 @@
 //! What the lifecycle families count of one fetch: sessions entering a
 //! status, new sessions, and the observations of the two histograms.
 //!
-//! The observation rule (README, "Reading the lifecycle histograms"): a
+//! The observation rule (docs/metrics.md, "Reading the lifecycle histograms"): a
 //! session is observed only when this exporter saw the change happen, that
 //! is when an earlier successful fetch listed it in a status before the one
 //! observed (`initializing` or `ready` before `running`; a live status

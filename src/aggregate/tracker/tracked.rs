@@ -87,7 +87,7 @@ impl StatusLabel {
 }
 
 /// What this exporter saw of a session's life, for the observation rule
-/// (README, "Reading the lifecycle histograms").
+/// (docs/metrics.md, "Reading the lifecycle histograms").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Life(u8);
 
