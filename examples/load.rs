@@ -43,7 +43,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use agi_exporter::demo::{Shape, SimOptions, Simulator, population_body};
 use flate2::{Decompress, FlushDecompress};
 
-const USAGE: &str = "usage: load --exporter PATH [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
+const USAGE: &str = "usage: load --exporter PATH [--exporter PATH...] [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
 
 /// Scrapes during which `/-/healthy` is probed.
 const PROBED_SCRAPES: usize = 3;
@@ -77,7 +77,9 @@ fn new_client() -> Result<reqwest::Client, String> {
 
 #[derive(Debug)]
 struct Args {
-    exporter: PathBuf,
+    /// The builds measured, one after another in the same run (a build
+    /// against the one before it, say).
+    exporters: Vec<PathBuf>,
     /// How the sessions are written: `docs`, `sdk` or `mixed`.
     shapes: Vec<Shape>,
     sessions: Vec<usize>,
@@ -85,9 +87,11 @@ struct Args {
     concurrent: usize,
 }
 
-/// One shape's and size's results.
+/// One build's, shape's and size's results.
 #[derive(Debug)]
 struct Row {
+    /// The binary's file name.
+    build: String,
     shape: Shape,
     sessions: usize,
     body_bytes: usize,
@@ -158,12 +162,17 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     for &shape in &args.shapes {
         for &n in &args.sessions {
-            eprintln!("load: {n} sessions, {shape} shape...");
-            match runtime.block_on(measure(&args, shape, n)) {
-                Ok(row) => rows.push(row),
-                Err(message) => {
-                    eprintln!("load: {n} sessions, {shape} shape: {message}");
-                    return ExitCode::FAILURE;
+            for exporter in &args.exporters {
+                let build = exporter.file_name().map_or_else(String::new, |name| {
+                    name.to_string_lossy().into_owned()
+                });
+                eprintln!("load: {n} sessions, {shape} shape, {build}...");
+                match runtime.block_on(measure(&args, exporter, shape, n)) {
+                    Ok(row) => rows.push(Row { build, ..row }),
+                    Err(message) => {
+                        eprintln!("load: {n} sessions, {shape} shape, {build}: {message}");
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
         }
@@ -174,7 +183,7 @@ fn main() -> ExitCode {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
-        exporter: PathBuf::new(),
+        exporters: Vec::new(),
         shapes: vec![Shape::Docs, Shape::Sdk],
         sessions: vec![10_000, 100_000, 1_000_000],
         scrapes: 20,
@@ -183,7 +192,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--exporter" => parsed.exporter = PathBuf::from(value()?),
+            "--exporter" => parsed.exporters.push(PathBuf::from(value()?)),
             "--shapes" => {
                 parsed.shapes = value()?
                     .split(',')
@@ -207,7 +216,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if parsed.exporter.as_os_str().is_empty() {
+    if parsed.exporters.is_empty() {
         return Err("--exporter is required".to_owned());
     }
     if parsed.scrapes == 0 || parsed.scrapes > 1_000 || parsed.concurrent > 1_000 {
@@ -216,7 +225,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(parsed)
 }
 
-async fn measure(args: &Args, shape: Shape, n: usize) -> Result<Row, String> {
+async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result<Row, String> {
     // Generated once, its bytes shared by every simulator of the size (a
     // million SDK-shaped sessions are about 500 MB).
     let generated = SimOptions::generated(n, shape);
@@ -234,9 +243,9 @@ async fn measure(args: &Args, shape: Shape, n: usize) -> Result<Row, String> {
     })
     .await?;
     let body_bytes = plain_api.body().len();
-    let plain = Exporter::start(&args.exporter, &plain_api)?;
-    let gzip = Exporter::start(&args.exporter, &gzip_api)?;
-    let changing = Exporter::start(&args.exporter, &changing_api)?;
+    let plain = Exporter::start(exporter, &plain_api)?;
+    let gzip = Exporter::start(exporter, &gzip_api)?;
+    let changing = Exporter::start(exporter, &changing_api)?;
     // Let it settle: the runtime's threads and the allocator's arenas exist
     // once the listening line is out, but give them a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -276,10 +285,11 @@ async fn measure(args: &Args, shape: Shape, n: usize) -> Result<Row, String> {
         ..serving()
     })
     .await?;
-    let slow_exporter = Exporter::start(&args.exporter, &slow_api)?;
+    let slow_exporter = Exporter::start(exporter, &slow_api)?;
     let slow = burst(&slow_api, &slow_exporter, args.concurrent).await?;
 
     Ok(Row {
+        build: String::new(),
         shape,
         sessions: n,
         body_bytes,
@@ -599,7 +609,7 @@ impl Exporter {
 }
 
 impl Exporter {
-    fn start(binary: &PathBuf, simulator: &Simulator) -> Result<Self, String> {
+    fn start(binary: &Path, simulator: &Simulator) -> Result<Self, String> {
         let mut child = Command::new(binary)
             .args(["--api.url", &simulator.url()])
             .args(["--web.listen-address", "127.0.0.1:0"])
@@ -687,12 +697,13 @@ fn print_table(args: &Args, rows: &[Row]) {
     // CPU milliseconds per megabyte of (inflated) body.
     let per_mb = |e: &Encoding, row: &Row| ms(e.cpu_per_scrape) / (row.body_bytes as f64 / 1e6);
     println!(
-        "| shape | sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | every session changed: scrape | its ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, changed, gzip) | CPU per MB of body (plain, changed, gzip) |"
+        "| build | shape | sessions | body (gzip) | plain: GET floor | plain: scrape | plain: ratio | every session changed: scrape | its ratio | gzip: GET + inflate floor | gzip: scrape | gzip: ratio | CPU per scrape (plain, changed, gzip) | CPU per MB of body (plain, changed, gzip) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms, {:.0} ms | {:.2} ms, {:.2} ms, {:.2} ms |",
+            "| {} | {} | {} | {:.1} MiB ({:.1} MiB) | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms | {:.2}x | {:.2} ms | {:.2} ms | {:.2}x | {:.0} ms, {:.0} ms, {:.0} ms | {:.2} ms, {:.2} ms, {:.2} ms |",
+            row.build,
             row.shape,
             row.sessions,
             mib(row.body_bytes as f64),
@@ -715,16 +726,17 @@ fn print_table(args: &Args, rows: &[Row]) {
     }
     println!();
     println!(
-        "| shape | sessions | idle RSS | RSS between fetches after the scrapes | peak RSS (plain, changed, gzip) | peak RSS after {0} concurrent scrapes | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
+        "| build | shape | sessions | idle RSS | RSS between fetches after the scrapes | peak RSS (plain, changed, gzip) | peak RSS after {0} concurrent scrapes | `/-/healthy` p99 during folds | {0} concurrent scrapes: API requests | same, API answering in {1} ms |",
         args.concurrent,
         SLOW_API.as_millis(),
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mib = |kib: u64| kib as f64 / 1024.0;
     for row in rows {
         let [plain, changed, gzip] = row.peak_rss_kib.map(mib);
         println!(
-            "| {} | {} | {:.1} MiB | {:.1} MiB | {plain:.1}, {changed:.1}, {gzip:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
+            "| {} | {} | {} | {:.1} MiB | {:.1} MiB | {plain:.1}, {changed:.1}, {gzip:.1} MiB | {:.1} MiB | {:.2} ms | {} | {} |",
+            row.build,
             row.shape,
             row.sessions,
             mib(row.idle_rss_kib),
