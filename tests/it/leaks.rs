@@ -153,9 +153,15 @@ async fn scrape_failing_with(exporter: &BinaryExporter, reason: &str) -> String 
     let before = exporter.log_lines(&[&format!("reason={reason}")]).len();
     let body = exporter.scrape().await;
     assert_eq!(up(&body), 0.0, "{body}");
-    wait_until(Duration::from_secs(5), reason, || {
-        exporter.log_lines(&[&format!("reason={reason}")]).len() > before
-    })
+    let needle = format!("reason={reason}");
+    eventually(
+        &format!("a new line with {needle} is logged"),
+        Duration::from_secs(5),
+        async || match exporter.log_lines(&[&needle]).len() {
+            logged if logged > before => Ok(()),
+            _ => Err(exporter.stderr_tail(20)),
+        },
+    )
     .await;
     body
 }

@@ -136,14 +136,12 @@ async fn settles_on<F>(expected: Result<u16, String>, mut request: F) -> Result<
 where
     F: FnMut() -> reqwest::RequestBuilder,
 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let last = poll(Duration::from_secs(10), async || {
         let got = status_of(request()).await;
-        if got == expected || std::time::Instant::now() >= deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if got == expected { Ok(got) } else { Err(got) }
+    })
+    .await;
+    last.unwrap_or_else(|got| got)
 }
 
 /// Status of a request, or the error text when there is no answer.

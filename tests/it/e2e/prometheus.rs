@@ -42,8 +42,9 @@ use serde_json::{Value as Json, json};
 
 use super::alertmanager::{self, Webhook};
 use super::support as e2e;
-use super::support::{Deadline, HttpApi, Process, TempDir, eventually};
-use crate::support::{Behaviour, FakeApi};
+use super::support::{HttpApi, TempDir};
+use crate::support::process::{BinaryExporter, Process};
+use crate::support::{Behaviour, Deadline, FakeApi, Serving, eventually};
 
 /// The key the simulator accepts and the exporters are given.
 const KEY: &str = "e2e-prometheus-key-93b1";
@@ -124,8 +125,9 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     // 26h old.
     let simulator = FakeApi::start(KEY, population_body(Simulated::Demo, 0x5eed)).await;
     let mut account = Account::new(&simulator);
-    let (exporter_a, a) = e2e::start_exporter(&simulator).await;
-    let (exporter_b, b) = e2e::start_exporter(&simulator).await;
+    let exporter_a = BinaryExporter::for_api_with_key(&simulator.url(), KEY, &[]).await;
+    let exporter_b = BinaryExporter::for_api_with_key(&simulator.url(), KEY, &[]).await;
+    let (a, b) = (exporter_a.address(), exporter_b.address());
     let dir = TempDir::new("e2e-prometheus");
     let webhook = Webhook::start().await;
     let (_alertmanager, am) =
@@ -254,7 +256,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
 
     drop(prometheus);
     for exporter in [exporter_a, exporter_b] {
-        let log = exporter.lines().join("\n");
+        let log = exporter.output();
         assert!(
             !log.contains(KEY),
             "the exporter logged the API key:\n{log}"

@@ -1,26 +1,19 @@
-//! What the end-to-end tests need beyond the shared harness: child
-//! processes that are killed and reaped when dropped (and print the tail of
-//! their output when the test panics), a temporary directory, the test
-//! copies of the shipped Prometheus files, a small client for Prometheus's
-//! HTTP API, and a scanner that finds the metric selectors and grouping
-//! labels of a PromQL expression.
+//! What the end-to-end tests need beyond the shared harness: the tools
+//! they run and how to skip without them, servers started on a free port,
+//! a temporary directory, the test copies of the shipped Prometheus files,
+//! a small client for Prometheus's HTTP API, and a scanner that finds the
+//! metric selectors and grouping labels of a PromQL expression.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
-/// How often bounded waits look again.
-pub const POLL: Duration = Duration::from_millis(250);
-
-/// Lines of a child's output printed when the test fails.
-const TAIL_LINES: usize = 40;
+use crate::support::eventually;
+use crate::support::process::{Process, STARTUP_DEADLINE};
 
 /// A program the end-to-end tests run, and the Debian package that has it.
 #[derive(Debug, Clone, Copy)]
@@ -105,187 +98,6 @@ fn is_executable(_: &std::fs::Metadata) -> bool {
     true
 }
 
-/// A bound on the total time of a sequence of waits.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline(Instant);
-
-impl Deadline {
-    /// A deadline `limit` from now.
-    pub fn after(limit: Duration) -> Self {
-        Deadline(Instant::now() + limit)
-    }
-
-    /// Whether it has passed.
-    pub fn passed(self) -> bool {
-        Instant::now() >= self.0
-    }
-}
-
-/// Calls `check` every [`POLL`] until it returns `Ok`, and panics with
-/// `what` and the last error once `deadline` has passed.
-pub async fn eventually<T>(
-    what: &str,
-    deadline: Deadline,
-    mut check: impl AsyncFnMut() -> Result<T, String>,
-) -> T {
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(error) if deadline.passed() => panic!("timed out waiting until {what}:\n{error}"),
-            Err(_) => tokio::time::sleep(POLL).await,
-        }
-    }
-}
-
-/// A child process whose stdout and stderr are collected in memory. Dropping
-/// it kills and reaps it; if the thread is panicking, it first prints the
-/// last lines of its output.
-#[derive(Debug)]
-pub struct Process {
-    name: String,
-    child: Child,
-    output: Arc<Mutex<Vec<String>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Process {
-    /// Starts `command` with its output collected.
-    pub fn spawn(name: &str, mut command: Command) -> Process {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            readers.push(collect(stdout, Arc::clone(&output)));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            readers.push(collect(stderr, Arc::clone(&output)));
-        }
-        Process {
-            name: name.to_owned(),
-            child,
-            output,
-            readers,
-        }
-    }
-
-    /// Every line it printed so far, stdout and stderr interleaved.
-    pub fn lines(&self) -> Vec<String> {
-        self.output
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    /// Its last lines, for a failure message.
-    pub fn tail(&self) -> String {
-        let lines = self.lines();
-        let start = lines.len().saturating_sub(TAIL_LINES);
-        lines[start..].join("\n")
-    }
-
-    /// How it exited, if it has.
-    pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The pipes close with the process, so the readers end.
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "---- last {TAIL_LINES} lines of {} ----\n{}\n---- end of {} ----",
-                self.name,
-                self.tail(),
-                self.name
-            );
-        }
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static, output: Arc<Mutex<Vec<String>>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            output
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(line);
-        }
-    })
-}
-
-/// Starts the real binary against `api`, on an ephemeral port, and returns
-/// it with the address it logged.
-pub async fn start_exporter(api: &crate::support::FakeApi) -> (Process, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agi_exporter"));
-    command
-        .args(["--api.url", &api.url()])
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .env("AGI_API_KEY", api.key())
-        .env_remove("AGI_API_KEY_FILE")
-        .env_remove("AGI_API_URL");
-    let mut exporter = Process::spawn("agi_exporter", command);
-    let deadline = Deadline::after(STARTUP_DEADLINE);
-    let address = eventually(
-        "agi_exporter logs its listening address",
-        deadline,
-        async || {
-            if let Some(status) = exporter.exit_status() {
-                panic!("agi_exporter exited with {status}:\n{}", exporter.tail());
-            }
-            exporter
-                .lines()
-                .iter()
-                .find_map(|line| listening_address(line))
-                .ok_or_else(|| exporter.tail())
-        },
-    )
-    .await;
-    (exporter, address)
-}
-
-/// The port of `address=HOST:PORT` on the exporter's `listening` log line
-/// (logfmt; quotes and ANSI colours tolerated).
-pub fn listening_address(line: &str) -> Option<SocketAddr> {
-    let line = strip_ansi(line);
-    if !line.contains("listening") {
-        return None;
-    }
-    line.split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .and_then(|value| value.trim_matches('"').parse().ok())
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Starts a server that cannot be given port 0: `command(port)` on a port
 /// that was free a moment ago, trying another one if it was taken in the
 /// meantime, until `GET ready_path` answers 200.
@@ -298,9 +110,8 @@ pub async fn start_server(
         let port = free_port();
         let mut process = Process::spawn(name, command(port));
         let api = HttpApi::new(port);
-        let deadline = Deadline::after(STARTUP_DEADLINE);
-        let ready = eventually(&format!("{name} is ready"), deadline, async || {
-            if process.exit_status().is_some() {
+        let ready = eventually(&format!("{name} is ready"), STARTUP_DEADLINE, async || {
+            if process.try_status().is_some() {
                 return Ok(false);
             }
             match api.get(ready_path, &[]).await {
@@ -310,10 +121,10 @@ pub async fn start_server(
             }
         })
         .await;
-        if ready && process.exit_status().is_none() {
+        if ready && process.try_status().is_none() {
             return (process, api);
         }
-        let log = process.tail();
+        let log = process.output();
         assert!(
             log.contains("address already in use"),
             "{name} exited:\n{log}"
@@ -322,9 +133,6 @@ pub async fn start_server(
     }
     panic!("{name} could not bind a port in 3 attempts");
 }
-
-/// How long a process may take to start listening.
-pub const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A port that was free a moment ago on 127.0.0.1 (for `prometheus`, which
 /// cannot be given port 0 and report it; the caller retries if it is taken).
@@ -865,18 +673,4 @@ fn promql_names_finds_selectors_and_grouping_labels() {
         with_label(r#"agi_sessions{status="error"}"#, "status"),
         r#"agi_sessions{status="error", status!=""}"#
     );
-}
-
-#[test]
-fn listening_address_reads_the_exporter_log_line() {
-    let line = "ts=2026-01-01T00:00:00Z level=info target=agi_exporter msg=listening address=127.0.0.1:4242 telemetry_path=/metrics";
-    assert_eq!(
-        listening_address(line),
-        Some(SocketAddr::from(([127, 0, 0, 1], 4242)))
-    );
-    assert_eq!(
-        listening_address("\u{1b}[32mlevel=info\u{1b}[0m msg=listening address=\"127.0.0.1:7\""),
-        Some(SocketAddr::from(([127, 0, 0, 1], 7)))
-    );
-    assert_eq!(listening_address("level=info msg=stopped"), None);
 }

@@ -15,8 +15,9 @@ use agi_exporter::format_timestamp;
 use serde_json::json;
 
 use super::support as e2e;
-use super::support::{Deadline, HttpApi, TempDir, eventually};
-use crate::support::{Behaviour, FakeApi};
+use super::support::{HttpApi, TempDir};
+use crate::support::process::BinaryExporter;
+use crate::support::{Behaviour, Deadline, FakeApi, Serving, eventually};
 
 const KEY: &str = "e2e-victoria-key-5d2e";
 
@@ -29,7 +30,8 @@ async fn victoria_metrics_scrapes_every_sample_without_an_error() {
         return;
     }
     let simulator = FakeApi::start(KEY, population_body(Simulated::Demo, 0x5eed)).await;
-    let (exporter, address) = e2e::start_exporter(&simulator).await;
+    let exporter = BinaryExporter::for_api_with_key(&simulator.url(), KEY, &[]).await;
+    let address = exporter.address();
     let dir = TempDir::new("e2e-victoria-metrics");
     let (config, _) = e2e::test_prometheus_config(
         &e2e::repo_file("prometheus/prometheus.yml"),
@@ -149,7 +151,7 @@ async fn victoria_metrics_scrapes_every_sample_without_an_error() {
         scraped, samples,
         "samples of the last scrape:\n{exposition}"
     );
-    let log = victoria.lines().join("\n");
+    let log = victoria.output();
     assert!(
         !log.contains("cannot parse"),
         "VictoriaMetrics could not parse the exposition:\n{log}"

@@ -9,10 +9,13 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agi_exporter::{LogFormat, LogLevel, log_subscriber};
 use tracing_subscriber::fmt::MakeWriter;
+
+use super::tail;
+use super::wait::eventually;
 
 thread_local! {
     static CAPTURE: RefCell<Option<(Logs, tracing::subscriber::DefaultGuard)>> =
@@ -57,31 +60,22 @@ impl Logs {
     /// Waits until a line contains every one of `needles`; returns it.
     /// Panics with the whole log after `within`.
     pub async fn wait_for(&self, needles: &[&str], within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(line) = self.lines(needles).into_iter().next() {
-                return line;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "no log line containing {needles:?} within {within:?}; log:\n{}",
-                    self.text()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            &format!("a line containing {needles:?} is logged"),
+            within,
+            async || {
+                self.lines(needles)
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| format!("log:\n{}", self.text()))
+            },
+        )
+        .await
     }
 
     /// The last `lines` lines, for failure messages.
     pub fn tail(&self, lines: usize) -> String {
-        let text = self.text();
-        let all: Vec<&str> = text.lines().collect();
-        let start = all.len().saturating_sub(lines);
-        format!(
-            "--- last {} log lines ---\n{}",
-            all.len() - start,
-            all[start..].join("\n")
-        )
+        tail(&self.text(), lines, "the log")
     }
 }
 
