@@ -44,7 +44,7 @@ use super::alertmanager::{self, Webhook};
 use super::support as e2e;
 use super::support::{HttpApi, TempDir};
 use crate::support::process::{BinaryExporter, Process};
-use crate::support::{Behaviour, Deadline, FakeApi, Serving, eventually};
+use crate::support::{Behaviour, Deadline, FakeApi, Serving, assert_no_key_in, eventually};
 
 /// The key the simulator accepts and the exporters are given.
 const KEY: &str = "e2e-prometheus-key-93b1";
@@ -255,11 +255,11 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     );
 
     drop(prometheus);
-    for exporter in [exporter_a, exporter_b] {
-        let log = exporter.output();
-        assert!(
-            !log.contains(KEY),
-            "the exporter logged the API key:\n{log}"
+    for (name, exporter) in [("a", exporter_a), ("b", exporter_b)] {
+        assert_no_key_in(
+            KEY,
+            &format!("the output of exporter {name}"),
+            &exporter.output(),
         );
     }
 }

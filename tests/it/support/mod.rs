@@ -18,6 +18,7 @@ pub mod bodies;
 pub mod contract;
 pub mod exposition;
 pub mod fake_api;
+pub mod leaks;
 pub mod listening;
 pub mod logs;
 pub mod process;
@@ -40,6 +41,7 @@ pub use self::fake_api::{
     Behaviour, EXAMPLE_SESSION, FakeApi, KEY, Population, Shape, fake_api, fake_api_with_key,
     spec_example_api,
 };
+pub use self::leaks::assert_no_key_in;
 pub use self::logs::Logs;
 pub use self::wait::{Deadline, eventually, poll};
 
