@@ -29,6 +29,7 @@ pub mod serde_model;
 pub mod tls;
 pub mod wait;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -417,4 +418,15 @@ pub fn session_list(count: usize) -> String {
     }
     body.push(']');
     body
+}
+
+/// `pieces`, one after the other, compressed with gzip as an API
+/// answering `Content-Encoding: gzip` sends them (in pieces, so that a
+/// large body of repeated parts need not be built first).
+pub fn gzip<P: AsRef<[u8]>>(pieces: impl IntoIterator<Item = P>) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for piece in pieces {
+        encoder.write_all(piece.as_ref()).expect("gzip in memory");
+    }
+    encoder.finish().expect("gzip in memory")
 }
