@@ -9,16 +9,6 @@ async fn demo_exporter() -> Exporter {
     Exporter::start(&["--demo"], None).await
 }
 
-/// The statuses the official SDKs use, which the demo speaks.
-const SDK_STATUSES: [&str; 6] = [
-    "ready",
-    "running",
-    "waiting_for_input",
-    "paused",
-    "finished",
-    "error",
-];
-
 /// The oldest session in each live status, at least this old: the demo's
 /// stuck sessions, each past its alert's threshold.
 const STUCK: [(&str, f64); 4] = [

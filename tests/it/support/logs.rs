@@ -14,8 +14,7 @@ use std::time::Duration;
 use agi_exporter::{LogFormat, LogLevel, log_subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 
-use super::tail;
-use super::wait::eventually;
+use super::{lines_containing, tail, wait_for_line};
 
 thread_local! {
     static CAPTURE: RefCell<Option<(Logs, tracing::subscriber::DefaultGuard)>> =
@@ -50,27 +49,13 @@ impl Logs {
 
     /// Lines containing every one of `needles`.
     pub fn lines(&self, needles: &[&str]) -> Vec<String> {
-        self.text()
-            .lines()
-            .filter(|line| needles.iter().all(|n| line.contains(n)))
-            .map(str::to_owned)
-            .collect()
+        lines_containing(&self.text(), needles)
     }
 
     /// Waits until a line contains every one of `needles`; returns it.
     /// Panics with the whole log after `within`.
     pub async fn wait_for(&self, needles: &[&str], within: Duration) -> String {
-        eventually(
-            &format!("a line containing {needles:?} is logged"),
-            within,
-            async || {
-                self.lines(needles)
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| format!("log:\n{}", self.text()))
-            },
-        )
-        .await
+        wait_for_line("the log", needles, within, || self.text()).await
     }
 
     /// The last `lines` lines, for failure messages.

@@ -305,6 +305,37 @@ pub fn exposition_of(reply: Reply, path: &str, context: impl FnOnce() -> String)
     text
 }
 
+/// The lines of `log` that contain every one of `needles`.
+pub fn lines_containing(log: &str, needles: &[&str]) -> Vec<String> {
+    log.lines()
+        .filter(|line| needles.iter().all(|n| line.contains(n)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits until `log()`, the log of `source`, has a line containing every
+/// one of `needles`; returns that line. Panics with the whole log after
+/// `within`.
+pub async fn wait_for_line(
+    source: &str,
+    needles: &[&str],
+    within: Duration,
+    log: impl Fn() -> String,
+) -> String {
+    eventually(
+        &format!("{source} has a line containing {needles:?}"),
+        within,
+        async || {
+            let log = log();
+            match lines_containing(&log, needles).into_iter().next() {
+                Some(line) => Ok(line),
+                None => Err(format!("{source}:\n{log}")),
+            }
+        },
+    )
+    .await
+}
+
 /// The last `lines` lines of `text`, headed by where they come from, for
 /// failure messages.
 pub fn tail(text: &str, lines: usize, source: &str) -> String {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::listening::listening_address;
 use super::wait::{eventually, poll};
-use super::{KEY, Serving, tail};
+use super::{KEY, Serving, lines_containing, tail, wait_for_line};
 
 /// How long a process may take to start listening, or the binary to run
 /// to completion.
@@ -176,26 +176,13 @@ impl Process {
     /// Waits until stderr has a line containing every one of `needles`;
     /// returns that line. Panics with the whole log after `within`.
     pub async fn wait_for_log_line(&self, needles: &[&str], within: Duration) -> String {
-        eventually(
-            &format!("{} logs a line containing {needles:?}", self.name),
-            within,
-            async || {
-                self.log_lines(needles)
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| format!("stderr:\n{}", self.stderr_text()))
-            },
-        )
-        .await
+        let source = format!("{}'s stderr", self.name);
+        wait_for_line(&source, needles, within, || self.stderr_text()).await
     }
 
     /// Lines of stderr containing every one of `needles`.
     pub fn log_lines(&self, needles: &[&str]) -> Vec<String> {
-        self.stderr_text()
-            .lines()
-            .filter(|line| needles.iter().all(|n| line.contains(n)))
-            .map(str::to_owned)
-            .collect()
+        lines_containing(&self.stderr_text(), needles)
     }
 
     /// Its resident set size (`VmRSS` in `/proc/<pid>/status`).
