@@ -4,60 +4,15 @@
 //! reloading on change (a new password, a rotated certificate) for new
 //! connections, without a restart.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use crate::support::files::set_mtime;
 use crate::support::process;
 use crate::support::tls::{Ca, Leaf};
 use crate::support::*;
 
 // ---------------------------------------------------------------- helpers
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "agi-exporter-webcfg-{}-{tag}-{n}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create the temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Writes a file and moves its mtime one second past whatever it was,
-    /// so the change is seen however coarse the file system's clock is.
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path(name);
-        let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        std::fs::write(&path, contents).expect("write a test file");
-        if let Some(before) = before {
-            set_mtime(&path, before + Duration::from_secs(1));
-        }
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn set_mtime(path: &Path, when: SystemTime) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|file| file.set_modified(when))
-        .expect("set the file's mtime");
-}
 
 fn mtime(path: &Path) -> SystemTime {
     std::fs::metadata(path)
@@ -80,17 +35,6 @@ fn tls_client(ca_pem: &str, identity: Option<&Leaf>) -> reqwest::Client {
         builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
     }
     builder.build().expect("the TLS client builds")
-}
-
-/// A plain-HTTP client that opens a new connection for every request.
-fn fresh_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("the client builds")
 }
 
 fn https_url(exporter: &Exporter, path: &str) -> String {
@@ -168,7 +112,7 @@ async fn tls_serves_metrics_to_a_client_that_trusts_the_ca() {
     let body = response.text().await.expect("the body is read");
     assert_eq!(up(&body), 1.0, "{body}");
 
-    let plain = status_of(fresh_client().get(format!("{}/metrics", exporter.url()))).await;
+    let plain = status_of(http_client().get(format!("{}/metrics", exporter.url()))).await;
     assert!(
         !matches!(plain, Ok(200)),
         "plain HTTP on the TLS port must not be served: {plain:?}"
@@ -229,7 +173,7 @@ async fn basic_auth_admits_the_right_password_only_and_leaves_health_open() {
     let dir = TempDir::new("auth");
     let config = dir.write("web.yml", &basic_auth_config("prometheus", "s3cret"));
     let exporter = exporter_with_web_config(&api, &config).await;
-    let client = fresh_client();
+    let client = http_client();
     let metrics = format!("{}/metrics", exporter.url());
 
     let right = client
@@ -296,7 +240,7 @@ async fn configured_headers_are_on_every_response() {
         ),
     );
     let exporter = exporter_with_web_config(&api, &config).await;
-    let client = fresh_client();
+    let client = http_client();
     let url = |path: &str| format!("{}{path}", exporter.url());
 
     let replies = [
@@ -430,8 +374,8 @@ async fn client_auth_without_a_client_ca_exits_2() {
     // The certificate files exist next to this config; only the CA is missing.
     let config = format!(
         "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n",
-        dir.path("server.crt").display(),
-        dir.path("server.key").display()
+        dir.file("server.crt").display(),
+        dir.file("server.key").display()
     );
     assert_refused_at_start(&config, &["client_ca_file"], None).await;
 }
@@ -470,7 +414,7 @@ async fn a_new_password_applies_to_new_connections_without_a_restart() {
     let exporter = exporter_with_web_config(&api, &config).await;
     let metrics = format!("{}/metrics", exporter.url());
     let with = |password: &'static str| {
-        fresh_client()
+        http_client()
             .get(&metrics)
             .basic_auth("prometheus", Some(password))
     };
@@ -502,7 +446,7 @@ async fn a_rewrite_is_picked_up_even_when_the_mtime_does_not_move() {
     let exporter = exporter_with_web_config(&api, &config).await;
     let metrics = format!("{}/metrics", exporter.url());
     let with = |password: &'static str| {
-        fresh_client()
+        http_client()
             .get(&metrics)
             .basic_auth("prometheus", Some(password))
     };
@@ -539,13 +483,13 @@ async fn a_broken_rewrite_keeps_the_last_good_settings_in_force() {
         .await;
 
     assert_eq!(
-        status_of(fresh_client().get(&metrics)).await,
+        status_of(http_client().get(&metrics)).await,
         Ok(401),
         "a broken file must not switch auth off"
     );
     assert_eq!(
         status_of(
-            fresh_client()
+            http_client()
                 .get(&metrics)
                 .basic_auth("prometheus", Some("s3cret"))
         )
@@ -602,7 +546,7 @@ async fn a_web_config_caught_empty_mid_rewrite_switches_neither_tls_nor_auth_off
         .wait_for(&["level=warn", "keeping TLS on"], Duration::from_secs(5))
         .await;
 
-    let plain = status_of(fresh_client().get(format!("{}/metrics", exporter.url()))).await;
+    let plain = status_of(http_client().get(format!("{}/metrics", exporter.url()))).await;
     assert!(
         plain.is_err() || plain == Ok(401),
         "with the web config caught empty, plain HTTP without a password got {plain:?}: TLS and basic auth were switched off\n{}",

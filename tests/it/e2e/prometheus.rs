@@ -42,9 +42,11 @@ use serde_json::{Value as Json, json};
 
 use super::alertmanager::{self, Webhook};
 use super::support as e2e;
-use super::support::{HttpApi, TempDir};
+use super::support::HttpApi;
 use crate::support::process::{BinaryExporter, Process};
-use crate::support::{Behaviour, Deadline, FakeApi, Serving, assert_no_key_in, eventually};
+use crate::support::{
+    Behaviour, Deadline, FakeApi, Serving, TempDir, assert_no_key_in, eventually,
+};
 
 /// The key the simulator accepts and the exporters are given.
 const KEY: &str = "e2e-prometheus-key-93b1";

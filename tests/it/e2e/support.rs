@@ -1,13 +1,13 @@
 //! What the end-to-end tests need beyond the shared harness: the tools
 //! they run and how to skip without them, servers started on a free port,
-//! a temporary directory, the test copies of the shipped Prometheus files,
+//! the test copies of the shipped Prometheus files,
 //! a small client for Prometheus's HTTP API, and a scanner that finds the
 //! metric selectors and grouping labels of a PromQL expression.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
@@ -141,41 +141,6 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"))
-}
-
-/// A fresh directory under Cargo's temporary directory for integration
-/// tests; removed when dropped, except when the test failed (its path is
-/// printed so the files can be inspected).
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Creates `<CARGO_TARGET_TMPDIR>/<prefix>-<pid>-<nanos>`.
-    pub fn new(prefix: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("---- test files kept in {} ----", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Reads a file of the repository, relative to its root.
@@ -405,17 +370,10 @@ pub struct QueryResult {
 impl HttpApi {
     /// A client for `http://127.0.0.1:port`.
     pub fn new(port: u16) -> Self {
-        // reqwest is built with rustls-no-provider: a provider must be chosen
-        // before the first client, even for plain HTTP.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"));
         HttpApi {
             port,
             base: format!("http://127.0.0.1:{port}"),
-            client,
+            client: crate::support::http_client(),
         }
     }
 

@@ -15,9 +15,9 @@ use agi_exporter::format_timestamp;
 use serde_json::json;
 
 use super::support as e2e;
-use super::support::{HttpApi, TempDir};
+use super::support::HttpApi;
 use crate::support::process::BinaryExporter;
-use crate::support::{Behaviour, Deadline, FakeApi, Serving, eventually};
+use crate::support::{Behaviour, Deadline, FakeApi, Serving, TempDir, eventually};
 
 const KEY: &str = "e2e-victoria-key-5d2e";
 

@@ -18,6 +18,7 @@ pub mod bodies;
 pub mod contract;
 pub mod exposition;
 pub mod fake_api;
+pub mod files;
 pub mod leaks;
 pub mod listening;
 pub mod logs;
@@ -42,6 +43,7 @@ pub use self::fake_api::{
     Behaviour, EXAMPLE_SESSION, FakeApi, KEY, Population, Shape, fake_api, fake_api_with_key,
     spec_example_api,
 };
+pub use self::files::{TempDir, TempFile};
 pub use self::leaks::assert_no_key_in;
 pub use self::logs::Logs;
 pub use self::wait::{Deadline, eventually, poll};
@@ -405,36 +407,6 @@ pub fn closed_port_url() -> String {
     let address = listener.local_addr().expect("local address");
     drop(listener);
     format!("http://{address}")
-}
-
-/// A file in the system temp dir, removed on drop.
-pub struct TempFile {
-    path: std::path::PathBuf,
-}
-
-impl TempFile {
-    /// Writes `contents` to a fresh file whose name includes `tag`.
-    pub fn with_contents(tag: &str, contents: &str) -> TempFile {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "agi-exporter-test-{}-{tag}-{n}",
-            std::process::id()
-        ));
-        std::fs::write(&path, contents).expect("write the temp file");
-        TempFile { path }
-    }
-
-    /// Its path, as text for a flag.
-    pub fn path(&self) -> &str {
-        self.path.to_str().expect("temp paths are UTF-8")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// A JSON list of `count` copies of one valid session.
