@@ -3,9 +3,10 @@
 //! sessions the test scripts, two `agi_exporter` binaries watching it as two
 //! instances of one job (replicas), `prometheus` with a config derived from
 //! `prometheus/prometheus.yml` and the shipped recording and alert rules
-//! (their `for:` a hundred times shorter in the copy), and
-//! `prometheus-alertmanager` with the README's inhibit rule and a webhook
-//! receiver, all on loopback.
+//! (their `for:` a hundred times shorter in the copy; the hour of history
+//! the error ratio alert needs is written into its storage before it
+//! starts), and `prometheus-alertmanager` with the README's inhibit rule and
+//! a webhook receiver, all on loopback.
 //!
 //! The scripted sessions speak both status vocabularies, the SDKs' and the
 //! docs', and make every lifecycle family move: errors, new sessions,
@@ -20,7 +21,8 @@
 //! those that the sessions listed call for (the age alerts from the listed
 //! ages, whichever vocabulary the demo speaks), per exporter, and the error
 //! ratio once for both replicas; each age alert names its session when the
-//! exporter lists it among the oldest, and says so when it does not. Through Alertmanager, the stuck-running alert reaches the
+//! exporter lists it among the oldest, and says so when it does not.
+//! Through Alertmanager, the stuck-running alert reaches the
 //! webhook with its agent, severity, session and runbook; a broken API fires
 //! `AGIApiDown`, which resolves once it is repaired; and a refused key fires
 //! `AGIApiUnauthorized` while the inhibit rule keeps `AGIApiDown` from being
@@ -55,7 +57,11 @@ const KEY: &str = "e2e-prometheus-key-93b1";
 /// takes about 30 s).
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
-/// Errored sessions the test adds for agent agi-0: enough for
+/// The agent whose sessions end in error: AGISessionErrorRatioHigh is to
+/// fire for it.
+const ERRORED_AGENT: &str = "agi-0";
+
+/// Errored sessions the test adds for `ERRORED_AGENT`: enough for
 /// AGISessionErrorRatioHigh (10 ended sessions an hour, over 20% of them
 /// errors).
 const NEW_ERRORS: usize = 10;
@@ -135,6 +141,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     let (_alertmanager, am) =
         alertmanager::start(&dir, &webhook, alertmanager::readme_inhibit_rules()).await;
     let rule_files = write_prometheus_files(&dir, &[a, b], am.address());
+    write_an_hour_of_history(&dir);
     let (prometheus, api) = start_prometheus(&dir).await;
     let deadline = Deadline::after(RUN_DEADLINE);
     let both = Replicas { api: &api, a, b };
@@ -156,7 +163,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     both.hold(
         "the errored sessions are counted",
         &format!(
-            r#"agi_session_transitions_total{{agent_name="agi-0", status="error"}} >= {NEW_ERRORS}"#
+            r#"agi_session_transitions_total{{agent_name="{ERRORED_AGENT}", status="error"}} >= {NEW_ERRORS}"#
         ),
         deadline,
     )
@@ -295,7 +302,7 @@ impl Account {
         for i in 0..NEW_ERRORS {
             self.sessions
                 .push(json!({"session_id": format!("e2e-error-{i}"),
-                "agent_name": "agi-0", "status": "error", "created_at": created(0)}));
+                "agent_name": ERRORED_AGENT, "status": "error", "created_at": created(0)}));
         }
         self.sessions
             .push(json!({"session_id": "e2e-new", "agent_name": "agi-0-fast",
@@ -424,6 +431,38 @@ fn write_prometheus_files(
         String::from_utf8_lossy(&check.stderr)
     );
     rule_files
+}
+
+/// Writes into Prometheus's storage, before it starts, the history that
+/// AGISessionErrorRatioHigh needs and a test of seconds cannot have: the
+/// ended sessions' 5m rate of `ERRORED_AGENT` recorded (at 0) from an hour
+/// to 45 minutes ago, as if the rules had been running that long. No other
+/// rule reads that far back but AGINewErroredSessions, whose error rate
+/// has no such history and so stays quiet.
+fn write_an_hour_of_history(dir: &TempDir) {
+    let now = e2e::unix_millis() / 1000;
+    let mut history = String::from("# TYPE job_agent_name:agi_session_ends:rate5m gauge\n");
+    for minutes_ago in (45..=60).rev() {
+        let _ = writeln!(
+            history,
+            r#"job_agent_name:agi_session_ends:rate5m{{job="agi",agent_name="{ERRORED_AGENT}"}} 0 {}"#,
+            now - minutes_ago * 60
+        );
+    }
+    history.push_str("# EOF\n");
+    let file = dir.write("history.om", &history);
+    let backfill = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(dir.file("data"))
+        .output()
+        .unwrap();
+    assert!(
+        backfill.status.success(),
+        "promtool cannot write the history:\n{}{}",
+        String::from_utf8_lossy(&backfill.stdout),
+        String::from_utf8_lossy(&backfill.stderr)
+    );
 }
 
 /// Starts `prometheus` on a free port and waits until it is ready.
@@ -844,7 +883,7 @@ fn expected_session_alerts(account: &Account) -> ExpectedAlerts {
     }
     for scripted in [
         ("AGISessionStartSlow", SLOW_AGENT),
-        ("AGISessionErrorRatioHigh", "agi-0"),
+        ("AGISessionErrorRatioHigh", ERRORED_AGENT),
         ("AGISessionStuckInitializing", DOCS_AGENT),
     ] {
         let key = (scripted.0.to_owned(), scripted.1.to_owned());
