@@ -44,7 +44,7 @@ use serde_json::{Value as Json, json};
 
 use super::alertmanager::{self, Webhook};
 use super::support as e2e;
-use super::support::HttpApi;
+use super::support::{HttpApi, QueryResult};
 use crate::support::process::{BinaryExporter, Process};
 use crate::support::{
     Behaviour, Deadline, FakeApi, Serving, TempDir, assert_no_key_in, eventually,
@@ -553,10 +553,11 @@ fn dashboard_queries(instances: &str) -> Vec<(String, String)> {
 /// Every panel query succeeds with at least one series and no NaN.
 async fn every_dashboard_query_returns_data(api: &HttpApi, deadline: Deadline) {
     let queries = dashboard_queries(".+");
+    let exprs: Vec<String> = queries.iter().map(|(_, expr)| expr.clone()).collect();
     eventually("every dashboard query returns data", deadline, async || {
         let mut failures = String::new();
-        for (title, expr) in &queries {
-            let problem = match api.query(expr).await {
+        for ((title, expr), result) in queries.iter().zip(api.query_many(&exprs, None).await) {
+            let problem = match result {
                 Err(error) => Some(error),
                 Ok(result) if result.series.is_empty() => {
                     Some(format!("no series: {}", result.raw))
@@ -582,15 +583,19 @@ async fn every_dashboard_query_returns_data(api: &HttpApi, deadline: Deadline) {
 /// A query's series by their labels.
 type Series = BTreeMap<String, f64>;
 
-async fn series_at(api: &HttpApi, expr: &str, time: f64) -> Series {
-    let result = api
-        .query_at(expr, time)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    result
-        .series
+/// The series of each of `exprs` at `time`, queried at once.
+async fn series_at(api: &HttpApi, exprs: &[String], time: f64) -> Vec<Series> {
+    let results = api.query_many(exprs, Some(time)).await;
+    results
         .into_iter()
-        .map(|(labels, value)| (Json::Object(labels).to_string(), value))
+        .map(|result| {
+            let result = result.unwrap_or_else(|e| panic!("{e}"));
+            result
+                .series
+                .into_iter()
+                .map(|(labels, value)| (Json::Object(labels).to_string(), value))
+                .collect()
+        })
         .collect()
 }
 
@@ -608,17 +613,20 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
     // now (the callers waited for that).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let time = e2e::unix_millis() as f64 / 1000.0 - 1.0;
+    let exprs: Vec<String> = [&all, &only_a, &only_b]
+        .into_iter()
+        .flat_map(|queries| queries.iter().map(|(_, expr)| expr.clone()))
+        .collect();
+    let mut series = series_at(both.api, &exprs, time).await.into_iter();
+    let merged: Vec<Series> = series.by_ref().take(all.len()).collect();
+    let of_a: Vec<Series> = series.by_ref().take(all.len()).collect();
+    let of_b: Vec<Series> = series.collect();
     let mut failures = String::new();
     let mut doubled_would_show = 0;
-    for ((title, expr), ((_, expr_a), (_, expr_b))) in all.iter().zip(only_a.iter().zip(&only_b)) {
-        let merged = series_at(both.api, expr, time).await;
+    for (((title, expr), merged), (a, b)) in all.iter().zip(&merged).zip(of_a.iter().zip(&of_b)) {
         if merged.keys().any(|labels| labels.contains("\"instance\"")) {
             continue; // a panel per instance
         }
-        let (a, b) = (
-            series_at(both.api, expr_a, time).await,
-            series_at(both.api, expr_b, time).await,
-        );
         let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
         if merged.keys().collect::<BTreeSet<_>>() != keys {
             let _ = writeln!(
@@ -627,7 +635,7 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
             );
             continue;
         }
-        for (labels, value) in &merged {
+        for (labels, value) in merged {
             let (va, vb) = (
                 a.get(labels).copied().unwrap_or(0.0),
                 b.get(labels).copied().unwrap_or(0.0),
@@ -660,8 +668,8 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
         .sum();
     let panel = |title: &str| {
         all.iter()
-            .find(|(t, _)| t == title)
-            .map(|(_, expr)| expr.clone())
+            .position(|(t, _)| t == title)
+            .map(|i| &merged[i])
             .unwrap_or_else(|| panic!("no panel {title:?}"))
     };
     for (title, expected) in [
@@ -669,18 +677,14 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
         ("Running", counts["running"]),
         ("Errored sessions", counts["error"]),
     ] {
-        let values: Vec<f64> = series_at(both.api, &panel(title), time)
-            .await
-            .into_values()
-            .collect();
+        let values: Vec<f64> = panel(title).values().copied().collect();
         assert_eq!(values, [expected], "panel {title:?}");
     }
-    let by_status: BTreeMap<String, f64> = series_at(both.api, &panel("Sessions by status"), time)
-        .await
-        .into_iter()
+    let by_status: BTreeMap<String, f64> = panel("Sessions by status")
+        .iter()
         .map(|(labels, value)| {
-            let labels: Json = serde_json::from_str(&labels).unwrap();
-            (labels["status"].as_str().unwrap().to_owned(), value)
+            let labels: Json = serde_json::from_str(labels).unwrap();
+            (labels["status"].as_str().unwrap().to_owned(), *value)
         })
         .filter(|(_, value)| *value > 0.0)
         .collect();
@@ -786,20 +790,41 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
                 .map(|(name, expr)| (format!("rule {name}"), expr)),
         );
     }
-    let mut failures = String::new();
-    let mut checked = BTreeSet::new();
-    for (source, expr) in &exprs {
-        let names = e2e::promql_names(expr);
+    let found = |selector: &str| format!("count(last_over_time({selector}[5m]))");
+    let with_label = |selector: &str, label: &str| found(&e2e::with_label(selector, label));
+    let names: Vec<(&String, &String, e2e::PromqlNames)> = exprs
+        .iter()
+        .map(|(source, expr)| (source, expr, e2e::promql_names(expr)))
+        .collect();
+    // Every query the checks below read, asked once and all at once.
+    let mut queries = BTreeSet::new();
+    for (source, expr, names) in &names {
         assert!(
             !names.selectors.is_empty(),
             "{source}: no selector found in {expr}"
         );
         for selector in &names.selectors {
+            queries.insert(found(selector));
+            for label in names.grouping_labels.iter().filter(|l| *l != "account") {
+                queries.insert(with_label(selector, label));
+            }
+        }
+    }
+    let queries: Vec<String> = queries.into_iter().collect();
+    let answers: BTreeMap<&String, Result<QueryResult, String>> = queries
+        .iter()
+        .zip(api.query_many(&queries, None).await)
+        .collect();
+    let has_series = |promql: &String| answers[promql].as_ref().is_ok_and(|r| !r.series.is_empty());
+
+    let mut failures = String::new();
+    let mut checked = BTreeSet::new();
+    for (source, expr, names) in &names {
+        for selector in &names.selectors {
             if !checked.insert(selector.clone()) {
                 continue;
             }
-            let promql = format!("count(last_over_time({selector}[5m]))");
-            match api.query(&promql).await {
+            match &answers[&found(selector)] {
                 Ok(result) if !result.series.is_empty() => {}
                 Ok(result) => {
                     let _ = writeln!(
@@ -814,18 +839,11 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
             }
         }
         for label in names.grouping_labels.iter().filter(|l| *l != "account") {
-            let mut found = false;
-            for selector in &names.selectors {
-                let promql = format!(
-                    "count(last_over_time({}[5m]))",
-                    e2e::with_label(selector, label)
-                );
-                if api.query(&promql).await.is_ok_and(|r| !r.series.is_empty()) {
-                    found = true;
-                    break;
-                }
-            }
-            if !found {
+            if !names
+                .selectors
+                .iter()
+                .any(|selector| has_series(&with_label(selector, label)))
+            {
                 let _ = writeln!(
                     failures,
                     "{source}: no series of {:?} has the label {label:?} it groups by\n  expr: {expr}",

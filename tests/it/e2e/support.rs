@@ -432,6 +432,32 @@ impl HttpApi {
             .await
     }
 
+    /// Instant queries of all of `exprs` at once, each evaluated at `time`
+    /// (Unix seconds) if given, now if not: their results, in order.
+    pub async fn query_many(
+        &self,
+        exprs: &[String],
+        time: Option<f64>,
+    ) -> Vec<Result<QueryResult, String>> {
+        let mut queries = tokio::task::JoinSet::new();
+        for (i, expr) in exprs.iter().enumerate() {
+            let (api, expr) = (self.clone(), expr.clone());
+            queries.spawn(async move {
+                let result = match time {
+                    Some(time) => api.query_at(&expr, time).await,
+                    None => api.query(&expr).await,
+                };
+                (i, result)
+            });
+        }
+        let mut results = vec![None; exprs.len()];
+        while let Some(answered) = queries.join_next().await {
+            let (i, result) = answered.unwrap_or_else(|e| panic!("a query task failed: {e}"));
+            results[i] = Some(result);
+        }
+        results.into_iter().flatten().collect()
+    }
+
     async fn query_with(
         &self,
         promql: &str,

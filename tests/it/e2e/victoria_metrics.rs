@@ -191,8 +191,14 @@ async fn own_counters(vm: &HttpApi) -> Result<BTreeMap<String, f64>, String> {
     Ok(counters)
 }
 
-/// The value of a query with at most one series.
+/// The value of a query with at most one series, over every sample
+/// VictoriaMetrics has taken so far: it first makes those it still buffers
+/// searchable, which it would otherwise do only seconds later.
 async fn query_one(vm: &HttpApi, promql: &str) -> Result<Option<f64>, String> {
+    match vm.get("/internal/force_flush", &[]).await? {
+        (200, _) => {}
+        (code, body) => return Err(format!("/internal/force_flush: HTTP {code}: {body}")),
+    }
     let data = vm.get_json("/api/v1/query", &[("query", promql)]).await?;
     let result = data["data"]["result"]
         .as_array()
