@@ -2,19 +2,23 @@
 //! short pause between calls, until it passes or a deadline passes. Nothing
 //! sleeps to assert on timing, and every wait is bounded.
 //!
-//! The pause starts at [`POLL`] and doubles up to [`MAX_POLL`]: what is
-//! about to happen (a log line, a request reaching a fake API) is seen
-//! within milliseconds, and a check that waits for seconds (Prometheus
-//! evaluating a rule) does not keep a busy machine busier.
+//! The pause is [`POLL`] for the first [`PATIENCE`], then [`SLOW_POLL`]:
+//! what is about to happen (a log line, a request reaching a fake API, a
+//! process listening) is seen within milliseconds, and a check that waits
+//! for seconds (Prometheus evaluating a rule) does not keep a busy machine
+//! busier.
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
-/// The first pause between two calls of a check.
+/// The pause between two calls of a check, at first.
 pub const POLL: Duration = Duration::from_millis(20);
 
-/// The longest pause between two calls of a check.
-pub const MAX_POLL: Duration = Duration::from_millis(100);
+/// How long a wait looks again every [`POLL`].
+pub const PATIENCE: Duration = Duration::from_secs(1);
+
+/// The pause between two calls of a check that has waited [`PATIENCE`].
+pub const SLOW_POLL: Duration = Duration::from_millis(100);
 
 /// When a wait, or a sequence of waits, gives up.
 #[derive(Debug, Clone, Copy)]
@@ -45,15 +49,13 @@ pub async fn poll<T, E>(
     mut check: impl AsyncFnMut() -> Result<T, E>,
 ) -> Result<T, E> {
     let deadline = deadline.into();
-    let mut pause = POLL;
+    let started = Instant::now();
     loop {
         match check().await {
             Ok(value) => return Ok(value),
             Err(error) if deadline.passed() => return Err(error),
-            Err(_) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_POLL);
-            }
+            Err(_) if started.elapsed() < PATIENCE => tokio::time::sleep(POLL).await,
+            Err(_) => tokio::time::sleep(SLOW_POLL).await,
         }
     }
 }
