@@ -46,6 +46,7 @@ use super::alertmanager::{self, Webhook};
 use super::support as e2e;
 use super::support::{HttpApi, QueryResult};
 use crate::support::process::{BinaryExporter, Process};
+use crate::support::tools::{ALERTMANAGER, PROMETHEUS, PROMTOOL, PYTHON, tools_present};
 use crate::support::{
     Behaviour, Deadline, FakeApi, Serving, TempDir, assert_no_key_in, eventually,
 };
@@ -124,8 +125,7 @@ const QUIET: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two_replicas() {
-    let [prometheus, promtool] = e2e::PROMETHEUS;
-    if !e2e::tools_present(&[prometheus, promtool, e2e::PYTHON, e2e::ALERTMANAGER]) {
+    if !tools_present(&[PROMETHEUS, PROMTOOL, PYTHON, ALERTMANAGER]) {
         return;
     }
     // The demo population without evolution: every documented status, a
@@ -418,19 +418,23 @@ fn write_prometheus_files(
         let rules = e2e::test_rules(&e2e::repo_file(&shipped), &shipped);
         std::fs::write(dir.path().join(file), rules).unwrap();
     }
-    let check = Command::new("promtool")
-        .arg("check")
-        .arg("config")
-        .arg(&config_path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool check config rejects the test config:\n{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
+    promtool(
+        "check config rejects the test config",
+        &["check".as_ref(), "config".as_ref(), config_path.as_os_str()],
     );
     rule_files
+}
+
+/// Runs `promtool args`, which must succeed; `what` says what its failure
+/// means.
+fn promtool(what: &str, args: &[&std::ffi::OsStr]) {
+    let output = Command::new("promtool").args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool {what}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Writes into Prometheus's storage, before it starts, the history that
@@ -451,17 +455,16 @@ fn write_an_hour_of_history(dir: &TempDir) {
     }
     history.push_str("# EOF\n");
     let file = dir.write("history.om", &history);
-    let backfill = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&file)
-        .arg(dir.file("data"))
-        .output()
-        .unwrap();
-    assert!(
-        backfill.status.success(),
-        "promtool cannot write the history:\n{}{}",
-        String::from_utf8_lossy(&backfill.stdout),
-        String::from_utf8_lossy(&backfill.stderr)
+    let data = dir.file("data");
+    promtool(
+        "cannot write the history",
+        &[
+            "tsdb".as_ref(),
+            "create-blocks-from".as_ref(),
+            "openmetrics".as_ref(),
+            file.as_os_str(),
+            data.as_os_str(),
+        ],
     );
 }
 

@@ -1,6 +1,5 @@
-//! What the end-to-end tests need beyond the shared harness: the tools
-//! they run and how to skip without them, servers started on a free port,
-//! the test copies of the shipped Prometheus files,
+//! What the end-to-end tests need beyond the shared harness: servers
+//! started on a free port, the test copies of the shipped Prometheus files,
 //! a small client for Prometheus's HTTP API, and a scanner that finds the
 //! metric selectors and grouping labels of a PromQL expression.
 
@@ -14,89 +13,6 @@ use serde_yaml_ng::Value as Yaml;
 
 use crate::support::eventually;
 use crate::support::process::{Process, STARTUP_DEADLINE};
-
-/// A program the end-to-end tests run, and the Debian package that has it.
-#[derive(Debug, Clone, Copy)]
-pub struct Tool {
-    /// The name on PATH.
-    pub program: &'static str,
-    /// The Debian package to install.
-    pub package: &'static str,
-}
-
-/// `prometheus` and `promtool`.
-pub const PROMETHEUS: [Tool; 2] = [
-    Tool {
-        program: "prometheus",
-        package: "prometheus",
-    },
-    Tool {
-        program: "promtool",
-        package: "prometheus",
-    },
-];
-/// `python3`, for `scripts/dashboard-queries`.
-pub const PYTHON: Tool = Tool {
-    program: "python3",
-    package: "python3",
-};
-/// Alertmanager as Debian names it.
-pub const ALERTMANAGER: Tool = Tool {
-    program: "prometheus-alertmanager",
-    package: "prometheus-alertmanager",
-};
-/// VictoriaMetrics single-node.
-pub const VICTORIA_METRICS: Tool = Tool {
-    program: "victoria-metrics",
-    package: "victoria-metrics",
-};
-
-/// Whether every tool is on PATH. Without one the test is skipped with a
-/// message, unless `CI` is set, where that is an error.
-pub fn tools_present(tools: &[Tool]) -> bool {
-    let missing: Vec<Tool> = tools
-        .iter()
-        .copied()
-        .filter(|tool| !on_path(tool.program))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let programs: Vec<&str> = missing.iter().map(|t| t.program).collect();
-    let mut packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
-    packages.dedup();
-    let message = format!(
-        "{} not found on PATH (apt-get install {})",
-        programs.join(" and "),
-        packages.join(" ")
-    );
-    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
-        panic!("{message}, and CI is set");
-    }
-    eprintln!("SKIP: {message}");
-    false
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            dir.join(tool)
-                .metadata()
-                .is_ok_and(|m| m.is_file() && is_executable(&m))
-        })
-    })
-}
-
-#[cfg(unix)]
-fn is_executable(metadata: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    metadata.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_: &std::fs::Metadata) -> bool {
-    true
-}
 
 /// Starts a server that cannot be given port 0: `command(port)` on a port
 /// that was free a moment ago, trying another one if it was taken in the

@@ -17,6 +17,7 @@ use serde_json::json;
 use super::support as e2e;
 use super::support::HttpApi;
 use crate::support::process::BinaryExporter;
+use crate::support::tools::{VICTORIA_METRICS, tools_present};
 use crate::support::{Behaviour, Deadline, FakeApi, Serving, TempDir, eventually};
 
 const KEY: &str = "e2e-victoria-key-5d2e";
@@ -26,7 +27,7 @@ const SCRAPES: f64 = 5.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn victoria_metrics_scrapes_every_sample_without_an_error() {
-    if !e2e::tools_present(&[e2e::VICTORIA_METRICS]) {
+    if !tools_present(&[VICTORIA_METRICS]) {
         return;
     }
     let simulator = FakeApi::start(KEY, population_body(Simulated::Demo, 0x5eed)).await;

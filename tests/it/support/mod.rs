@@ -28,6 +28,7 @@ pub mod reading;
 pub use self::raw::{RawAnswer, RawUpstream, chunked_response, chunked_response_with};
 pub mod serde_model;
 pub mod tls;
+pub mod tools;
 pub mod wait;
 
 use std::io::Write;
