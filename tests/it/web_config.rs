@@ -46,6 +46,25 @@ async fn exporter_with_web_config(api: &FakeApi, config: &Path) -> Exporter {
     Exporter::for_api(&api.url(), &["--web.config.file", config]).await
 }
 
+/// An exporter whose web config (`web.yml` in the directory returned, for
+/// rewriting it) lets user `prometheus` in with `password`, and its
+/// upstream.
+async fn exporter_with_password(tag: &str, password: &str) -> (FakeApi, TempDir, Exporter) {
+    let api = spec_example_api().await;
+    let dir = TempDir::new(tag);
+    let config = dir.write("web.yml", &basic_auth_config("prometheus", password));
+    let exporter = exporter_with_web_config(&api, &config).await;
+    (api, dir, exporter)
+}
+
+/// `GET /metrics` as user `prometheus` with `password`, on a new
+/// connection.
+fn as_prometheus(exporter: &Exporter, password: &str) -> reqwest::RequestBuilder {
+    http_client()
+        .get(format!("{}/metrics", exporter.url()))
+        .basic_auth("prometheus", Some(password))
+}
+
 /// Writes server.crt/server.key (and ca.crt) for `ca` into `dir`.
 fn write_server_files(dir: &TempDir, ca: &Ca) {
     let server = ca.server();
@@ -169,16 +188,11 @@ async fn mtls_requires_a_client_certificate_signed_by_the_client_ca() {
 
 #[tokio::test]
 async fn basic_auth_admits_the_right_password_only_and_leaves_health_open() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("auth");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "s3cret"));
-    let exporter = exporter_with_web_config(&api, &config).await;
+    let (api, _dir, exporter) = exporter_with_password("auth", "s3cret").await;
     let client = http_client();
     let metrics = format!("{}/metrics", exporter.url());
 
-    let right = client
-        .get(&metrics)
-        .basic_auth("prometheus", Some("s3cret"))
+    let right = as_prometheus(&exporter, "s3cret")
         .send()
         .await
         .expect("answered");
@@ -408,16 +422,8 @@ async fn a_missing_web_config_file_exits_2() {
 
 #[tokio::test]
 async fn a_new_password_applies_to_new_connections_without_a_restart() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("reload-auth");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "old-password"));
-    let exporter = exporter_with_web_config(&api, &config).await;
-    let metrics = format!("{}/metrics", exporter.url());
-    let with = |password: &'static str| {
-        http_client()
-            .get(&metrics)
-            .basic_auth("prometheus", Some(password))
-    };
+    let (_api, dir, exporter) = exporter_with_password("reload-auth", "old-password").await;
+    let with = |password| as_prometheus(&exporter, password);
     assert_eq!(status_of(with("old-password")).await, Ok(200));
 
     dir.write("web.yml", &basic_auth_config("prometheus", "new-password"));
@@ -440,18 +446,11 @@ async fn a_new_password_applies_to_new_connections_without_a_restart() {
 async fn a_rewrite_is_picked_up_even_when_the_mtime_does_not_move() {
     // Two writes within one tick of the file system's clock (or a copy that
     // preserves times) leave the mtime as it was; the size still changes.
-    let api = spec_example_api().await;
-    let dir = TempDir::new("reload-same-mtime");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "old-password"));
-    let exporter = exporter_with_web_config(&api, &config).await;
-    let metrics = format!("{}/metrics", exporter.url());
-    let with = |password: &'static str| {
-        http_client()
-            .get(&metrics)
-            .basic_auth("prometheus", Some(password))
-    };
+    let (_api, dir, exporter) = exporter_with_password("reload-same-mtime", "old-password").await;
+    let with = |password| as_prometheus(&exporter, password);
     assert_eq!(status_of(with("old-password")).await, Ok(200));
 
+    let config = dir.file("web.yml");
     let unchanged = mtime(&config);
     let rewritten = format!(
         "# rotated\n{}",
@@ -470,10 +469,7 @@ async fn a_rewrite_is_picked_up_even_when_the_mtime_does_not_move() {
 
 #[tokio::test]
 async fn a_broken_rewrite_keeps_the_last_good_settings_in_force() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("reload-broken");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "s3cret"));
-    let exporter = exporter_with_web_config(&api, &config).await;
+    let (_api, dir, exporter) = exporter_with_password("reload-broken", "s3cret").await;
     let metrics = format!("{}/metrics", exporter.url());
 
     dir.write("web.yml", "basic_auth_users: [ this is not\n");
@@ -487,15 +483,7 @@ async fn a_broken_rewrite_keeps_the_last_good_settings_in_force() {
         Ok(401),
         "a broken file must not switch auth off"
     );
-    assert_eq!(
-        status_of(
-            http_client()
-                .get(&metrics)
-                .basic_auth("prometheus", Some("s3cret"))
-        )
-        .await,
-        Ok(200)
-    );
+    assert_eq!(status_of(as_prometheus(&exporter, "s3cret")).await, Ok(200));
     exporter.assert_healthy().await;
 }
 
