@@ -62,18 +62,80 @@ pub fn assert_no_key_in(key: &str, source: &str, text: &str) {
 /// holds `run` characters in a row of any of `secrets` (a shorter secret
 /// whole), as written or after undoing escapes once or twice.
 pub fn assert_no_run_in(source: &str, text: &str, secrets: &[String], run: usize) {
+    let runs = Runs::of(secrets, run);
     let once = unescaped(text);
     let twice = unescaped(&once);
-    for view in [text, &once, &twice] {
-        for secret in secrets {
-            for piece in secret.as_bytes().windows(run.min(secret.len())) {
-                let piece = String::from_utf8_lossy(piece);
-                if let Some(line) = view.lines().find(|line| line.contains(piece.as_ref())) {
-                    panic!("{piece:?} (part of {secret:?}) leaked into {source}: {line}");
-                }
-            }
+    for (i, view) in [text, &once, &twice].into_iter().enumerate() {
+        if i > 0 && view == text {
+            continue; // nothing to undo
+        }
+        let bytes = view.as_bytes();
+        if let Some(found) = runs.first_in(bytes) {
+            let piece = &bytes[found.clone()];
+            let secret = secrets
+                .iter()
+                .find(|secret| secret.as_bytes().windows(piece.len()).any(|w| w == piece))
+                .map_or("", String::as_str);
+            let start = bytes[..found.start]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |n| n + 1);
+            let end = bytes[found.end..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |n| found.end + n);
+            panic!(
+                "{:?} (part of {secret:?}) leaked into {source}: {}",
+                String::from_utf8_lossy(piece),
+                String::from_utf8_lossy(&bytes[start..end])
+            );
         }
     }
+}
+
+/// Every run of a given length of some secrets, each packed into a number
+/// and sorted, so that a text is searched in one pass (the tests are built
+/// without optimisation, where a search per run took seconds on a large
+/// log).
+struct Runs {
+    /// For each run length, the runs of that length.
+    by_length: Vec<(usize, Vec<u128>)>,
+}
+
+impl Runs {
+    /// The runs of `run` bytes of each secret (a shorter secret whole).
+    fn of(secrets: &[String], run: usize) -> Runs {
+        assert!(run <= 16, "a run packs into 16 bytes");
+        let mut by_length: Vec<(usize, Vec<u128>)> = Vec::new();
+        for secret in secrets {
+            let length = run.min(secret.len());
+            let packed = secret.as_bytes().windows(length).map(pack);
+            match by_length.iter_mut().find(|(l, _)| *l == length) {
+                Some((_, runs)) => runs.extend(packed),
+                None => by_length.push((length, packed.collect())),
+            }
+        }
+        for (_, runs) in &mut by_length {
+            runs.sort_unstable();
+        }
+        Runs { by_length }
+    }
+
+    /// Where in `text` the first run is, if any.
+    fn first_in(&self, text: &[u8]) -> Option<std::ops::Range<usize>> {
+        self.by_length.iter().find_map(|(length, runs)| {
+            text.windows(*length)
+                .position(|window| runs.binary_search(&pack(window)).is_ok())
+                .map(|at| at..at + length)
+        })
+    }
+}
+
+/// Up to 16 bytes as one number.
+fn pack(bytes: &[u8]) -> u128 {
+    let mut packed = [0u8; 16];
+    packed[..bytes.len()].copy_from_slice(bytes);
+    u128::from_le_bytes(packed)
 }
 
 /// `text` with the escapes of JSON strings (`\"`, `\\`, `\/`) and URLs
