@@ -52,6 +52,11 @@ use std::time::{Duration, Instant};
 use agi_exporter::demo::{Shape, SimOptions, Simulator, population_body};
 use flate2::{Decompress, FlushDecompress};
 
+/// The parser the integration tests use for the `listening` log line.
+#[path = "../tests/it/support/listening.rs"]
+mod listening;
+use listening::listening_address;
+
 const USAGE: &str = "usage: load --exporter PATH [--exporter PATH...] [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
 
 /// Scrapes during which `/-/healthy` is probed.
@@ -163,9 +168,9 @@ fn main() -> ExitCode {
     for &shape in &args.shapes {
         for &n in &args.sessions {
             for exporter in &args.exporters {
-                let build = exporter.file_name().map_or_else(String::new, |name| {
-                    name.to_string_lossy().into_owned()
-                });
+                let build = exporter
+                    .file_name()
+                    .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
                 eprintln!("load: {n} sessions, {shape} shape, {build}...");
                 match runtime.block_on(measure(&args, exporter, shape, n)) {
                     Ok(row) => rows.push(Row { build, ..row }),
@@ -666,19 +671,6 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The address in the exporter's `msg=listening address=...` log line.
-fn listening_address(line: &str) -> Option<SocketAddr> {
-    if !line.contains("listening") {
-        return None;
-    }
-    let value = line.split("address=").nth(1)?;
-    let value = value.trim_start_matches('"');
-    let end = value
-        .find(|c: char| c == '"' || c.is_whitespace() || c == '\u{1b}')
-        .unwrap_or(value.len());
-    value[..end].parse().ok()
 }
 
 impl Burst {

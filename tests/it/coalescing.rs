@@ -26,12 +26,14 @@ async fn two_hundred_concurrent_scrapes_cause_one_api_request() {
     }
     let elapsed = started.elapsed();
 
+    let running = |body: &str| expect_value(body, "agi_sessions", &[("status", "running")]);
+    let shared = running(&answers[0].1);
     for (i, (status, body)) in answers.iter().enumerate() {
         assert_eq!(*status, 200, "scrape {i} answered {status}: {body}");
         assert_eq!(up(body), 1.0, "scrape {i}:\n{body}");
         assert_eq!(
-            expect_value(body, "agi_sessions", &[("status", "running")]),
-            expect_value(&answers[0].1, "agi_sessions", &[("status", "running")]),
+            running(body),
+            shared,
             "every scrape sees the same shared result"
         );
     }

@@ -12,110 +12,35 @@
 //! the exposition (labels included), in either log format at debug, or in
 //! `--once`'s output and errors.
 //!
-//! The search below is written apart from the exporter's redaction: it
-//! undoes the escaping its own log formats add, and percent-encoding, then
-//! looks for every 12-character run of every form of the key (every
-//! 7-character run of every marker).
+//! The search (`support::leaks`) is written apart from the exporter's
+//! redaction: it undoes the escaping its own log formats add, and
+//! percent-encoding, then looks for every 12-character run of every form of
+//! the key (every 7-character run of every marker).
 
 use std::time::Duration;
 
 use crate::support::bodies::{
     AGENT_NAMES, SDK_STATUSES, SESSION_TYPES, SdkSession, Spacing, json_string, session_text,
 };
+use crate::support::leaks::{self, assert_no_run_in, key_forms, percent, query_encoded};
 use crate::support::process::*;
 use crate::support::*;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 
 const KEY: &str = r#"sk-live/Ab+Cd=Ef"Gh\Ij-0123456789abcdef"#;
 
-/// Every form of the key a careless or hostile API might send back.
-fn forms() -> Vec<String> {
-    let bearer = format!("Bearer {KEY}");
-    let mut forms = vec![
-        KEY.to_owned(),
-        serde_json::to_string(KEY).unwrap(),
-        percent(KEY, true),
-        percent(KEY, false),
-        query_encoded(KEY),
-        KEY[4..24].to_owned(),
-    ];
-    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-        forms.push(engine.encode(KEY));
-        forms.push(engine.encode(&bearer));
-    }
-    forms
-}
-
-fn percent(text: &str, upper: bool) -> String {
-    text.bytes()
-        .map(|b| match upper {
-            true => format!("%{b:02X}"),
-            false => format!("%{b:02x}"),
-        })
-        .collect()
-}
-
-/// Only the characters a URL query must encode, in mixed case.
-fn query_encoded(text: &str) -> String {
-    text.replace('/', "%2f")
-        .replace('+', "%2B")
-        .replace('=', "%3d")
-        .replace('"', "%22")
-        .replace('\\', "%5C")
-}
-
-/// Every form at once, in a text body.
+/// Every form of the key at once, and a run of it, in a text body.
 fn all_forms_text() -> String {
-    forms().join(" | ")
-}
-
-/// Undoes what a log format or a URL may have done to a leaked key.
-fn unescaped(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i..] {
-            [b'\\', next @ (b'"' | b'\\' | b'/'), ..] => {
-                out.push(next);
-                i += 2;
-            }
-            [b'%', a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 3;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut forms = key_forms(KEY);
+    forms.push(KEY[4..24].to_owned());
+    forms.join(" | ")
 }
 
 /// Fails with the offending line when `text` holds a run of 12 characters
-/// of any form of the key, as written or after unescaping (twice).
+/// of any form of the key, as written or unescaped.
 fn assert_no_key_in(source: &str, text: &str) {
-    assert_no_run_in(source, text, &forms(), 12);
-}
-
-/// Fails with the offending line when `text` holds a run of `run`
-/// characters of any of `secrets`, as written or after unescaping (twice).
-fn assert_no_run_in(source: &str, text: &str, secrets: &[String], run: usize) {
-    let once = unescaped(text);
-    let twice = unescaped(&once);
-    for view in [text, &once, &twice] {
-        for secret in secrets {
-            for piece in secret.as_bytes().windows(run.min(secret.len())) {
-                let piece = std::str::from_utf8(piece).unwrap();
-                if let Some(line) = view.lines().find(|line| line.contains(piece)) {
-                    panic!("{piece:?} (part of {secret:?}) leaked into {source}: {line}");
-                }
-            }
-        }
-    }
+    leaks::assert_no_key_in(KEY, source, text);
 }
 
 fn answer(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Behaviour {
@@ -153,9 +78,15 @@ async fn scrape_failing_with(exporter: &BinaryExporter, reason: &str) -> String 
     let before = exporter.log_lines(&[&format!("reason={reason}")]).len();
     let body = exporter.scrape().await;
     assert_eq!(up(&body), 0.0, "{body}");
-    wait_until(Duration::from_secs(5), reason, || {
-        exporter.log_lines(&[&format!("reason={reason}")]).len() > before
-    })
+    let needle = format!("reason={reason}");
+    eventually(
+        &format!("a new line with {needle} is logged"),
+        Duration::from_secs(5),
+        async || match exporter.log_lines(&[&needle]).len() {
+            logged if logged > before => Ok(()),
+            _ => Err(exporter.stderr_tail(20)),
+        },
+    )
     .await;
     body
 }

@@ -145,10 +145,7 @@ async fn scrapes_beyond_max_requests_get_503_while_health_checks_still_answer() 
         })
         .collect();
 
-    wait_until(Duration::from_secs(5), "the API is called", || {
-        api.requests() >= 1
-    })
-    .await;
+    wait_for_requests(&api, 1).await;
     for path in ["/-/healthy", "/-/ready", "/"] {
         let asked = Instant::now();
         let reply = exporter.get(path).await;
@@ -204,26 +201,25 @@ async fn stopping_lets_a_scrape_under_way_finish_and_refuses_new_connections() {
     api.set_behaviour(Behaviour::Delay(Duration::from_millis(800)));
 
     let in_flight = exporter.spawn_scrape();
-    wait_until(Duration::from_secs(5), "the scrape reaches the API", || {
-        api.requests() == 1
-    })
-    .await;
+    assert_eq!(
+        wait_for_requests(&api, 1).await,
+        1,
+        "the scrape reaches the API"
+    );
 
     let address = exporter.address();
     let stopping = tokio::spawn(exporter.stop());
 
     // The listener closes at once, while the scrape is still waiting on the API.
-    let refused_by = Instant::now() + Duration::from_millis(500);
-    loop {
-        if TcpStream::connect(address).await.is_err() {
-            break;
-        }
-        assert!(
-            Instant::now() < refused_by,
-            "new connections are still accepted 0.5 s after the stop"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "new connections are refused, within 0.5 s of the stop",
+        Duration::from_millis(500),
+        async || match TcpStream::connect(address).await {
+            Err(_) => Ok(()),
+            Ok(_) => Err("a new connection was accepted"),
+        },
+    )
+    .await;
     assert!(
         !in_flight.is_finished(),
         "the scrape ended before the API answered"
@@ -248,10 +244,11 @@ async fn a_scrape_stuck_on_a_slow_api_does_not_hold_shutdown_past_the_grace() {
     let client = exporter.client().clone();
     let url = format!("{}/metrics", exporter.url());
     let stuck = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) });
-    wait_until(Duration::from_secs(5), "the scrape reaches the API", || {
-        api.requests() == 1
-    })
-    .await;
+    assert_eq!(
+        wait_for_requests(&api, 1).await,
+        1,
+        "the scrape reaches the API"
+    );
 
     let logs = exporter.logs().clone();
     let asked = Instant::now();

@@ -55,10 +55,11 @@ async fn sigterm_lets_a_scrape_under_way_finish_and_exits_0() {
     let mut exporter = BinaryExporter::for_api(&api.url(), &[]).await;
     api.set_behaviour(Behaviour::Delay(Duration::from_millis(700)));
     let in_flight = exporter.spawn_scrape();
-    wait_until(Duration::from_secs(5), "the scrape reaches the API", || {
-        api.requests() == 1
-    })
-    .await;
+    assert_eq!(
+        wait_for_requests(&api, 1).await,
+        1,
+        "the scrape reaches the API"
+    );
     let signalled = Instant::now();
     exporter.sigterm();
     let (status, body) = in_flight.await.expect("the scrape task finishes");

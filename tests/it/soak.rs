@@ -12,7 +12,7 @@ use crate::support::process::*;
 use crate::support::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SCRAPES_EACH: u64 = 80;
 const SWITCH_EVERY: Duration = Duration::from_millis(50);
@@ -170,12 +170,14 @@ async fn a_flapping_api_under_four_scrapers_leaves_the_exporter_healthy_and_lean
 
 /// Scrapes until one is up (the last 429's `Retry-After: 1` may still hold).
 async fn scrape_until_up(exporter: &BinaryExporter) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let last = poll(Duration::from_secs(5), async || {
         let body = exporter.scrape().await;
-        if up(&body) == 1.0 || Instant::now() >= deadline {
-            return body;
+        if up(&body) == 1.0 {
+            Ok(body)
+        } else {
+            Err(body)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    last.unwrap_or_else(|body| body)
 }

@@ -4,19 +4,9 @@
 //! nothing else: a damaged, cut or unasked-for encoding is
 //! `invalid_response`.
 
-use std::io::Write;
-
 use agi_exporter::demo::{Population as Simulated, population_body};
-use flate2::Compression;
-use flate2::write::GzEncoder;
 
 use crate::support::*;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(data).expect("gzip in memory");
-    encoder.finish().expect("gzip in memory")
-}
 
 /// The lines of the families that count what a body lists (not the ages,
 /// which move with the clock, nor the exporter's own families).
@@ -63,7 +53,7 @@ async fn a_body_in_tiny_chunks_plain_or_gzip_folds_as_the_whole_body() {
         assert_eq!(counts(&plain), expected, "plain, chunks of {size} bytes");
         let zipped = scrape_of(chunked_response_with(
             &["content-encoding: gzip"],
-            &gzip(&body),
+            &gzip([&body]),
             size,
         ))
         .await;
@@ -86,7 +76,7 @@ async fn the_exporter_asks_for_gzip() {
 #[tokio::test]
 async fn a_damaged_cut_or_unasked_for_encoding_is_an_invalid_response() {
     let body = session_list(500).into_bytes();
-    let zipped = gzip(&body);
+    let zipped = gzip([&body]);
     let mut corrupt = zipped.clone();
     let middle = corrupt.len() / 2;
     corrupt[middle] ^= 0x55;

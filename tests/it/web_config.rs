@@ -4,60 +4,15 @@
 //! reloading on change (a new password, a rotated certificate) for new
 //! connections, without a restart.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use crate::support::files::set_mtime;
 use crate::support::process;
 use crate::support::tls::{Ca, Leaf};
 use crate::support::*;
 
 // ---------------------------------------------------------------- helpers
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "agi-exporter-webcfg-{}-{tag}-{n}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create the temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Writes a file and moves its mtime one second past whatever it was,
-    /// so the change is seen however coarse the file system's clock is.
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path(name);
-        let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        std::fs::write(&path, contents).expect("write a test file");
-        if let Some(before) = before {
-            set_mtime(&path, before + Duration::from_secs(1));
-        }
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn set_mtime(path: &Path, when: SystemTime) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|file| file.set_modified(when))
-        .expect("set the file's mtime");
-}
 
 fn mtime(path: &Path) -> SystemTime {
     std::fs::metadata(path)
@@ -82,17 +37,6 @@ fn tls_client(ca_pem: &str, identity: Option<&Leaf>) -> reqwest::Client {
     builder.build().expect("the TLS client builds")
 }
 
-/// A plain-HTTP client that opens a new connection for every request.
-fn fresh_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("the client builds")
-}
-
 fn https_url(exporter: &Exporter, path: &str) -> String {
     format!("https://127.0.0.1:{}{path}", exporter.address().port())
 }
@@ -100,6 +44,25 @@ fn https_url(exporter: &Exporter, path: &str) -> String {
 async fn exporter_with_web_config(api: &FakeApi, config: &Path) -> Exporter {
     let config = config.to_str().expect("UTF-8 temp path");
     Exporter::for_api(&api.url(), &["--web.config.file", config]).await
+}
+
+/// An exporter whose web config (`web.yml` in the directory returned, for
+/// rewriting it) lets user `prometheus` in with `password`, and its
+/// upstream.
+async fn exporter_with_password(tag: &str, password: &str) -> (FakeApi, TempDir, Exporter) {
+    let api = spec_example_api().await;
+    let dir = TempDir::new(tag);
+    let config = dir.write("web.yml", &basic_auth_config("prometheus", password));
+    let exporter = exporter_with_web_config(&api, &config).await;
+    (api, dir, exporter)
+}
+
+/// `GET /metrics` as user `prometheus` with `password`, on a new
+/// connection.
+fn as_prometheus(exporter: &Exporter, password: &str) -> reqwest::RequestBuilder {
+    http_client()
+        .get(format!("{}/metrics", exporter.url()))
+        .basic_auth("prometheus", Some(password))
 }
 
 /// Writes server.crt/server.key (and ca.crt) for `ca` into `dir`.
@@ -136,14 +99,12 @@ async fn settles_on<F>(expected: Result<u16, String>, mut request: F) -> Result<
 where
     F: FnMut() -> reqwest::RequestBuilder,
 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let last = poll(Duration::from_secs(10), async || {
         let got = status_of(request()).await;
-        if got == expected || std::time::Instant::now() >= deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if got == expected { Ok(got) } else { Err(got) }
+    })
+    .await;
+    last.unwrap_or_else(|got| got)
 }
 
 /// Status of a request, or the error text when there is no answer.
@@ -170,7 +131,7 @@ async fn tls_serves_metrics_to_a_client_that_trusts_the_ca() {
     let body = response.text().await.expect("the body is read");
     assert_eq!(up(&body), 1.0, "{body}");
 
-    let plain = status_of(fresh_client().get(format!("{}/metrics", exporter.url()))).await;
+    let plain = status_of(http_client().get(format!("{}/metrics", exporter.url()))).await;
     assert!(
         !matches!(plain, Ok(200)),
         "plain HTTP on the TLS port must not be served: {plain:?}"
@@ -227,16 +188,11 @@ async fn mtls_requires_a_client_certificate_signed_by_the_client_ca() {
 
 #[tokio::test]
 async fn basic_auth_admits_the_right_password_only_and_leaves_health_open() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("auth");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "s3cret"));
-    let exporter = exporter_with_web_config(&api, &config).await;
-    let client = fresh_client();
+    let (api, _dir, exporter) = exporter_with_password("auth", "s3cret").await;
+    let client = http_client();
     let metrics = format!("{}/metrics", exporter.url());
 
-    let right = client
-        .get(&metrics)
-        .basic_auth("prometheus", Some("s3cret"))
+    let right = as_prometheus(&exporter, "s3cret")
         .send()
         .await
         .expect("answered");
@@ -298,7 +254,7 @@ async fn configured_headers_are_on_every_response() {
         ),
     );
     let exporter = exporter_with_web_config(&api, &config).await;
-    let client = fresh_client();
+    let client = http_client();
     let url = |path: &str| format!("{}{path}", exporter.url());
 
     let replies = [
@@ -432,8 +388,8 @@ async fn client_auth_without_a_client_ca_exits_2() {
     // The certificate files exist next to this config; only the CA is missing.
     let config = format!(
         "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n",
-        dir.path("server.crt").display(),
-        dir.path("server.key").display()
+        dir.file("server.crt").display(),
+        dir.file("server.key").display()
     );
     assert_refused_at_start(&config, &["client_ca_file"], None).await;
 }
@@ -466,16 +422,8 @@ async fn a_missing_web_config_file_exits_2() {
 
 #[tokio::test]
 async fn a_new_password_applies_to_new_connections_without_a_restart() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("reload-auth");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "old-password"));
-    let exporter = exporter_with_web_config(&api, &config).await;
-    let metrics = format!("{}/metrics", exporter.url());
-    let with = |password: &'static str| {
-        fresh_client()
-            .get(&metrics)
-            .basic_auth("prometheus", Some(password))
-    };
+    let (_api, dir, exporter) = exporter_with_password("reload-auth", "old-password").await;
+    let with = |password| as_prometheus(&exporter, password);
     assert_eq!(status_of(with("old-password")).await, Ok(200));
 
     dir.write("web.yml", &basic_auth_config("prometheus", "new-password"));
@@ -498,18 +446,11 @@ async fn a_new_password_applies_to_new_connections_without_a_restart() {
 async fn a_rewrite_is_picked_up_even_when_the_mtime_does_not_move() {
     // Two writes within one tick of the file system's clock (or a copy that
     // preserves times) leave the mtime as it was; the size still changes.
-    let api = spec_example_api().await;
-    let dir = TempDir::new("reload-same-mtime");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "old-password"));
-    let exporter = exporter_with_web_config(&api, &config).await;
-    let metrics = format!("{}/metrics", exporter.url());
-    let with = |password: &'static str| {
-        fresh_client()
-            .get(&metrics)
-            .basic_auth("prometheus", Some(password))
-    };
+    let (_api, dir, exporter) = exporter_with_password("reload-same-mtime", "old-password").await;
+    let with = |password| as_prometheus(&exporter, password);
     assert_eq!(status_of(with("old-password")).await, Ok(200));
 
+    let config = dir.file("web.yml");
     let unchanged = mtime(&config);
     let rewritten = format!(
         "# rotated\n{}",
@@ -528,10 +469,7 @@ async fn a_rewrite_is_picked_up_even_when_the_mtime_does_not_move() {
 
 #[tokio::test]
 async fn a_broken_rewrite_keeps_the_last_good_settings_in_force() {
-    let api = spec_example_api().await;
-    let dir = TempDir::new("reload-broken");
-    let config = dir.write("web.yml", &basic_auth_config("prometheus", "s3cret"));
-    let exporter = exporter_with_web_config(&api, &config).await;
+    let (_api, dir, exporter) = exporter_with_password("reload-broken", "s3cret").await;
     let metrics = format!("{}/metrics", exporter.url());
 
     dir.write("web.yml", "basic_auth_users: [ this is not\n");
@@ -541,19 +479,11 @@ async fn a_broken_rewrite_keeps_the_last_good_settings_in_force() {
         .await;
 
     assert_eq!(
-        status_of(fresh_client().get(&metrics)).await,
+        status_of(http_client().get(&metrics)).await,
         Ok(401),
         "a broken file must not switch auth off"
     );
-    assert_eq!(
-        status_of(
-            fresh_client()
-                .get(&metrics)
-                .basic_auth("prometheus", Some("s3cret"))
-        )
-        .await,
-        Ok(200)
-    );
+    assert_eq!(status_of(as_prometheus(&exporter, "s3cret")).await, Ok(200));
     exporter.assert_healthy().await;
 }
 
@@ -604,7 +534,7 @@ async fn a_web_config_caught_empty_mid_rewrite_switches_neither_tls_nor_auth_off
         .wait_for(&["level=warn", "keeping TLS on"], Duration::from_secs(5))
         .await;
 
-    let plain = status_of(fresh_client().get(format!("{}/metrics", exporter.url()))).await;
+    let plain = status_of(http_client().get(format!("{}/metrics", exporter.url()))).await;
     assert!(
         plain.is_err() || plain == Ok(401),
         "with the web config caught empty, plain HTTP without a password got {plain:?}: TLS and basic auth were switched off\n{}",

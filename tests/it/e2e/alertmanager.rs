@@ -18,7 +18,9 @@ use serde_yaml_ng::Value as Yaml;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::support::{HttpApi, Process, TempDir, repo_file, start_server};
+use super::support::{HttpApi, repo_file, start_server};
+use crate::support::TempDir;
+use crate::support::process::Process;
 
 /// A webhook receiver: every notification Alertmanager posts, in order.
 pub struct Webhook {

@@ -3,9 +3,10 @@
 //! sessions the test scripts, two `agi_exporter` binaries watching it as two
 //! instances of one job (replicas), `prometheus` with a config derived from
 //! `prometheus/prometheus.yml` and the shipped recording and alert rules
-//! (their `for:` a hundred times shorter in the copy), and
-//! `prometheus-alertmanager` with the inhibit rule of `docs/alerts.md` and a
-//! webhook receiver, all on loopback.
+//! (their `for:` a hundred times shorter in the copy; the hour of history
+//! the error ratio alert needs is written into its storage before it
+//! starts), and `prometheus-alertmanager` with the inhibit rule of
+//! `docs/alerts.md` and a webhook receiver, all on loopback.
 //!
 //! The scripted sessions speak both status vocabularies, the SDKs' and the
 //! docs', and make every lifecycle family move: errors, new sessions,
@@ -20,7 +21,8 @@
 //! those that the sessions listed call for (the age alerts from the listed
 //! ages, whichever vocabulary the demo speaks), per exporter, and the error
 //! ratio once for both replicas; each age alert names its session when the
-//! exporter lists it among the oldest, and says so when it does not. Through Alertmanager, the stuck-running alert reaches the
+//! exporter lists it among the oldest, and says so when it does not.
+//! Through Alertmanager, the stuck-running alert reaches the
 //! webhook with its agent, severity, session and runbook; a broken API fires
 //! `AGIApiDown`, which resolves once it is repaired; and a refused key fires
 //! `AGIApiUnauthorized` while the inhibit rule keeps `AGIApiDown` from being
@@ -42,8 +44,12 @@ use serde_json::{Value as Json, json};
 
 use super::alertmanager::{self, Webhook};
 use super::support as e2e;
-use super::support::{Deadline, HttpApi, Process, TempDir, eventually};
-use crate::support::{Behaviour, FakeApi};
+use super::support::{HttpApi, QueryResult};
+use crate::support::process::{BinaryExporter, Process};
+use crate::support::tools::{ALERTMANAGER, PROMETHEUS, PROMTOOL, PYTHON, tools_present};
+use crate::support::{
+    Behaviour, Deadline, FakeApi, Serving, TempDir, assert_no_key_in, eventually,
+};
 
 /// The key the simulator accepts and the exporters are given.
 const KEY: &str = "e2e-prometheus-key-93b1";
@@ -52,7 +58,11 @@ const KEY: &str = "e2e-prometheus-key-93b1";
 /// takes about 30 s).
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
-/// Errored sessions the test adds for agent agi-0: enough for
+/// The agent whose sessions end in error: AGISessionErrorRatioHigh is to
+/// fire for it.
+const ERRORED_AGENT: &str = "agi-0";
+
+/// Errored sessions the test adds for `ERRORED_AGENT`: enough for
 /// AGISessionErrorRatioHigh (10 ended sessions an hour, over 20% of them
 /// errors).
 const NEW_ERRORS: usize = 10;
@@ -115,8 +125,7 @@ const QUIET: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two_replicas() {
-    let [prometheus, promtool] = e2e::PROMETHEUS;
-    if !e2e::tools_present(&[prometheus, promtool, e2e::PYTHON, e2e::ALERTMANAGER]) {
+    if !tools_present(&[PROMETHEUS, PROMTOOL, PYTHON, ALERTMANAGER]) {
         return;
     }
     // The demo population without evolution: every documented status, a
@@ -124,13 +133,15 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     // 26h old.
     let simulator = FakeApi::start(KEY, population_body(Simulated::Demo, 0x5eed)).await;
     let mut account = Account::new(&simulator);
-    let (exporter_a, a) = e2e::start_exporter(&simulator).await;
-    let (exporter_b, b) = e2e::start_exporter(&simulator).await;
+    let exporter_a = BinaryExporter::for_api_with_key(&simulator.url(), KEY, &[]).await;
+    let exporter_b = BinaryExporter::for_api_with_key(&simulator.url(), KEY, &[]).await;
+    let (a, b) = (exporter_a.address(), exporter_b.address());
     let dir = TempDir::new("e2e-prometheus");
     let webhook = Webhook::start().await;
     let (_alertmanager, am) =
         alertmanager::start(&dir, &webhook, alertmanager::documented_inhibit_rules()).await;
     let rule_files = write_prometheus_files(&dir, &[a, b], am.address());
+    write_an_hour_of_history(&dir);
     let (prometheus, api) = start_prometheus(&dir).await;
     let deadline = Deadline::after(RUN_DEADLINE);
     let both = Replicas { api: &api, a, b };
@@ -152,7 +163,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     both.hold(
         "the errored sessions are counted",
         &format!(
-            r#"agi_session_transitions_total{{agent_name="agi-0", status="error"}} >= {NEW_ERRORS}"#
+            r#"agi_session_transitions_total{{agent_name="{ERRORED_AGENT}", status="error"}} >= {NEW_ERRORS}"#
         ),
         deadline,
     )
@@ -253,11 +264,11 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     );
 
     drop(prometheus);
-    for exporter in [exporter_a, exporter_b] {
-        let log = exporter.lines().join("\n");
-        assert!(
-            !log.contains(KEY),
-            "the exporter logged the API key:\n{log}"
+    for (name, exporter) in [("a", exporter_a), ("b", exporter_b)] {
+        assert_no_key_in(
+            KEY,
+            &format!("the output of exporter {name}"),
+            &exporter.output(),
         );
     }
 }
@@ -291,7 +302,7 @@ impl Account {
         for i in 0..NEW_ERRORS {
             self.sessions
                 .push(json!({"session_id": format!("e2e-error-{i}"),
-                "agent_name": "agi-0", "status": "error", "created_at": created(0)}));
+                "agent_name": ERRORED_AGENT, "status": "error", "created_at": created(0)}));
         }
         self.sessions
             .push(json!({"session_id": "e2e-new", "agent_name": "agi-0-fast",
@@ -407,19 +418,54 @@ fn write_prometheus_files(
         let rules = e2e::test_rules(&e2e::repo_file(&shipped), &shipped);
         std::fs::write(dir.path().join(file), rules).unwrap();
     }
-    let check = Command::new("promtool")
-        .arg("check")
-        .arg("config")
-        .arg(&config_path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool check config rejects the test config:\n{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
+    promtool(
+        "check config rejects the test config",
+        &["check".as_ref(), "config".as_ref(), config_path.as_os_str()],
     );
     rule_files
+}
+
+/// Runs `promtool args`, which must succeed; `what` says what its failure
+/// means.
+fn promtool(what: &str, args: &[&std::ffi::OsStr]) {
+    let output = Command::new("promtool").args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool {what}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Writes into Prometheus's storage, before it starts, the history that
+/// AGISessionErrorRatioHigh needs and a test of seconds cannot have: the
+/// ended sessions' 5m rate of `ERRORED_AGENT` recorded (at 0) from an hour
+/// to 45 minutes ago, as if the rules had been running that long. No other
+/// rule reads that far back but AGINewErroredSessions, whose error rate
+/// has no such history and so stays quiet.
+fn write_an_hour_of_history(dir: &TempDir) {
+    let now = e2e::unix_millis() / 1000;
+    let mut history = String::from("# TYPE job_agent_name:agi_session_ends:rate5m gauge\n");
+    for minutes_ago in (45..=60).rev() {
+        let _ = writeln!(
+            history,
+            r#"job_agent_name:agi_session_ends:rate5m{{job="agi",agent_name="{ERRORED_AGENT}"}} 0 {}"#,
+            now - minutes_ago * 60
+        );
+    }
+    history.push_str("# EOF\n");
+    let file = dir.write("history.om", &history);
+    let data = dir.file("data");
+    promtool(
+        "cannot write the history",
+        &[
+            "tsdb".as_ref(),
+            "create-blocks-from".as_ref(),
+            "openmetrics".as_ref(),
+            file.as_os_str(),
+            data.as_os_str(),
+        ],
+    );
 }
 
 /// Starts `prometheus` on a free port and waits until it is ready.
@@ -510,10 +556,11 @@ fn dashboard_queries(instances: &str) -> Vec<(String, String)> {
 /// Every panel query succeeds with at least one series and no NaN.
 async fn every_dashboard_query_returns_data(api: &HttpApi, deadline: Deadline) {
     let queries = dashboard_queries(".+");
+    let exprs: Vec<String> = queries.iter().map(|(_, expr)| expr.clone()).collect();
     eventually("every dashboard query returns data", deadline, async || {
         let mut failures = String::new();
-        for (title, expr) in &queries {
-            let problem = match api.query(expr).await {
+        for ((title, expr), result) in queries.iter().zip(api.query_many(&exprs, None).await) {
+            let problem = match result {
                 Err(error) => Some(error),
                 Ok(result) if result.series.is_empty() => {
                     Some(format!("no series: {}", result.raw))
@@ -539,15 +586,19 @@ async fn every_dashboard_query_returns_data(api: &HttpApi, deadline: Deadline) {
 /// A query's series by their labels.
 type Series = BTreeMap<String, f64>;
 
-async fn series_at(api: &HttpApi, expr: &str, time: f64) -> Series {
-    let result = api
-        .query_at(expr, time)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    result
-        .series
+/// The series of each of `exprs` at `time`, queried at once.
+async fn series_at(api: &HttpApi, exprs: &[String], time: f64) -> Vec<Series> {
+    let results = api.query_many(exprs, Some(time)).await;
+    results
         .into_iter()
-        .map(|(labels, value)| (Json::Object(labels).to_string(), value))
+        .map(|result| {
+            let result = result.unwrap_or_else(|e| panic!("{e}"));
+            result
+                .series
+                .into_iter()
+                .map(|(labels, value)| (Json::Object(labels).to_string(), value))
+                .collect()
+        })
         .collect()
 }
 
@@ -565,17 +616,20 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
     // now (the callers waited for that).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let time = e2e::unix_millis() as f64 / 1000.0 - 1.0;
+    let exprs: Vec<String> = [&all, &only_a, &only_b]
+        .into_iter()
+        .flat_map(|queries| queries.iter().map(|(_, expr)| expr.clone()))
+        .collect();
+    let mut series = series_at(both.api, &exprs, time).await.into_iter();
+    let merged: Vec<Series> = series.by_ref().take(all.len()).collect();
+    let of_a: Vec<Series> = series.by_ref().take(all.len()).collect();
+    let of_b: Vec<Series> = series.collect();
     let mut failures = String::new();
     let mut doubled_would_show = 0;
-    for ((title, expr), ((_, expr_a), (_, expr_b))) in all.iter().zip(only_a.iter().zip(&only_b)) {
-        let merged = series_at(both.api, expr, time).await;
+    for (((title, expr), merged), (a, b)) in all.iter().zip(&merged).zip(of_a.iter().zip(&of_b)) {
         if merged.keys().any(|labels| labels.contains("\"instance\"")) {
             continue; // a panel per instance
         }
-        let (a, b) = (
-            series_at(both.api, expr_a, time).await,
-            series_at(both.api, expr_b, time).await,
-        );
         let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
         if merged.keys().collect::<BTreeSet<_>>() != keys {
             let _ = writeln!(
@@ -584,7 +638,7 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
             );
             continue;
         }
-        for (labels, value) in &merged {
+        for (labels, value) in merged {
             let (va, vb) = (
                 a.get(labels).copied().unwrap_or(0.0),
                 b.get(labels).copied().unwrap_or(0.0),
@@ -617,8 +671,8 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
         .sum();
     let panel = |title: &str| {
         all.iter()
-            .find(|(t, _)| t == title)
-            .map(|(_, expr)| expr.clone())
+            .position(|(t, _)| t == title)
+            .map(|i| &merged[i])
             .unwrap_or_else(|| panic!("no panel {title:?}"))
     };
     for (title, expected) in [
@@ -626,18 +680,14 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
         ("Running", counts["running"]),
         ("Errored sessions", counts["error"]),
     ] {
-        let values: Vec<f64> = series_at(both.api, &panel(title), time)
-            .await
-            .into_values()
-            .collect();
+        let values: Vec<f64> = panel(title).values().copied().collect();
         assert_eq!(values, [expected], "panel {title:?}");
     }
-    let by_status: BTreeMap<String, f64> = series_at(both.api, &panel("Sessions by status"), time)
-        .await
-        .into_iter()
+    let by_status: BTreeMap<String, f64> = panel("Sessions by status")
+        .iter()
         .map(|(labels, value)| {
-            let labels: Json = serde_json::from_str(&labels).unwrap();
-            (labels["status"].as_str().unwrap().to_owned(), value)
+            let labels: Json = serde_json::from_str(labels).unwrap();
+            (labels["status"].as_str().unwrap().to_owned(), *value)
         })
         .filter(|(_, value)| *value > 0.0)
         .collect();
@@ -743,20 +793,41 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
                 .map(|(name, expr)| (format!("rule {name}"), expr)),
         );
     }
-    let mut failures = String::new();
-    let mut checked = BTreeSet::new();
-    for (source, expr) in &exprs {
-        let names = e2e::promql_names(expr);
+    let found = |selector: &str| format!("count(last_over_time({selector}[5m]))");
+    let with_label = |selector: &str, label: &str| found(&e2e::with_label(selector, label));
+    let names: Vec<(&String, &String, e2e::PromqlNames)> = exprs
+        .iter()
+        .map(|(source, expr)| (source, expr, e2e::promql_names(expr)))
+        .collect();
+    // Every query the checks below read, asked once and all at once.
+    let mut queries = BTreeSet::new();
+    for (source, expr, names) in &names {
         assert!(
             !names.selectors.is_empty(),
             "{source}: no selector found in {expr}"
         );
         for selector in &names.selectors {
+            queries.insert(found(selector));
+            for label in names.grouping_labels.iter().filter(|l| *l != "account") {
+                queries.insert(with_label(selector, label));
+            }
+        }
+    }
+    let queries: Vec<String> = queries.into_iter().collect();
+    let answers: BTreeMap<&String, Result<QueryResult, String>> = queries
+        .iter()
+        .zip(api.query_many(&queries, None).await)
+        .collect();
+    let has_series = |promql: &String| answers[promql].as_ref().is_ok_and(|r| !r.series.is_empty());
+
+    let mut failures = String::new();
+    let mut checked = BTreeSet::new();
+    for (source, expr, names) in &names {
+        for selector in &names.selectors {
             if !checked.insert(selector.clone()) {
                 continue;
             }
-            let promql = format!("count(last_over_time({selector}[5m]))");
-            match api.query(&promql).await {
+            match &answers[&found(selector)] {
                 Ok(result) if !result.series.is_empty() => {}
                 Ok(result) => {
                     let _ = writeln!(
@@ -771,18 +842,11 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
             }
         }
         for label in names.grouping_labels.iter().filter(|l| *l != "account") {
-            let mut found = false;
-            for selector in &names.selectors {
-                let promql = format!(
-                    "count(last_over_time({}[5m]))",
-                    e2e::with_label(selector, label)
-                );
-                if api.query(&promql).await.is_ok_and(|r| !r.series.is_empty()) {
-                    found = true;
-                    break;
-                }
-            }
-            if !found {
+            if !names
+                .selectors
+                .iter()
+                .any(|selector| has_series(&with_label(selector, label)))
+            {
                 let _ = writeln!(
                     failures,
                     "{source}: no series of {:?} has the label {label:?} it groups by\n  expr: {expr}",
@@ -840,7 +904,7 @@ fn expected_session_alerts(account: &Account) -> ExpectedAlerts {
     }
     for scripted in [
         ("AGISessionStartSlow", SLOW_AGENT),
-        ("AGISessionErrorRatioHigh", "agi-0"),
+        ("AGISessionErrorRatioHigh", ERRORED_AGENT),
         ("AGISessionStuckInitializing", DOCS_AGENT),
     ] {
         let key = (scripted.0.to_owned(), scripted.1.to_owned());
@@ -1175,23 +1239,19 @@ async fn refused_key_is_notified_once(
 async fn session_alerts_keep_firing(api: &HttpApi, before: &Active) {
     let (during, _) = active_alerts(api).await.unwrap();
     for (name, _, _) in AGE_ALERTS {
-        let key = |alert: &Json| (alert["labels"].to_string(), alert["activeAt"].to_string());
-        let was: BTreeSet<_> = before
-            .get(name)
-            .into_iter()
-            .flatten()
-            .filter(|a| a["state"] == "firing")
-            .map(key)
-            .collect();
-        let is: BTreeSet<_> = during
-            .get(name)
-            .into_iter()
-            .flatten()
-            .filter(|a| a["state"] == "firing")
-            .map(key)
-            .collect();
+        // Each firing alert by its labels and the moment it became active.
+        let firing = |alerts: &Active| -> BTreeSet<(String, String)> {
+            alerts
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|a| a["state"] == "firing")
+                .map(|a| (a["labels"].to_string(), a["activeAt"].to_string()))
+                .collect()
+        };
         assert_eq!(
-            is, was,
+            firing(&during),
+            firing(before),
             "{name} must keep firing, from the same moment, through an API outage"
         );
     }

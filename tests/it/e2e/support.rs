@@ -1,290 +1,18 @@
-//! What the end-to-end tests need beyond the shared harness: child
-//! processes that are killed and reaped when dropped (and print the tail of
-//! their output when the test panics), a temporary directory, the test
-//! copies of the shipped Prometheus files, a small client for Prometheus's
-//! HTTP API, and a scanner that finds the metric selectors and grouping
-//! labels of a PromQL expression.
+//! What the end-to-end tests need beyond the shared harness: servers
+//! started on a free port, the test copies of the shipped Prometheus files,
+//! a small client for Prometheus's HTTP API, and a scanner that finds the
+//! metric selectors and grouping labels of a PromQL expression.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::process::Command;
+use std::time::SystemTime;
 
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
-/// How often bounded waits look again.
-pub const POLL: Duration = Duration::from_millis(250);
-
-/// Lines of a child's output printed when the test fails.
-const TAIL_LINES: usize = 40;
-
-/// A program the end-to-end tests run, and the Debian package that has it.
-#[derive(Debug, Clone, Copy)]
-pub struct Tool {
-    /// The name on PATH.
-    pub program: &'static str,
-    /// The Debian package to install.
-    pub package: &'static str,
-}
-
-/// `prometheus` and `promtool`.
-pub const PROMETHEUS: [Tool; 2] = [
-    Tool {
-        program: "prometheus",
-        package: "prometheus",
-    },
-    Tool {
-        program: "promtool",
-        package: "prometheus",
-    },
-];
-/// `python3`, for `scripts/dashboard-queries`.
-pub const PYTHON: Tool = Tool {
-    program: "python3",
-    package: "python3",
-};
-/// Alertmanager as Debian names it.
-pub const ALERTMANAGER: Tool = Tool {
-    program: "prometheus-alertmanager",
-    package: "prometheus-alertmanager",
-};
-/// VictoriaMetrics single-node.
-pub const VICTORIA_METRICS: Tool = Tool {
-    program: "victoria-metrics",
-    package: "victoria-metrics",
-};
-
-/// Whether every tool is on PATH. Without one the test is skipped with a
-/// message, unless `CI` is set, where that is an error.
-pub fn tools_present(tools: &[Tool]) -> bool {
-    let missing: Vec<Tool> = tools
-        .iter()
-        .copied()
-        .filter(|tool| !on_path(tool.program))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let programs: Vec<&str> = missing.iter().map(|t| t.program).collect();
-    let mut packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
-    packages.dedup();
-    let message = format!(
-        "{} not found on PATH (apt-get install {})",
-        programs.join(" and "),
-        packages.join(" ")
-    );
-    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
-        panic!("{message}, and CI is set");
-    }
-    eprintln!("SKIP: {message}");
-    false
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            dir.join(tool)
-                .metadata()
-                .is_ok_and(|m| m.is_file() && is_executable(&m))
-        })
-    })
-}
-
-#[cfg(unix)]
-fn is_executable(metadata: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    metadata.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_: &std::fs::Metadata) -> bool {
-    true
-}
-
-/// A bound on the total time of a sequence of waits.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline(Instant);
-
-impl Deadline {
-    /// A deadline `limit` from now.
-    pub fn after(limit: Duration) -> Self {
-        Deadline(Instant::now() + limit)
-    }
-
-    /// Whether it has passed.
-    pub fn passed(self) -> bool {
-        Instant::now() >= self.0
-    }
-}
-
-/// Calls `check` every [`POLL`] until it returns `Ok`, and panics with
-/// `what` and the last error once `deadline` has passed.
-pub async fn eventually<T>(
-    what: &str,
-    deadline: Deadline,
-    mut check: impl AsyncFnMut() -> Result<T, String>,
-) -> T {
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(error) if deadline.passed() => panic!("timed out waiting until {what}:\n{error}"),
-            Err(_) => tokio::time::sleep(POLL).await,
-        }
-    }
-}
-
-/// A child process whose stdout and stderr are collected in memory. Dropping
-/// it kills and reaps it; if the thread is panicking, it first prints the
-/// last lines of its output.
-#[derive(Debug)]
-pub struct Process {
-    name: String,
-    child: Child,
-    output: Arc<Mutex<Vec<String>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Process {
-    /// Starts `command` with its output collected.
-    pub fn spawn(name: &str, mut command: Command) -> Process {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            readers.push(collect(stdout, Arc::clone(&output)));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            readers.push(collect(stderr, Arc::clone(&output)));
-        }
-        Process {
-            name: name.to_owned(),
-            child,
-            output,
-            readers,
-        }
-    }
-
-    /// Every line it printed so far, stdout and stderr interleaved.
-    pub fn lines(&self) -> Vec<String> {
-        self.output
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    /// Its last lines, for a failure message.
-    pub fn tail(&self) -> String {
-        let lines = self.lines();
-        let start = lines.len().saturating_sub(TAIL_LINES);
-        lines[start..].join("\n")
-    }
-
-    /// How it exited, if it has.
-    pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The pipes close with the process, so the readers end.
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "---- last {TAIL_LINES} lines of {} ----\n{}\n---- end of {} ----",
-                self.name,
-                self.tail(),
-                self.name
-            );
-        }
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static, output: Arc<Mutex<Vec<String>>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            output
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(line);
-        }
-    })
-}
-
-/// Starts the real binary against `api`, on an ephemeral port, and returns
-/// it with the address it logged.
-pub async fn start_exporter(api: &crate::support::FakeApi) -> (Process, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agi_exporter"));
-    command
-        .args(["--api.url", &api.url()])
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .env("AGI_API_KEY", api.key())
-        .env_remove("AGI_API_KEY_FILE")
-        .env_remove("AGI_API_URL");
-    let mut exporter = Process::spawn("agi_exporter", command);
-    let deadline = Deadline::after(STARTUP_DEADLINE);
-    let address = eventually(
-        "agi_exporter logs its listening address",
-        deadline,
-        async || {
-            if let Some(status) = exporter.exit_status() {
-                panic!("agi_exporter exited with {status}:\n{}", exporter.tail());
-            }
-            exporter
-                .lines()
-                .iter()
-                .find_map(|line| listening_address(line))
-                .ok_or_else(|| exporter.tail())
-        },
-    )
-    .await;
-    (exporter, address)
-}
-
-/// The port of `address=HOST:PORT` on the exporter's `listening` log line
-/// (logfmt; quotes and ANSI colours tolerated).
-pub fn listening_address(line: &str) -> Option<SocketAddr> {
-    let line = strip_ansi(line);
-    if !line.contains("listening") {
-        return None;
-    }
-    line.split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .and_then(|value| value.trim_matches('"').parse().ok())
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+use crate::support::eventually;
+use crate::support::process::{Process, STARTUP_DEADLINE};
 
 /// Starts a server that cannot be given port 0: `command(port)` on a port
 /// that was free a moment ago, trying another one if it was taken in the
@@ -298,9 +26,8 @@ pub async fn start_server(
         let port = free_port();
         let mut process = Process::spawn(name, command(port));
         let api = HttpApi::new(port);
-        let deadline = Deadline::after(STARTUP_DEADLINE);
-        let ready = eventually(&format!("{name} is ready"), deadline, async || {
-            if process.exit_status().is_some() {
+        let ready = eventually(&format!("{name} is ready"), STARTUP_DEADLINE, async || {
+            if process.try_status().is_some() {
                 return Ok(false);
             }
             match api.get(ready_path, &[]).await {
@@ -310,10 +37,10 @@ pub async fn start_server(
             }
         })
         .await;
-        if ready && process.exit_status().is_none() {
+        if ready && process.try_status().is_none() {
             return (process, api);
         }
-        let log = process.tail();
+        let log = process.output();
         assert!(
             log.contains("address already in use"),
             "{name} exited:\n{log}"
@@ -323,9 +50,6 @@ pub async fn start_server(
     panic!("{name} could not bind a port in 3 attempts");
 }
 
-/// How long a process may take to start listening.
-pub const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
-
 /// A port that was free a moment ago on 127.0.0.1 (for `prometheus`, which
 /// cannot be given port 0 and report it; the caller retries if it is taken).
 pub fn free_port() -> u16 {
@@ -333,41 +57,6 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"))
-}
-
-/// A fresh directory under Cargo's temporary directory for integration
-/// tests; removed when dropped, except when the test failed (its path is
-/// printed so the files can be inspected).
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Creates `<CARGO_TARGET_TMPDIR>/<prefix>-<pid>-<nanos>`.
-    pub fn new(prefix: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("---- test files kept in {} ----", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Reads a file of the repository, relative to its root.
@@ -488,34 +177,9 @@ pub fn test_rules(shipped: &str, what: &str) -> String {
                 let shortened = format!("{}ms", seconds * 10);
                 rule.insert(Yaml::from("for"), Yaml::from(shortened));
             }
-            // How much history an alert asks for (`offset`) is shortened
-            // as its `for:` is.
-            if let Some(expr) = rule.get("expr").and_then(Yaml::as_str) {
-                let shortened = shorten_offsets(expr, what);
-                rule.insert(Yaml::from("expr"), Yaml::from(shortened));
-            }
         }
     }
     serde_yaml_ng::to_string(&rules).unwrap_or_else(|e| panic!("cannot write {what}: {e}"))
-}
-
-/// `expr` with each `offset <duration>` a hundredth as long, in ms.
-fn shorten_offsets(expr: &str, what: &str) -> String {
-    let mut out = String::with_capacity(expr.len());
-    let mut rest = expr;
-    while let Some(at) = rest.find("offset ") {
-        let (before, after) = rest.split_at(at + "offset ".len());
-        out.push_str(before);
-        let end = after
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(after.len());
-        let seconds = prometheus_duration(&after[..end])
-            .unwrap_or_else(|| panic!("{what}: cannot read offset {}", &after[..end]));
-        out.push_str(&format!("{}ms", seconds * 10));
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A Prometheus duration of one unit (`90s`, `5m`, `1h`), in seconds.
@@ -622,17 +286,10 @@ pub struct QueryResult {
 impl HttpApi {
     /// A client for `http://127.0.0.1:port`.
     pub fn new(port: u16) -> Self {
-        // reqwest is built with rustls-no-provider: a provider must be chosen
-        // before the first client, even for plain HTTP.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"));
         HttpApi {
             port,
             base: format!("http://127.0.0.1:{port}"),
-            client,
+            client: crate::support::http_client(),
         }
     }
 
@@ -689,6 +346,32 @@ impl HttpApi {
     pub async fn query_at(&self, promql: &str, time: f64) -> Result<QueryResult, String> {
         self.query_with(promql, &[("time", &format!("{time:.3}"))])
             .await
+    }
+
+    /// Instant queries of all of `exprs` at once, each evaluated at `time`
+    /// (Unix seconds) if given, now if not: their results, in order.
+    pub async fn query_many(
+        &self,
+        exprs: &[String],
+        time: Option<f64>,
+    ) -> Vec<Result<QueryResult, String>> {
+        let mut queries = tokio::task::JoinSet::new();
+        for (i, expr) in exprs.iter().enumerate() {
+            let (api, expr) = (self.clone(), expr.clone());
+            queries.spawn(async move {
+                let result = match time {
+                    Some(time) => api.query_at(&expr, time).await,
+                    None => api.query(&expr).await,
+                };
+                (i, result)
+            });
+        }
+        let mut results = vec![None; exprs.len()];
+        while let Some(answered) = queries.join_next().await {
+            let (i, result) = answered.unwrap_or_else(|e| panic!("a query task failed: {e}"));
+            results[i] = Some(result);
+        }
+        results.into_iter().flatten().collect()
     }
 
     async fn query_with(
@@ -890,18 +573,4 @@ fn promql_names_finds_selectors_and_grouping_labels() {
         with_label(r#"agi_sessions{status="error"}"#, "status"),
         r#"agi_sessions{status="error", status!=""}"#
     );
-}
-
-#[test]
-fn listening_address_reads_the_exporter_log_line() {
-    let line = "ts=2026-01-01T00:00:00Z level=info target=agi_exporter msg=listening address=127.0.0.1:4242 telemetry_path=/metrics";
-    assert_eq!(
-        listening_address(line),
-        Some(SocketAddr::from(([127, 0, 0, 1], 4242)))
-    );
-    assert_eq!(
-        listening_address("\u{1b}[32mlevel=info\u{1b}[0m msg=listening address=\"127.0.0.1:7\""),
-        Some(SocketAddr::from(([127, 0, 0, 1], 7)))
-    );
-    assert_eq!(listening_address("level=info msg=stopped"), None);
 }

@@ -15,8 +15,10 @@ use agi_exporter::format_timestamp;
 use serde_json::json;
 
 use super::support as e2e;
-use super::support::{Deadline, HttpApi, TempDir, eventually};
-use crate::support::{Behaviour, FakeApi};
+use super::support::HttpApi;
+use crate::support::process::BinaryExporter;
+use crate::support::tools::{VICTORIA_METRICS, tools_present};
+use crate::support::{Behaviour, Deadline, FakeApi, Serving, TempDir, eventually};
 
 const KEY: &str = "e2e-victoria-key-5d2e";
 
@@ -25,11 +27,12 @@ const SCRAPES: f64 = 5.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn victoria_metrics_scrapes_every_sample_without_an_error() {
-    if !e2e::tools_present(&[e2e::VICTORIA_METRICS]) {
+    if !tools_present(&[VICTORIA_METRICS]) {
         return;
     }
     let simulator = FakeApi::start(KEY, population_body(Simulated::Demo, 0x5eed)).await;
-    let (exporter, address) = e2e::start_exporter(&simulator).await;
+    let exporter = BinaryExporter::for_api_with_key(&simulator.url(), KEY, &[]).await;
+    let address = exporter.address();
     let dir = TempDir::new("e2e-victoria-metrics");
     let (config, _) = e2e::test_prometheus_config(
         &e2e::repo_file("prometheus/prometheus.yml"),
@@ -149,7 +152,7 @@ async fn victoria_metrics_scrapes_every_sample_without_an_error() {
         scraped, samples,
         "samples of the last scrape:\n{exposition}"
     );
-    let log = victoria.lines().join("\n");
+    let log = victoria.output();
     assert!(
         !log.contains("cannot parse"),
         "VictoriaMetrics could not parse the exposition:\n{log}"
@@ -189,8 +192,14 @@ async fn own_counters(vm: &HttpApi) -> Result<BTreeMap<String, f64>, String> {
     Ok(counters)
 }
 
-/// The value of a query with at most one series.
+/// The value of a query with at most one series, over every sample
+/// VictoriaMetrics has taken so far: it first makes those it still buffers
+/// searchable, which it would otherwise do only seconds later.
 async fn query_one(vm: &HttpApi, promql: &str) -> Result<Option<f64>, String> {
+    match vm.get("/internal/force_flush", &[]).await? {
+        (200, _) => {}
+        (code, body) => return Err(format!("/internal/force_flush: HTTP {code}: {body}")),
+    }
     let data = vm.get_json("/api/v1/query", &[("query", promql)]).await?;
     let result = data["data"]["result"]
         .as_array()

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use super::tools::{PROMTOOL, tools_present};
+
 /// One sample of a text exposition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -280,25 +282,16 @@ pub fn line_diff(old: &str, new: &str) -> String {
 /// Runs `promtool check metrics` on an exposition. Without promtool the
 /// check is skipped, except on CI where it must be installed.
 pub fn promtool_check_metrics(exposition: &str) {
-    let spawned = Command::new("promtool")
+    if !tools_present(&[PROMTOOL]) {
+        return;
+    }
+    let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "promtool not found on PATH, and CI is set: install promtool (Prometheus) so the exposition is checked"
-                );
-            }
-            eprintln!("SKIP: promtool not found");
-            return;
-        }
-        Err(error) => panic!("cannot run promtool: {error}"),
-    };
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run promtool: {error}"));
     let mut stdin = child.stdin.take().expect("piped stdin");
     stdin
         .write_all(exposition.as_bytes())

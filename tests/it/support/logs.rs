@@ -9,10 +9,12 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agi_exporter::{LogFormat, LogLevel, log_subscriber};
 use tracing_subscriber::fmt::MakeWriter;
+
+use super::{lines_containing, tail, wait_for_line};
 
 thread_local! {
     static CAPTURE: RefCell<Option<(Logs, tracing::subscriber::DefaultGuard)>> =
@@ -47,41 +49,18 @@ impl Logs {
 
     /// Lines containing every one of `needles`.
     pub fn lines(&self, needles: &[&str]) -> Vec<String> {
-        self.text()
-            .lines()
-            .filter(|line| needles.iter().all(|n| line.contains(n)))
-            .map(str::to_owned)
-            .collect()
+        lines_containing(&self.text(), needles)
     }
 
     /// Waits until a line contains every one of `needles`; returns it.
     /// Panics with the whole log after `within`.
     pub async fn wait_for(&self, needles: &[&str], within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(line) = self.lines(needles).into_iter().next() {
-                return line;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "no log line containing {needles:?} within {within:?}; log:\n{}",
-                    self.text()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_line("the log", needles, within, || self.text()).await
     }
 
     /// The last `lines` lines, for failure messages.
     pub fn tail(&self, lines: usize) -> String {
-        let text = self.text();
-        let all: Vec<&str> = text.lines().collect();
-        let start = all.len().saturating_sub(lines);
-        format!(
-            "--- last {} log lines ---\n{}",
-            all.len() - start,
-            all[start..].join("\n")
-        )
+        tail(&self.text(), lines, "the log")
     }
 }
 

@@ -18,6 +18,9 @@ pub mod bodies;
 pub mod contract;
 pub mod exposition;
 pub mod fake_api;
+pub mod files;
+pub mod leaks;
+pub mod listening;
 pub mod logs;
 pub mod process;
 pub mod raw;
@@ -25,9 +28,12 @@ pub mod reading;
 pub use self::raw::{RawAnswer, RawUpstream, chunked_response, chunked_response_with};
 pub mod serde_model;
 pub mod tls;
+pub mod tools;
+pub mod wait;
 
+use std::io::Write;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agi_exporter::{Cli, Config, Running};
 use clap::Parser;
@@ -38,7 +44,10 @@ pub use self::fake_api::{
     Behaviour, EXAMPLE_SESSION, FakeApi, KEY, Population, Shape, fake_api, fake_api_with_key,
     spec_example_api,
 };
+pub use self::files::{TempDir, TempFile};
+pub use self::leaks::assert_no_key_in;
 pub use self::logs::Logs;
+pub use self::wait::{Deadline, eventually, poll};
 
 /// The exporter's own families, present on every scrape (`process_*`
 /// aside): README, Metrics.
@@ -78,9 +87,6 @@ pub const SCRAPE_TIMEOUT_HEADER: &str = "X-Prometheus-Scrape-Timeout-Seconds";
 
 /// How long waits in the harness may take before a test fails.
 pub const DEADLINE: Duration = Duration::from_secs(15);
-
-/// How often bounded waits look again.
-pub const POLL: Duration = Duration::from_millis(20);
 
 /// An HTTP answer, read whole.
 #[derive(Debug)]
@@ -133,12 +139,105 @@ pub async fn send(request: reqwest::RequestBuilder) -> Reply {
     }
 }
 
+/// An exporter serving HTTP on 127.0.0.1, in this process ([`Exporter`])
+/// or as the binary ([`process::BinaryExporter`]): what a test asks of it
+/// over HTTP.
+pub trait Serving {
+    /// The address it serves on.
+    fn address(&self) -> SocketAddr;
+
+    /// The test client, for requests `get` does not cover.
+    fn client(&self) -> &reqwest::Client;
+
+    /// The last `lines` lines of its log, for failure messages.
+    fn log_tail(&self, lines: usize) -> String;
+
+    /// The base URL it serves on, e.g. `http://127.0.0.1:41234`.
+    fn url(&self) -> String {
+        format!("http://{}", self.address())
+    }
+
+    /// Sends a request built from `request` and reads the whole answer.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        send(request).await
+    }
+
+    /// `GET path`.
+    async fn get(&self, path: &str) -> Reply {
+        send(self.client().get(format!("{}{path}", self.url()))).await
+    }
+
+    /// `GET /metrics`, which must answer 200 with a valid exposition;
+    /// returns it.
+    async fn scrape(&self) -> String {
+        self.scrape_path("/metrics").await
+    }
+
+    /// `GET path`, which must answer 200 with a well-formed exposition
+    /// (see [`assert_valid_exposition`]).
+    async fn scrape_path(&self, path: &str) -> String {
+        exposition_of(self.get(path).await, path, || self.log_tail(20))
+    }
+
+    /// `GET /metrics` with Prometheus's timeout header; returns the reply.
+    async fn scrape_with_timeout(&self, seconds: &str) -> Reply {
+        let request = self
+            .client()
+            .get(format!("{}/metrics", self.url()))
+            .header(SCRAPE_TIMEOUT_HEADER, seconds);
+        send(request).await
+    }
+
+    /// Starts a scrape of `/metrics` in the background; it yields the
+    /// status and the body (checked when it is 200). For scrapes that must
+    /// overlap.
+    fn spawn_scrape(&self) -> tokio::task::JoinHandle<(u16, String)> {
+        let request = self.client().get(format!("{}/metrics", self.url()));
+        tokio::spawn(async move {
+            let response = request.send().await.expect("the scrape is answered");
+            let status = response.status().as_u16();
+            let body = response.text().await.expect("the body is read");
+            if status == 200 {
+                assert_valid_exposition(&body);
+            }
+            (status, body)
+        })
+    }
+
+    /// Asserts `/-/healthy` answers 200.
+    async fn assert_healthy(&self) {
+        let reply = self.get("/-/healthy").await;
+        assert_eq!(
+            reply.status,
+            200,
+            "/-/healthy answered {}: {}\n{}",
+            reply.status,
+            reply.text(),
+            self.log_tail(40)
+        );
+    }
+}
+
 /// The exporter's library, serving in this process on 127.0.0.1.
 pub struct Exporter {
     running: Option<Running>,
     address: SocketAddr,
     client: reqwest::Client,
     logs: Logs,
+}
+
+impl Serving for Exporter {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        self.logs.tail(lines)
+    }
 }
 
 impl Exporter {
@@ -179,84 +278,9 @@ impl Exporter {
         }
     }
 
-    /// The base URL it serves on, e.g. `http://127.0.0.1:41234`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// The address it serves on.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// The test client, for requests `get` does not cover.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// What the exporter (and anything else in this test) logged.
     pub fn logs(&self) -> &Logs {
         &self.logs
-    }
-
-    /// Sends a request built from `request` and reads the whole answer.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        send(request).await
-    }
-
-    /// `GET path`.
-    pub async fn get(&self, path: &str) -> Reply {
-        send(self.client.get(format!("{}{path}", self.url()))).await
-    }
-
-    /// `GET /metrics`, which must answer 200 with a valid exposition;
-    /// returns it.
-    pub async fn scrape(&self) -> String {
-        self.scrape_path("/metrics").await
-    }
-
-    /// `GET path`, which must answer 200 with a well-formed exposition
-    /// (see [`assert_valid_exposition`]).
-    pub async fn scrape_path(&self, path: &str) -> String {
-        exposition_of(self.get(path).await, path, || self.logs.tail(20))
-    }
-
-    /// `GET /metrics` with Prometheus's timeout header; returns the reply.
-    pub async fn scrape_with_timeout(&self, seconds: &str) -> Reply {
-        let request = self
-            .client
-            .get(format!("{}/metrics", self.url()))
-            .header(SCRAPE_TIMEOUT_HEADER, seconds);
-        send(request).await
-    }
-
-    /// Starts a scrape of `/metrics` in the background; it yields the
-    /// status and the body (checked when it is 200). For scrapes that must
-    /// overlap.
-    pub fn spawn_scrape(&self) -> tokio::task::JoinHandle<(u16, String)> {
-        let request = self.client.get(format!("{}/metrics", self.url()));
-        tokio::spawn(async move {
-            let response = request.send().await.expect("the scrape is answered");
-            let status = response.status().as_u16();
-            let body = response.text().await.expect("the body is read");
-            if status == 200 {
-                assert_valid_exposition(&body);
-            }
-            (status, body)
-        })
-    }
-
-    /// Asserts `/-/healthy` answers 200.
-    pub async fn assert_healthy(&self) {
-        let reply = self.get("/-/healthy").await;
-        assert_eq!(
-            reply.status,
-            200,
-            "/-/healthy answered {}: {}\n{}",
-            reply.status,
-            reply.text(),
-            self.logs.tail(40)
-        );
     }
 
     /// Stops it as SIGTERM would: no new connections, requests under way
@@ -282,6 +306,37 @@ pub fn exposition_of(reply: Reply, path: &str, context: impl FnOnce() -> String)
     let text = reply.text();
     assert_valid_exposition(&text);
     text
+}
+
+/// The lines of `log` that contain every one of `needles`.
+pub fn lines_containing(log: &str, needles: &[&str]) -> Vec<String> {
+    log.lines()
+        .filter(|line| needles.iter().all(|n| line.contains(n)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits until `log()`, the log of `source`, has a line containing every
+/// one of `needles`; returns that line. Panics with the whole log after
+/// `within`.
+pub async fn wait_for_line(
+    source: &str,
+    needles: &[&str],
+    within: Duration,
+    log: impl Fn() -> String,
+) -> String {
+    eventually(
+        &format!("{source} has a line containing {needles:?}"),
+        within,
+        async || {
+            let log = log();
+            match lines_containing(&log, needles).into_iter().next() {
+                Some(line) => Ok(line),
+                None => Err(format!("{source}:\n{log}")),
+            }
+        },
+    )
+    .await
 }
 
 /// The last `lines` lines of `text`, headed by where they come from, for
@@ -324,16 +379,18 @@ pub fn api_requests(exposition: &str) -> f64 {
     expect_value(exposition, "agi_api_requests_total", &[])
 }
 
-/// Polls `condition` every 20 ms until it holds; panics with `what` after
-/// `within`.
-pub async fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        if Instant::now() >= deadline {
-            panic!("{what}: not so after {within:?}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
+/// Waits until `api` has received at least `count` requests; returns how
+/// many it has.
+pub async fn wait_for_requests(api: &FakeApi, count: u64) -> u64 {
+    eventually(
+        &format!("the API receives {count} request(s)"),
+        Duration::from_secs(5),
+        async || match api.requests() {
+            received if received >= count => Ok(received),
+            received => Err(format!("{received} so far")),
+        },
+    )
+    .await
 }
 
 /// Moves tokio's clock forward by `by` at once, as if that much time had
@@ -353,36 +410,6 @@ pub fn closed_port_url() -> String {
     format!("http://{address}")
 }
 
-/// A file in the system temp dir, removed on drop.
-pub struct TempFile {
-    path: std::path::PathBuf,
-}
-
-impl TempFile {
-    /// Writes `contents` to a fresh file whose name includes `tag`.
-    pub fn with_contents(tag: &str, contents: &str) -> TempFile {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "agi-exporter-test-{}-{tag}-{n}",
-            std::process::id()
-        ));
-        std::fs::write(&path, contents).expect("write the temp file");
-        TempFile { path }
-    }
-
-    /// Its path, as text for a flag.
-    pub fn path(&self) -> &str {
-        self.path.to_str().expect("temp paths are UTF-8")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 /// A JSON list of `count` copies of one valid session.
 pub fn session_list(count: usize) -> String {
     let mut body = String::with_capacity(count * (EXAMPLE_SESSION.len() + 1) + 2);
@@ -395,4 +422,15 @@ pub fn session_list(count: usize) -> String {
     }
     body.push(']');
     body
+}
+
+/// `pieces`, one after the other, compressed with gzip as an API
+/// answering `Content-Encoding: gzip` sends them (in pieces, so that a
+/// large body of repeated parts need not be built first).
+pub fn gzip<P: AsRef<[u8]>>(pieces: impl IntoIterator<Item = P>) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for piece in pieces {
+        encoder.write_all(piece.as_ref()).expect("gzip in memory");
+    }
+    encoder.finish().expect("gzip in memory")
 }

@@ -1,20 +1,32 @@
-//! The real `agi_exporter` binary, for the tests whose subject is the
-//! process: its flags and exit codes, signals, and everything it prints.
-//! It runs with a clean environment (no `AGI_*` or proxy variables from the
-//! machine running the tests), on 127.0.0.1 port 0, and its output is
-//! collected as it runs.
+//! Child processes: the real `agi_exporter` binary, for the tests whose
+//! subject is the process (its flags and exit codes, signals, everything it
+//! prints), and the servers of the end-to-end tests (Prometheus,
+//! Alertmanager, VictoriaMetrics).
+//!
+//! A [`Process`] collects its stdout and stderr as it runs. Dropping it
+//! kills and reaps it; when the test is failing, it first prints the end of
+//! what the process wrote. The binary runs with a clean environment (no
+//! `AGI_*` or proxy variables from the machine running the tests), and a
+//! [`BinaryExporter`] listens on 127.0.0.1 port 0 and reports the address
+//! from its `listening` log line.
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{KEY, POLL, Reply, exposition_of, http_client, send, tail};
+use super::listening::listening_address;
+use super::wait::{eventually, poll};
+use super::{KEY, Serving, lines_containing, tail, wait_for_line};
 
-/// How long the binary may take to start listening or to exit.
-pub const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
+/// How long a process may take to start listening, or the binary to run
+/// to completion.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Lines of a process's output printed when the test fails.
+const TAIL_LINES: usize = 40;
 
 /// Output collected from a child's stdout or stderr by a background thread.
 #[derive(Clone, Default)]
@@ -42,8 +54,9 @@ impl Captured {
     }
 }
 
-/// The `agi_exporter` binary with a clean environment: no `AGI_*` or proxy
-/// variables leak in from the machine running the tests.
+/// The `agi_exporter` binary with these flags and environment, and nothing
+/// else: no `AGI_*` or proxy variables leak in from the machine running the
+/// tests.
 pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agi_exporter"));
     for (name, _) in std::env::vars_os() {
@@ -53,17 +66,13 @@ pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
             command.env_remove(name);
         }
     }
-    command
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.args(args).envs(env.iter().copied());
     command
 }
 
-/// A running `agi_exporter` process whose output is being collected.
+/// A running child process whose output is being collected.
 pub struct Process {
+    name: String,
     child: Child,
     stdout: Captured,
     stderr: Captured,
@@ -72,11 +81,16 @@ pub struct Process {
 }
 
 impl Process {
-    /// Spawns the binary with these flags and environment.
-    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut child = command(args, env)
+    /// Starts `command` (called `name` in failure messages) with no
+    /// stdin and its output collected.
+    pub fn spawn(name: &str, mut command: Command) -> Process {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
             .spawn()
-            .expect("the agi_exporter binary starts");
+            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
         let stdout = Captured::default();
         let stderr = Captured::default();
         let readers = vec![
@@ -84,12 +98,18 @@ impl Process {
             stderr.follow(child.stderr.take().expect("piped stderr")),
         ];
         Process {
+            name: name.to_owned(),
             child,
             stdout,
             stderr,
             readers,
             status: None,
         }
+    }
+
+    /// Starts the `agi_exporter` binary (see [`command`]).
+    pub fn exporter(args: &[&str], env: &[(&str, &str)]) -> Process {
+        Process::spawn("agi_exporter", command(args, env))
     }
 
     /// Everything written to stdout so far.
@@ -100,6 +120,20 @@ impl Process {
     /// Everything written to stderr so far.
     pub fn stderr_text(&self) -> String {
         self.stderr.text()
+    }
+
+    /// Everything written so far: stdout, then stderr.
+    pub fn output(&self) -> String {
+        self.stdout_text() + &self.stderr_text()
+    }
+
+    /// The last `lines` lines it wrote to stderr, for failure messages.
+    pub fn stderr_tail(&self, lines: usize) -> String {
+        tail(
+            &self.stderr_text(),
+            lines,
+            &format!("{}'s stderr", self.name),
+        )
     }
 
     /// The process id.
@@ -119,20 +153,14 @@ impl Process {
     /// then for its output to be fully read. `None` if it is still running
     /// after `within`.
     pub async fn wait_for_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.try_status() {
-                // The pipes close when the process exits: the readers finish.
-                for reader in self.readers.drain(..) {
-                    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
-                }
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(POLL).await;
+        let status = poll(within, async || self.try_status().ok_or(()))
+            .await
+            .ok()?;
+        // The pipes close when the process exits: the readers finish.
+        for reader in self.readers.drain(..) {
+            let _ = tokio::task::spawn_blocking(move || reader.join()).await;
         }
+        Some(status)
     }
 
     /// Sends a signal with the `kill` command.
@@ -148,39 +176,62 @@ impl Process {
     /// Waits until stderr has a line containing every one of `needles`;
     /// returns that line. Panics with the whole log after `within`.
     pub async fn wait_for_log_line(&self, needles: &[&str], within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let text = self.stderr_text();
-            if let Some(line) = text
-                .lines()
-                .find(|line| needles.iter().all(|n| line.contains(n)))
-            {
-                return line.to_owned();
-            }
-            if Instant::now() >= deadline {
-                panic!("no log line containing {needles:?} within {within:?}; stderr:\n{text}");
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        let source = format!("{}'s stderr", self.name);
+        wait_for_line(&source, needles, within, || self.stderr_text()).await
     }
 
     /// Lines of stderr containing every one of `needles`.
     pub fn log_lines(&self, needles: &[&str]) -> Vec<String> {
-        self.stderr_text()
-            .lines()
-            .filter(|line| needles.iter().all(|n| line.contains(n)))
-            .map(str::to_owned)
-            .collect()
+        lines_containing(&self.stderr_text(), needles)
+    }
+
+    /// Its resident set size (`VmRSS` in `/proc/<pid>/status`).
+    pub fn rss_bytes(&self) -> u64 {
+        proc_status_bytes(self.pid(), "VmRSS:")
+    }
+
+    /// Its peak resident set size so far (`VmHWM`).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        proc_status_bytes(self.pid(), "VmHWM:")
     }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if self.try_status().is_none() {
+        if self.status.is_none() && !matches!(self.child.try_wait(), Ok(Some(_))) {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        // The pipes close with the process, so the readers end.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        if std::thread::panicking() {
+            let stdout = self.stdout_text();
+            if !stdout.is_empty() {
+                let source = format!("{}'s stdout", self.name);
+                eprintln!("{}", tail(&stdout, TAIL_LINES, &source));
+            }
+            eprintln!("{}", self.stderr_tail(TAIL_LINES));
+        }
     }
+}
+
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"));
+    let kib: u64 = line
+        .trim_start_matches(field)
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("bad {field} line {line:?}: {e}"));
+    kib * 1024
 }
 
 /// What a process printed and how it ended.
@@ -203,7 +254,7 @@ impl Finished {
 
 /// Runs the binary to completion (bounded by [`STARTUP_DEADLINE`]).
 pub async fn run(args: &[&str], env: &[(&str, &str)]) -> Finished {
-    let mut process = Process::spawn(args, env);
+    let mut process = Process::exporter(args, env);
     let Some(status) = process.wait_for_exit(STARTUP_DEADLINE).await else {
         panic!(
             "agi_exporter {args:?} still running after {STARTUP_DEADLINE:?}; stderr:\n{}",
@@ -217,7 +268,8 @@ pub async fn run(args: &[&str], env: &[(&str, &str)]) -> Finished {
     }
 }
 
-/// A running `agi_exporter` process that is serving HTTP.
+/// A running `agi_exporter` process that is serving HTTP; what a test asks
+/// of it over HTTP is [`Serving`]'s.
 pub struct BinaryExporter {
     process: Process,
     address: SocketAddr,
@@ -238,90 +290,60 @@ impl std::ops::DerefMut for BinaryExporter {
     }
 }
 
+impl Serving for BinaryExporter {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        self.stderr_tail(lines)
+    }
+}
+
 impl BinaryExporter {
     /// Starts the binary with `args` (which should include
     /// `--web.listen-address 127.0.0.1:0`) and waits for it to log the
     /// address it listens on.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> BinaryExporter {
-        let mut process = Process::spawn(args, env);
-        let deadline = Instant::now() + STARTUP_DEADLINE;
-        let address = loop {
-            let log = process.stderr_text();
-            if let Some(address) = listening_address(&log) {
-                break address;
-            }
-            if let Some(status) = process.try_status() {
-                panic!(
-                    "agi_exporter {args:?} exited with {status} before listening; stderr:\n{log}"
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "agi_exporter {args:?} not listening after {STARTUP_DEADLINE:?}; stderr:\n{log}"
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        };
+        let mut process = Process::exporter(args, env);
+        let address = eventually(
+            &format!("agi_exporter {args:?} logs its listening address"),
+            STARTUP_DEADLINE,
+            async || {
+                if let Some(status) = process.try_status() {
+                    panic!(
+                        "agi_exporter {args:?} exited with {status} before listening; stderr:\n{}",
+                        process.stderr_text()
+                    );
+                }
+                let log = process.stderr_text();
+                log.lines()
+                    .find_map(listening_address)
+                    .ok_or_else(|| format!("stderr:\n{log}"))
+            },
+        )
+        .await;
         BinaryExporter {
             process,
             address,
-            client: http_client(),
+            client: super::http_client(),
         }
     }
 
     /// Starts an exporter for `api_url` with [`KEY`] and extra flags.
     pub async fn for_api(api_url: &str, extra: &[&str]) -> BinaryExporter {
+        BinaryExporter::for_api_with_key(api_url, KEY, extra).await
+    }
+
+    /// Starts an exporter for `api_url` with `key` and extra flags.
+    pub async fn for_api_with_key(api_url: &str, key: &str, extra: &[&str]) -> BinaryExporter {
         let mut args = vec!["--web.listen-address", "127.0.0.1:0", "--api.url", api_url];
         args.extend_from_slice(extra);
-        BinaryExporter::start(&args, &[("AGI_API_KEY", KEY)]).await
-    }
-
-    /// The base URL it serves on, e.g. `http://127.0.0.1:41234`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// The address it serves on.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// The test client, for requests `get` does not cover.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    /// Starts a scrape of `/metrics` in the background; it yields the
-    /// status and the body. For scrapes that must overlap.
-    pub fn spawn_scrape(&self) -> tokio::task::JoinHandle<(u16, String)> {
-        let request = self.client.get(format!("{}/metrics", self.url()));
-        tokio::spawn(async move {
-            let response = request.send().await.expect("the scrape is answered");
-            let status = response.status().as_u16();
-            (status, response.text().await.expect("the body is read"))
-        })
-    }
-
-    /// Sends a request built from `request` and reads the whole answer.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        send(request).await
-    }
-
-    /// `GET path`.
-    pub async fn get(&self, path: &str) -> Reply {
-        self.send(self.client.get(format!("{}{path}", self.url())))
-            .await
-    }
-
-    /// `GET /metrics`, which must answer 200; returns the exposition.
-    pub async fn scrape(&self) -> String {
-        self.scrape_path("/metrics").await
-    }
-
-    /// `GET path`, which must answer 200 with a well-formed exposition
-    /// (see [`assert_valid_exposition`]).
-    pub async fn scrape_path(&self, path: &str) -> String {
-        exposition_of(self.get(path).await, path, || self.stderr_tail(20))
+        BinaryExporter::start(&args, &[("AGI_API_KEY", key)]).await
     }
 
     /// Sends SIGTERM.
@@ -333,58 +355,4 @@ impl BinaryExporter {
     pub fn sigint(&self) {
         self.process.signal("INT");
     }
-}
-
-/// Finds the address in the `listening` log line, logfmt or JSON.
-fn listening_address(log: &str) -> Option<SocketAddr> {
-    log.lines()
-        .filter(|line| line.contains("listening"))
-        .find_map(|line| {
-            let start = line
-                .find("address=")
-                .map(|i| i + "address=".len())
-                .or_else(|| {
-                    line.find(r#""address":""#)
-                        .map(|i| i + r#""address":""#.len())
-                })?;
-            let rest = &line[start..];
-            let end = rest
-                .find(|c: char| c.is_whitespace() || c == '"')
-                .unwrap_or(rest.len());
-            rest[..end].parse().ok()
-        })
-}
-
-impl Process {
-    /// The last `lines` lines it wrote to stderr, for failure messages.
-    pub fn stderr_tail(&self, lines: usize) -> String {
-        tail(&self.stderr_text(), lines, "the exporter's stderr")
-    }
-
-    /// Its resident set size (`VmRSS` in `/proc/<pid>/status`).
-    pub fn rss_bytes(&self) -> u64 {
-        proc_status_bytes(self.pid(), "VmRSS:")
-    }
-
-    /// Its peak resident set size so far (`VmHWM`).
-    pub fn peak_rss_bytes(&self) -> u64 {
-        proc_status_bytes(self.pid(), "VmHWM:")
-    }
-}
-
-fn proc_status_bytes(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"));
-    let kib: u64 = line
-        .trim_start_matches(field)
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("bad {field} line {line:?}: {e}"));
-    kib * 1024
 }
