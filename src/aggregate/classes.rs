@@ -262,6 +262,13 @@ impl Tables {
         id
     }
 
+    /// Whether a session of `class` has an age: its status is live and
+    /// its `created_at` readable.
+    pub(crate) fn needs_age(&self, class: ClassId) -> bool {
+        let key = self.classes[class].key;
+        self.statuses[key.status].stage.is_live() && !key.unusable.created_at
+    }
+
     /// Counts one session of `class`, created at `created_at` if its
     /// status is live.
     #[inline]

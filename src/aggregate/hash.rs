@@ -3,9 +3,12 @@
 //! reading it).
 //!
 //! NH with 64-bit words, the hash UMAC is built on, over a 16-byte block
-//! holding the length and then the bytes (padded with zeros to a multiple
-//! of 16): the sum, modulo 2^128, of `(m + k) * (m' + k')` for each pair of
-//! 64-bit words `m, m'` and key words `k, k'`. A linear hash modulo the
+//! holding the length and then the bytes, 16 at a time (the last block is
+//! the last 16 bytes, overlapping the one before; fewer than 16 bytes in
+//! all are padded with zeros): the sum, modulo 2^128, of `(m + k) * (m' +
+//! k')` for each pair of 64-bit words `m, m'` and key words `k, k'`. For a
+//! given length, each byte lands at a place of its own in the blocks, so
+//! two different strings of one length give different blocks. A linear hash modulo the
 //! prime 2^64 - 59 then takes the 128-bit sum to 64 bits. The key words are
 //! drawn from the operating system's randomness, once per process; they
 //! never leave it.
@@ -64,7 +67,9 @@ impl KeyedHash {
     fn from_os() -> Self {
         let mut bytes = vec![0u8; 8 * (2 * BLOCKS + 2)];
         let words: Vec<u64> = if getrandom::fill(&mut bytes).is_ok() {
-            bytes.chunks_exact(8).map(word).collect()
+            (bytes.chunks_exact(8))
+                .map(|word| u64::from_le_bytes(word.try_into().unwrap_or_default()))
+                .collect()
         } else {
             tracing::warn!("no randomness from the operating system; keying the hash from std's");
             let state = std::collections::hash_map::RandomState::new();
@@ -91,57 +96,90 @@ impl KeyedHash {
     pub(crate) fn of(&self, bytes: &[u8]) -> u64 {
         let len = bytes.len();
         let covered = &bytes[..len.min(MAX_LEN)];
-        let mut keys = self.nh.iter();
-        let mut sum = match keys.next() {
-            Some(key) => nh_block(len as u64, 0, key),
-            None => 0,
+        let Some((length_key, keys)) = self.nh.split_first() else {
+            return 0;
         };
-        let mut blocks = covered.chunks_exact(16);
-        for (block, key) in (&mut blocks).zip(&mut keys) {
-            let (low, high) = block.split_at(8);
-            sum = sum.wrapping_add(nh_block(word(low), word(high), key));
+        let (blocks, rest) = covered.as_chunks::<16>();
+        // Two sums, so that one block's multiply need not wait for the
+        // sum of the one before it.
+        let mut sums = [nh_block(&(len as u128).to_le_bytes(), length_key), 0];
+        let (pairs, odd) = blocks.as_chunks::<2>();
+        for (pair, keys) in pairs.iter().zip(keys.as_chunks::<2>().0) {
+            sums[0] = sums[0].wrapping_add(nh_block(&pair[0], &keys[0]));
+            sums[1] = sums[1].wrapping_add(nh_block(&pair[1], &keys[1]));
         }
-        let rest = blocks.remainder();
-        if let (false, Some(key)) = (rest.is_empty(), keys.next()) {
-            let mut block = [0u8; 16];
-            block[..rest.len()].copy_from_slice(rest);
-            let (low, high) = block.split_at(8);
-            sum = sum.wrapping_add(nh_block(word(low), word(high), key));
+        // At most one whole block left, then the rest padded with zeros
+        // (the keys cover every block of MAX_LEN bytes).
+        let mut next = 2 * pairs.len();
+        for block in odd {
+            if let Some(key) = keys.get(next) {
+                sums[0] = sums[0].wrapping_add(nh_block(block, key));
+            }
+            next += 1;
         }
-        self.fold(sum)
+        // The rest: the last 16 bytes, overlapping the block before (every
+        // byte is still in a block at a place set by the length, which is
+        // hashed), or, under 16 bytes in all, the bytes padded with zeros.
+        if !rest.is_empty() {
+            let last = match covered.last_chunk::<16>() {
+                Some(last) => *last,
+                None => {
+                    let mut padded = [0u8; 16];
+                    for (to, from) in padded.iter_mut().zip(rest) {
+                        *to = *from;
+                    }
+                    padded
+                }
+            };
+            if let Some(key) = keys.get(next) {
+                sums[1] = sums[1].wrapping_add(nh_block(&last, key));
+            }
+        }
+        self.fold(sums[0].wrapping_add(sums[1]))
     }
 
     /// The 128-bit sum to 64 bits: `(k1 * high + k2 * low) mod PRIME`.
     #[inline]
     fn fold(&self, sum: u128) -> u64 {
         let [k1, k2] = self.fold;
-        let high = reduce(u128::from((sum >> 64) as u64));
-        let low = reduce(u128::from(sum as u64));
-        let a = reduce(u128::from(k1) * u128::from(high));
-        let b = reduce(u128::from(k2) * u128::from(low));
-        reduce(u128::from(a) + u128::from(b))
+        let a = mul_mod(k1, (sum >> 64) as u64);
+        let b = mul_mod(k2, sum as u64);
+        add_mod(a, b)
     }
 }
 
-/// One block's term: `(m + k) * (m' + k')`, words added modulo 2^64.
+/// One block's term: `(m + k) * (m' + k')` for its two words `m, m'`,
+/// words added modulo 2^64.
 #[inline]
-fn nh_block(m: u64, m2: u64, key: &[u64; 2]) -> u128 {
-    u128::from(m.wrapping_add(key[0])) * u128::from(m2.wrapping_add(key[1]))
+fn nh_block(block: &[u8; 16], key: &[u64; 2]) -> u128 {
+    let (low, high) = block.split_at(8);
+    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
+    u128::from(word(low).wrapping_add(key[0])) * u128::from(word(high).wrapping_add(key[1]))
 }
 
+/// `a * b mod PRIME`, for `a` below it: 2^64 is 59 modulo the prime, so
+/// the high half of the product folds in as 59 times itself, twice.
 #[inline]
-fn word(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes.try_into().unwrap_or_default())
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    let folded = (product >> 64) * 59 + (product & u128::from(u64::MAX));
+    let (high, low) = ((folded >> 64) as u64, folded as u64);
+    let (value, carry) = low.overflowing_add(high * 59);
+    // A carry out of 64 bits is worth 59 more (below 2^64, as the sum
+    // that carried is below 2^64 + 2^13).
+    finish(if carry { value + 59 } else { value })
 }
 
-/// `value` modulo [`PRIME`]: 2^64 is 59 modulo it, so the high half folds
-/// in as 59 times itself, until nothing is left above 64 bits.
+/// `a + b mod PRIME`, for both below it.
 #[inline]
-fn reduce(mut value: u128) -> u64 {
-    while value >> 64 != 0 {
-        value = (value >> 64) * 59 + (value & u128::from(u64::MAX));
-    }
-    let value = value as u64;
+fn add_mod(a: u64, b: u64) -> u64 {
+    let (value, carry) = a.overflowing_add(b);
+    finish(if carry { value + 59 } else { value })
+}
+
+/// A value below 2^64, taken below the prime.
+#[inline]
+fn finish(value: u64) -> u64 {
     if value >= PRIME { value - PRIME } else { value }
 }
 
@@ -154,22 +192,25 @@ mod tests {
     }
 
     #[test]
-    fn reduction_is_the_remainder_by_the_prime() {
-        for value in [
-            0u128,
+    fn products_and_sums_are_taken_modulo_the_prime() {
+        let p = u128::from(PRIME);
+        let values = [
+            0,
             1,
-            u128::from(PRIME) - 1,
-            u128::from(PRIME),
-            u128::from(u64::MAX),
-            u128::from(u64::MAX) + 1,
-            u128::MAX,
-            u128::from(PRIME) * u128::from(PRIME) + 7,
-        ] {
-            assert_eq!(
-                u128::from(reduce(value)),
-                value % u128::from(PRIME),
-                "{value}"
-            );
+            58,
+            59,
+            60,
+            PRIME - 1,
+            u64::MAX / 3,
+            0x0123_4567_89ab_cdef,
+        ];
+        for a in values {
+            for b in values.into_iter().chain([PRIME, u64::MAX]) {
+                let expected = u128::from(a) * u128::from(b) % p;
+                assert_eq!(u128::from(mul_mod(a, b)), expected, "{a} * {b}");
+                let sum = (u128::from(a) + u128::from(b % PRIME)) % p;
+                assert_eq!(u128::from(add_mod(a, b % PRIME)), sum, "{a} + {b}");
+            }
         }
     }
 

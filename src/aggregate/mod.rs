@@ -275,7 +275,7 @@ impl<'t> Aggregator<'t> {
         if let Some(created_at) = age {
             self.oldest_sessions.offer(created_at, id, &agent, &status);
         }
-        let written = (written.filter(|_| !live && class < MAX_KEPT_CLASSES))
+        let written = (written.filter(|_| class < MAX_KEPT_CLASSES))
             .and_then(|bytes| Written::new(self.tracking.hash(bytes), bytes.len(), class));
         self.tracking.session(Listed {
             id,
@@ -286,6 +286,7 @@ impl<'t> Aggregator<'t> {
             },
             created_at: session.created_at.as_str(),
             written,
+            age,
         });
     }
 }
@@ -300,11 +301,16 @@ impl SessionSink for Aggregator<'_> {
     }
 
     /// The sessions at the start of `ahead` written exactly as the previous
-    /// fetch's sessions in step with them, counted by the classes they had,
-    /// as [`Self::fold`] would count them, without being read.
+    /// fetch's sessions in step with them, counted by the classes they had
+    /// (and a live one by its creation time), as [`Self::fold`] would count
+    /// them, without being read.
     fn recall(&mut self, ahead: &[u8]) -> Option<Recalled> {
-        self.tracking
-            .recall(ahead, &mut self.tables, &mut self.labeller)
+        self.tracking.recall(
+            ahead,
+            &mut self.tables,
+            &mut self.labeller,
+            &mut self.oldest_sessions,
+        )
     }
 }
 

@@ -79,6 +79,22 @@ impl OldestSessions {
         }
     }
 
+    /// Whether [`Self::offer`] may keep a session created at `created_at`
+    /// (which it decides with the session's id): a session that may be
+    /// kept is read, not recalled, for its id.
+    pub(crate) fn may_keep(&mut self, created_at: UnixMillis) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        if self.kept.len() < self.limit {
+            return true;
+        }
+        self.drop_stale_top();
+        self.heap
+            .peek()
+            .is_none_or(|youngest| created_at <= youngest.created_at)
+    }
+
     /// Keeps this session if it is among the oldest.
     pub(crate) fn offer(
         &mut self,

@@ -72,6 +72,8 @@ struct Baseline {
     retired: Vec<Tracked>,
     /// The classes its sessions' [`Written::class`] name.
     classes: Vec<KeptClass>,
+    /// The creation times of its live sessions that may be recalled.
+    ages: Vec<Age>,
     /// When its request was sent: a session created later is new.
     sent_at: UnixMillis,
 }
@@ -80,6 +82,7 @@ struct Baseline {
 #[derive(Debug, Default)]
 struct Spare {
     listed: Vec<Tracked>,
+    ages: Vec<Age>,
     used: Vec<bool>,
 }
 
@@ -129,14 +132,21 @@ impl SessionTracker {
     /// Starts following the sessions of one fetch.
     pub(crate) fn fetch(&mut self, times: FetchTimes) -> FetchTracking<'_> {
         let previous = self.baseline.as_ref().map_or(0, |b| b.sessions.len());
-        let Spare { mut listed, used } = std::mem::take(&mut self.spare);
+        let Spare {
+            mut listed,
+            mut ages,
+            used,
+        } = std::mem::take(&mut self.spare);
         listed.clear();
         listed.reserve(previous);
+        ages.clear();
         FetchTracking {
             matching: Matching::new(previous, used),
             tracker: self,
             times,
             listed,
+            ages,
+            age_at: 0,
             repeats: Vec::new(),
             pending: Vec::new(),
             observing: Observing::new(),
@@ -153,12 +163,11 @@ impl SessionTracker {
             used,
         } = commit;
         lock(&self.lifecycle).apply(delta);
-        let listed = self
-            .baseline
-            .replace(baseline)
-            .map(|previous| previous.sessions)
-            .unwrap_or_default();
-        self.spare = Spare { listed, used };
+        let (listed, ages) = match self.baseline.replace(baseline) {
+            Some(previous) => (previous.sessions, previous.ages),
+            None => Default::default(),
+        };
+        self.spare = Spare { listed, ages, used };
     }
 
     /// Drops a finished fetch's changes, keeping its lists as the spares
@@ -166,6 +175,7 @@ impl SessionTracker {
     pub(crate) fn discard(&mut self, commit: Commit) {
         self.spare = Spare {
             listed: commit.baseline.sessions,
+            ages: commit.baseline.ages,
             used: commit.used,
         };
     }
@@ -189,8 +199,11 @@ pub(crate) struct Listed<'a> {
     pub(crate) listing: Listing,
     /// `created_at` as listed, parsed only if an observation needs it.
     pub(crate) created_at: Option<&'a str>,
-    /// What the next fetch recalls it by, for a session in a final status.
+    /// What the next fetch recalls it by.
     pub(crate) written: Option<Written>,
+    /// Its `created_at`, when it is live and that is readable: what
+    /// recalling it needs.
+    pub(crate) age: Option<UnixMillis>,
 }
 
 /// One fetch's sessions, matched against the baseline as they arrive.
@@ -200,6 +213,10 @@ pub(crate) struct FetchTracking<'t> {
     times: FetchTimes,
     /// This fetch's sessions with an id, in list order: the next baseline.
     listed: Vec<Tracked>,
+    /// The creation times of its live sessions that may be recalled.
+    ages: Vec<Age>,
+    /// Where the baseline's next age is looked for.
+    age_at: usize,
     /// Entries of `listed` whose id an earlier one has: left out of the
     /// next baseline.
     repeats: Vec<usize>,
@@ -227,6 +244,16 @@ impl<'t> FetchTracking<'t> {
             status: session.listing.status,
             life: Default::default(),
         });
+        if session.written.is_some() && session.listing.stage.is_live() {
+            let previous = self.matching.used.len();
+            keep_age(
+                &mut self.ages,
+                &mut self.listed,
+                previous,
+                entry,
+                session.age,
+            );
+        }
         let Some(baseline) = &self.tracker.baseline else {
             // The first fetch only records a baseline (its repeats are
             // found at its end).
@@ -330,6 +357,7 @@ impl<'t> FetchTracking<'t> {
             tracker,
             times,
             mut listed,
+            ages: self_ages,
             mut repeats,
             matching,
             observing,
@@ -360,18 +388,14 @@ impl<'t> FetchTracking<'t> {
         }
         repeats.sort_unstable();
         repeats.dedup();
+        let mut ages = self_ages;
         if !repeats.is_empty() {
-            let mut next = repeats.iter().peekable();
-            let mut index = 0;
-            listed.retain(|_| {
-                let repeat = next.next_if_eq(&&index).is_some();
-                index += 1;
-                !repeat
-            });
+            drop_repeats(&mut listed, &mut ages, &repeats);
         }
         // A list that repeated ids, or shrank a lot, leaves room the
         // baseline and the spares must not keep until the next fetch.
         shrink_slack(&mut listed);
+        shrink_slack(&mut ages);
         let mut used = matching.used;
         shrink_slack(&mut used);
         let commit = Commit {
@@ -380,12 +404,97 @@ impl<'t> FetchTracking<'t> {
                 sessions: listed,
                 retired,
                 classes: tables.kept(),
+                ages,
                 sent_at: times.sent_at,
             },
             used,
         };
         (commit, tracker)
     }
+}
+
+/// A list keeps the creation times of one live session in this many (plus
+/// a few) at most: a list of live sessions only costs a quarter of its
+/// sessions' ages more, and the rest are read, not recalled.
+const MOST_AGES_PER: usize = 4;
+
+/// A live session's creation time, which recalling it needs (its age),
+/// kept beside the list: 12 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Age {
+    /// Its entry in the list.
+    entry: u32,
+    created_at: [u32; 2],
+}
+
+impl Age {
+    fn new(entry: usize, created_at: UnixMillis) -> Option<Self> {
+        let bits = created_at as u64;
+        Some(Age {
+            entry: u32::try_from(entry).ok()?,
+            created_at: [bits as u32, (bits >> 32) as u32],
+        })
+    }
+
+    fn created_at(&self) -> UnixMillis {
+        (u64::from(self.created_at[0]) | u64::from(self.created_at[1]) << 32) as UnixMillis
+    }
+}
+
+/// Keeps the creation time of `entry`, a live session of `listed` the next
+/// fetch may recall, while `ages` has room (a quarter of the longer of the
+/// list and the baseline's `previous` entries, plus a few); without room,
+/// the next fetch reads it. A live session without a creation time needs
+/// none.
+fn keep_age(
+    ages: &mut Vec<Age>,
+    listed: &mut [Tracked],
+    previous: usize,
+    entry: usize,
+    created_at: Option<UnixMillis>,
+) {
+    let Some(created_at) = created_at else {
+        return;
+    };
+    let room = ages.len() < previous.max(entry) / MOST_AGES_PER + 64;
+    match Age::new(entry, created_at).filter(|_| room) {
+        Some(age) => ages.push(age),
+        None => listed[entry].written = None,
+    }
+}
+
+/// The creation time `ages` keep for entry `j`, looked for at `at`, where
+/// the previous one found leaves it, or else searched.
+fn age_in(ages: &[Age], at: &mut usize, j: usize) -> Option<UnixMillis> {
+    let entry = u32::try_from(j).ok()?;
+    let found = match ages.get(*at) {
+        Some(age) if age.entry == entry => *at,
+        _ => ages.binary_search_by_key(&entry, |age| age.entry).ok()?,
+    };
+    *at = found + 1;
+    Some(ages[found].created_at())
+}
+
+/// Drops the entries `repeats` (sorted) from `listed`, and their ages; the
+/// other ages follow their entries to their new places.
+fn drop_repeats(listed: &mut Vec<Tracked>, ages: &mut Vec<Age>, repeats: &[usize]) {
+    let mut next = repeats.iter().peekable();
+    let mut kept = Vec::with_capacity(listed.len());
+    let mut moved = Vec::with_capacity(ages.len());
+    let mut ages_left = ages.iter().peekable();
+    for (index, entry) in listed.iter().enumerate() {
+        let repeat = next.next_if_eq(&&index).is_some();
+        let age = ages_left.next_if(|age| age.entry as usize == index);
+        if repeat {
+            continue;
+        }
+        if let Some(age) = age.and_then(|age| Age::new(kept.len(), age.created_at())) {
+            moved.push(age);
+        }
+        kept.push(*entry);
+    }
+    *listed = kept;
+    *ages = moved;
 }
 
 /// Gives back the room of a list that holds far fewer items than it could.

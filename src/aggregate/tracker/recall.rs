@@ -19,11 +19,14 @@
 //! after it are tried in the same call (a run), which saves the parser a
 //! call and a check per session.
 //!
-//! Only final sessions are recalled: a live one has an age, and may be
-//! among the oldest, which need its `created_at` and id read.
+//! A live session has an age: the baseline keeps its creation time beside
+//! the list (for a quarter of the list at most, [`super::Age`]), and it is
+//! recalled only when it cannot be among the `--sessions.top-oldest`,
+//! whose ids only reading gives.
 
-use super::{FetchTracking, Tracked};
+use super::{FetchTracking, Tracked, age_in, keep_age};
 use crate::aggregate::classes::{Labeller, MAX_KEPT_CLASSES, Tables};
+use crate::aggregate::oldest::OldestSessions;
 use crate::api::parse::{Recalled, next_session};
 
 impl FetchTracking<'_> {
@@ -36,6 +39,7 @@ impl FetchTracking<'_> {
         ahead: &[u8],
         tables: &mut Tables,
         labeller: &mut Labeller<'_>,
+        oldest: &mut OldestSessions,
     ) -> Option<Recalled> {
         let baseline = self.tracker.baseline.as_ref()?;
         let mut run = Recalled {
@@ -56,9 +60,23 @@ impl FetchTracking<'_> {
             let Some(class) = tables.recalled(written.class(), &baseline.classes, labeller) else {
                 break;
             };
-            tables.count(class, None);
+            // A live session counts with its creation time, unless it has
+            // none; one that may be among the oldest is read, for its id.
+            let created_at = if tables.needs_age(class) {
+                let Some(created_at) = age_in(&baseline.ages, &mut self.age_at, j) else {
+                    break;
+                };
+                if oldest.may_keep(created_at) {
+                    break;
+                }
+                Some(created_at)
+            } else {
+                None
+            };
+            tables.count(class, created_at);
             self.matching.used[j] = true;
             self.matching.cursor = j + 1;
+            let entry = self.listed.len();
             self.listed.push(Tracked {
                 // Its class is this fetch's now, if the table keeps it.
                 written: (class < MAX_KEPT_CLASSES)
@@ -66,6 +84,16 @@ impl FetchTracking<'_> {
                     .flatten(),
                 ..*previous
             });
+            if created_at.is_some() {
+                let previous = self.matching.used.len();
+                keep_age(
+                    &mut self.ages,
+                    &mut self.listed,
+                    previous,
+                    entry,
+                    created_at,
+                );
+            }
             run.sessions += 1;
             run.len = start + len;
             let Some(next) = next_session(ahead, run.len) else {
