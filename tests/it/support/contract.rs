@@ -182,9 +182,18 @@ pub fn assert_lifecycle_consistent(
     assert!(after.seen.len() <= limits.agents_max + 1);
     assert!(after.duration.len() <= (limits.agents_max + 1) * FINAL_STATUSES);
     assert!(after.removed.len() <= MAX_STATUSES);
-    let pairs: Vec<String> = (after.transitions.iter())
-        .map(|((agent, status), _)| format!("{agent}\u{0}{status}"))
-        .collect();
-    assert_unique("transition series", pairs.iter().map(String::as_str));
+    let mut pairs = HashSet::new();
+    for (agent, status) in after.transitions.iter().map(|(pair, _)| pair) {
+        assert!(
+            pairs.insert((agent, status)),
+            "transitions: {agent:?} {status:?} twice"
+        );
+        for label in [agent, status] {
+            assert!(
+                label.len() <= MAX_LABEL_BYTES,
+                "transitions: {label:?} is longer than {MAX_LABEL_BYTES} bytes"
+            );
+        }
+    }
     assert_unique("removals", after.removed.iter().map(|(s, _)| s.as_str()));
 }
