@@ -8,8 +8,11 @@
 //! all are padded with zeros): the sum, modulo 2^128, of `(m + k) * (m' +
 //! k')` for each pair of 64-bit words `m, m'` and key words `k, k'`. For a
 //! given length, each byte lands at a place of its own in the blocks, so
-//! two different strings of one length give different blocks. A linear hash modulo the
-//! prime 2^64 - 59 then takes the 128-bit sum to 64 bits. The key words are
+//! two different strings of one length give different blocks. Vector
+//! multiply-shift then takes the 128-bit sum to 64 bits: the top half of
+//! `a * high + a' * low + b` modulo 2^128, for its two 64-bit halves and
+//! 128-bit key words `a, a', b`, a strongly universal step (two different
+//! sums give the same 64 bits with probability 2^-64). The key words are
 //! drawn from the operating system's randomness, once per process; they
 //! never leave it.
 //!
@@ -17,10 +20,8 @@
 //! keys (an API never sees them): NH makes them collide with probability at
 //! most 2^-63 (2^-64 for strings of as many blocks, the NH theorem; 2^-63
 //! otherwise, through the key words of the longer one's last block, which
-//! the shorter does not use), and the final step at most 2^-64 more, plus
-//! the chance that a 64-bit half of the sum is one of the 59 values past
-//! the prime. So two different sessions hash alike with probability below
-//! 2^-62. It is not a cryptographic hash: an adversary who could see hash
+//! the shorter does not use), and the final step 2^-64 more. So two
+//! different sessions hash alike with probability below 2^-62. It is not a cryptographic hash: an adversary who could see hash
 //! values could learn about the keys, and nothing outside the process ever
 //! sees one.
 //!
@@ -35,15 +36,12 @@ pub(crate) const MAX_LEN: usize = (BLOCKS - 1) * 16;
 /// Blocks of 16 bytes the key covers, the length's included.
 const BLOCKS: usize = 4096;
 
-/// The prime 2^64 - 59, the largest below 2^64.
-const PRIME: u64 = u64::MAX - 58;
-
 /// The key words of the process's hash.
 pub(crate) struct KeyedHash {
     /// Two words per block.
     nh: Box<[[u64; 2]]>,
-    /// The final step's multipliers, below [`PRIME`].
-    fold: [u64; 2],
+    /// The final step's words `a, a', b`.
+    fold: [u128; 3],
 }
 
 /// Secret: never printed.
@@ -65,7 +63,7 @@ impl KeyedHash {
     /// (no source of randomness at all), std's per-process random keys,
     /// which come from the same source when there is one, are stretched.
     fn from_os() -> Self {
-        let mut bytes = vec![0u8; 8 * (2 * BLOCKS + 2)];
+        let mut bytes = vec![0u8; 8 * (2 * BLOCKS + 6)];
         let words: Vec<u64> = if getrandom::fill(&mut bytes).is_ok() {
             (bytes.chunks_exact(8))
                 .map(|word| u64::from_le_bytes(word.try_into().unwrap_or_default()))
@@ -73,21 +71,22 @@ impl KeyedHash {
         } else {
             tracing::warn!("no randomness from the operating system; keying the hash from std's");
             let state = std::collections::hash_map::RandomState::new();
-            (0..2 * BLOCKS + 2)
+            (0..2 * BLOCKS + 6)
                 .map(|i| std::hash::BuildHasher::hash_one(&state, i))
                 .collect()
         };
         KeyedHash::from_words(&words)
     }
 
-    /// A hash with these key words: `2 * BLOCKS` for NH, then 2 more.
+    /// A hash with these key words: `2 * BLOCKS` for NH, then 6 more.
     fn from_words(words: &[u64]) -> Self {
         let nh = words
             .chunks_exact(2)
             .take(BLOCKS)
             .map(|pair| [pair[0], pair[1]])
             .collect();
-        let fold = [0, 1].map(|i| words.get(2 * BLOCKS + i).copied().unwrap_or(1) % PRIME);
+        let word = |i: usize| u128::from(words.get(2 * BLOCKS + i).copied().unwrap_or(1));
+        let fold = [0, 2, 4].map(|i| word(i) << 64 | word(i + 1));
         KeyedHash { nh, fold }
     }
 
@@ -138,13 +137,17 @@ impl KeyedHash {
         self.fold(sums[0].wrapping_add(sums[1]))
     }
 
-    /// The 128-bit sum to 64 bits: `(k1 * high + k2 * low) mod PRIME`.
+    /// The 128-bit sum to 64 bits: the top half of `a * high + a' * low +
+    /// b` modulo 2^128.
     #[inline]
     fn fold(&self, sum: u128) -> u64 {
-        let [k1, k2] = self.fold;
-        let a = mul_mod(k1, (sum >> 64) as u64);
-        let b = mul_mod(k2, sum as u64);
-        add_mod(a, b)
+        let [a, a2, b] = self.fold;
+        let (high, low) = (sum >> 64, sum & u128::from(u64::MAX));
+        let mixed = a
+            .wrapping_mul(high)
+            .wrapping_add(a2.wrapping_mul(low))
+            .wrapping_add(b);
+        (mixed >> 64) as u64
     }
 }
 
@@ -157,61 +160,12 @@ fn nh_block(block: &[u8; 16], key: &[u64; 2]) -> u128 {
     u128::from(word(low).wrapping_add(key[0])) * u128::from(word(high).wrapping_add(key[1]))
 }
 
-/// `a * b mod PRIME`, for `a` below it: 2^64 is 59 modulo the prime, so
-/// the high half of the product folds in as 59 times itself, twice.
-#[inline]
-fn mul_mod(a: u64, b: u64) -> u64 {
-    let product = u128::from(a) * u128::from(b);
-    let folded = (product >> 64) * 59 + (product & u128::from(u64::MAX));
-    let (high, low) = ((folded >> 64) as u64, folded as u64);
-    let (value, carry) = low.overflowing_add(high * 59);
-    // A carry out of 64 bits is worth 59 more (below 2^64, as the sum
-    // that carried is below 2^64 + 2^13).
-    finish(if carry { value + 59 } else { value })
-}
-
-/// `a + b mod PRIME`, for both below it.
-#[inline]
-fn add_mod(a: u64, b: u64) -> u64 {
-    let (value, carry) = a.overflowing_add(b);
-    finish(if carry { value + 59 } else { value })
-}
-
-/// A value below 2^64, taken below the prime.
-#[inline]
-fn finish(value: u64) -> u64 {
-    if value >= PRIME { value - PRIME } else { value }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hash() -> KeyedHash {
         KeyedHash::from_os()
-    }
-
-    #[test]
-    fn products_and_sums_are_taken_modulo_the_prime() {
-        let p = u128::from(PRIME);
-        let values = [
-            0,
-            1,
-            58,
-            59,
-            60,
-            PRIME - 1,
-            u64::MAX / 3,
-            0x0123_4567_89ab_cdef,
-        ];
-        for a in values {
-            for b in values.into_iter().chain([PRIME, u64::MAX]) {
-                let expected = u128::from(a) * u128::from(b) % p;
-                assert_eq!(u128::from(mul_mod(a, b)), expected, "{a} * {b}");
-                let sum = (u128::from(a) + u128::from(b % PRIME)) % p;
-                assert_eq!(u128::from(add_mod(a, b % PRIME)), sum, "{a} + {b}");
-            }
-        }
     }
 
     #[test]
