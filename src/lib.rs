@@ -35,6 +35,7 @@ mod server;
 mod status;
 mod sync;
 mod version;
+mod watch;
 mod web_config;
 
 use std::net::SocketAddr;

@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine;
 use hyper::header::{HeaderName, HeaderValue};
@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::sync::lock;
+use crate::watch::Fingerprint;
 
 /// Why a web config file cannot be used. Messages name the file and the
 /// setting, never a password.
@@ -470,7 +471,7 @@ impl WebSettingsSource {
     pub(crate) fn new(path: Option<&Path>) -> Result<Self, WebConfigError> {
         // Taken before reading, so that a change made while the file is
         // read is seen as one.
-        let seen = path.map(Fingerprint::of);
+        let seen = path.map(fingerprint);
         let settings = match path {
             Some(path) => load(path)?,
             None => WebSettings::plain(),
@@ -497,7 +498,7 @@ impl WebSettingsSource {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let now = Fingerprint::of(&path);
+            let now = fingerprint(&path);
             if now == seen {
                 continue;
             }
@@ -533,102 +534,9 @@ impl WebSettingsSource {
     }
 }
 
-/// What the config file and the files it names look like on disk: enough
-/// metadata to tell a change (a rewrite, a rename over it, a copy that keeps
-/// its timestamps) without reading them. File times tick coarsely (a few
-/// milliseconds), so two writes of the same size within one tick look alike:
-/// while a file changed in the last [`RECENT`], its contents are compared
-/// too. Config files are small, and that window is short.
-#[derive(Debug, Clone)]
-struct Fingerprint(Vec<Option<FileState>>);
-
-/// How long after a change a file's contents are compared as well.
-const RECENT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Clone)]
-struct FileState {
-    len: u64,
-    modified: Option<SystemTime>,
-    /// Inode, device and change time: a file replaced or copied over with
-    /// its old modification time still changes these.
-    #[cfg(unix)]
-    identity: (u64, u64, i64, i64),
-    /// A hash of the contents, for a file changed within [`RECENT`].
-    recent_contents: Option<u64>,
-}
-
-impl PartialEq for Fingerprint {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
-            && self.0.iter().zip(&other.0).all(|pair| match pair {
-                (Some(a), Some(b)) => a.same_as(b),
-                (None, None) => true,
-                _ => false,
-            })
-    }
-}
-
-impl FileState {
-    /// The same file as far as can be told: the same metadata, and the same
-    /// contents where both looked (a file that stopped being recent did not
-    /// change by that).
-    fn same_as(&self, other: &FileState) -> bool {
-        #[cfg(unix)]
-        let identity = self.identity == other.identity;
-        #[cfg(not(unix))]
-        let identity = true;
-        let contents = match (self.recent_contents, other.recent_contents) {
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        };
-        self.len == other.len && self.modified == other.modified && identity && contents
-    }
-}
-
-impl Fingerprint {
-    fn of(path: &Path) -> Self {
-        let state = |path: &Path| {
-            let meta = std::fs::metadata(path).ok()?;
-            #[cfg(unix)]
-            let (identity, changed) = {
-                use std::os::unix::fs::MetadataExt;
-                let changed = std::time::UNIX_EPOCH
-                    + Duration::new(
-                        meta.ctime().max(0) as u64,
-                        meta.ctime_nsec().clamp(0, 999_999_999) as u32,
-                    );
-                (
-                    (meta.ino(), meta.dev(), meta.ctime(), meta.ctime_nsec()),
-                    changed,
-                )
-            };
-            #[cfg(not(unix))]
-            let changed = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            let recent = SystemTime::now()
-                .duration_since(changed)
-                .map_or(true, |age| age < RECENT);
-            let recent_contents =
-                recent
-                    .then(|| std::fs::read(path).ok())
-                    .flatten()
-                    .map(|contents| {
-                        use std::hash::{Hash, Hasher};
-                        let mut hasher = std::hash::DefaultHasher::new();
-                        contents.hash(&mut hasher);
-                        hasher.finish()
-                    });
-            Some(FileState {
-                len: meta.len(),
-                modified: meta.modified().ok(),
-                #[cfg(unix)]
-                identity,
-                recent_contents,
-            })
-        };
-        let mut files = vec![state(path)];
-        files.extend(named_files(path).iter().map(|named| state(named)));
-        Fingerprint(files)
-    }
+/// The config file and the files it names, as they are on disk.
+fn fingerprint(path: &Path) -> Fingerprint {
+    Fingerprint::of(std::iter::once(path.to_owned()).chain(named_files(path)))
 }
 
 /// The certificate and key files a config file names, resolved against its
