@@ -2,6 +2,10 @@
 //! between fetches, and its scrapes: fetch (or reuse) the session list,
 //! fold it, render the account's families.
 //!
+//! How an account is fetched (its client and key, cache TTL and timeout:
+//! its [`Setup`]) may be replaced while it runs, when `--config.file`
+//! changes it; what it counted (its tracker, its counters) stays.
+//!
 //! The [`Account`] is where the exporter protects the API from its
 //! scrapers: concurrent scrapes share one in-flight request, a successful
 //! result may be reused for `--api.cache-ttl`, and after a 429 no request is
@@ -23,7 +27,7 @@ use crate::api::key::ApiKey;
 use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
-use crate::deadline;
+use crate::deadline::{self, DeadlinePolicy};
 use crate::fold::FoldJob;
 use crate::metrics::{AccountMetrics, ScrapeReport};
 use crate::process::Process;
@@ -46,10 +50,12 @@ pub(crate) struct AccountScrape {
 /// One account: fetches, folds and renders its session list.
 #[derive(Debug)]
 pub(crate) struct Account {
-    client: ApiClient,
+    /// Its name in `--config.file`; `None` for the account of the flags.
+    name: Option<String>,
+    /// How it is fetched now; each fetch keeps the one it started with.
+    setup: Mutex<Arc<Setup>>,
     metrics: AccountMetrics,
     limits: Limits,
-    cache_ttl: Duration,
     /// Held by the one fetch under way for as long as it folds.
     tracker: Arc<tokio::sync::Mutex<SessionTracker>>,
     /// The threads its bodies are folded on.
@@ -93,49 +99,84 @@ enum Plan {
     },
 }
 
-/// How an account fetches and counts.
+/// How an account counts: fixed for its life.
 #[derive(Debug, Clone)]
 pub(crate) struct AccountSettings {
     pub(crate) limits: Limits,
     pub(crate) statuses: StatusModel,
+}
+
+/// How an account is fetched: what a reload of `--config.file` may change
+/// without restarting its counters.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    pub(crate) client: ApiClient,
+    /// How long a successful result is reused.
     pub(crate) cache_ttl: Duration,
+    /// Its timeout, and the scraper's less the offset.
+    pub(crate) deadlines: DeadlinePolicy,
 }
 
 impl Account {
-    /// An account fetched with `client`, whose bodies fold on `process`'s
-    /// lanes.
+    /// An account fetched as `setup` says, whose bodies fold on
+    /// `process`'s lanes; `name` is its name in `--config.file`.
     pub(crate) fn new(
-        client: ApiClient,
+        name: Option<String>,
+        setup: Setup,
         settings: AccountSettings,
         process: Arc<Process>,
     ) -> Result<Self, prometheus::Error> {
-        let AccountSettings {
-            limits,
-            statuses,
-            cache_ttl,
-        } = settings;
+        let AccountSettings { limits, statuses } = settings;
         let tracker = SessionTracker::with_statuses(limits.agents_max, statuses);
         Ok(Account {
-            metrics: AccountMetrics::new(cache_ttl, lifecycle_of(&tracker))?,
-            client,
+            metrics: AccountMetrics::new(lifecycle_of(&tracker))?,
+            name,
+            setup: Mutex::new(Arc::new(setup)),
             limits,
-            cache_ttl,
             tracker: Arc::new(tokio::sync::Mutex::new(tracker)),
             process,
             flight: Mutex::new(FlightState::default()),
         })
     }
 
-    /// Runs one scrape bounded by `deadline`: the account's families.
-    pub(crate) async fn scrape(self: &Arc<Self>, deadline: Duration) -> AccountScrape {
+    /// Fetches from now on as `setup` says. A result cached under the old
+    /// setup is not reused, and the next scrape may send a request at once
+    /// (a 429's wait was the old URL's or key's); a request under way
+    /// finishes as it started.
+    pub(crate) fn replace_setup(&self, setup: Setup) {
+        *lock(&self.setup) = Arc::new(setup);
+        let mut flight = lock(&self.flight);
+        flight.cached = None;
+        flight.not_before = None;
+    }
+
+    fn setup(&self) -> Arc<Setup> {
+        Arc::clone(&lock(&self.setup))
+    }
+
+    /// The key for the next request (a key file is read again), and what
+    /// the account's text is redacted with: every key of the process.
+    fn key(&self, setup: &Setup) -> (ApiKey, Arc<Redactor>) {
+        let key = setup.client.key();
+        let name = self.name.as_deref().unwrap_or_default();
+        let redactor = self.process.keyring().redactor(name, &key);
+        (key, redactor)
+    }
+
+    /// Runs one scrape for a scraper that sent `scrape_timeout` (the
+    /// header's value), or none: the account's families.
+    pub(crate) async fn scrape(self: &Arc<Self>, scrape_timeout: Option<&str>) -> AccountScrape {
         let started = Instant::now();
-        let outcome = self.snapshot(deadline).await;
+        let setup = self.setup();
+        let deadline = setup.deadlines.for_scrape(scrape_timeout);
+        let outcome = self.snapshot(&setup, deadline).await;
         let snapshot = outcome.as_ref().ok().map(Arc::as_ref);
         let families = self.metrics.families(ScrapeReport {
             snapshot,
             duration: started.elapsed(),
             now: timestamp::now(),
             backoff: self.backoff(),
+            cache_ttl: setup.cache_ttl,
         });
         AccountScrape {
             families,
@@ -154,8 +195,8 @@ impl Account {
 
     /// Returns a fresh snapshot: cached, shared with a request under way, or
     /// from a new request.
-    async fn snapshot(self: &Arc<Self>, deadline: Duration) -> FetchOutcome {
-        match self.plan(deadline) {
+    async fn snapshot(self: &Arc<Self>, setup: &Arc<Setup>, deadline: Duration) -> FetchOutcome {
+        match self.plan(setup, deadline) {
             Plan::Ready(outcome) => outcome,
             Plan::Wait {
                 receiver,
@@ -186,11 +227,12 @@ impl Account {
 
     /// Decides, under the lock, where this scrape's snapshot comes from;
     /// starts the request when none is under way.
-    fn plan(self: &Arc<Self>, deadline: Duration) -> Plan {
+    fn plan(self: &Arc<Self>, setup: &Arc<Setup>, deadline: Duration) -> Plan {
+        let (_, redactor) = self.key(setup);
         let mut state = lock(&self.flight);
         if let Some(cached) = &state.cached
-            && cached.fetched.elapsed() < self.cache_ttl
-            && Arc::ptr_eq(&cached.redactor, self.client.key().redactor())
+            && cached.fetched.elapsed() < setup.cache_ttl
+            && Arc::ptr_eq(&cached.redactor, &redactor)
         {
             return Plan::Ready(Ok(Arc::clone(&cached.snapshot)));
         }
@@ -200,7 +242,7 @@ impl Account {
                 let error = FetchError::RateLimited {
                     retry_after: not_before - now,
                 };
-                tracing::warn!(reason = error.reason().as_str(), %error, "skipping the API request");
+                tracing::warn!(account = self.name, reason = error.reason().as_str(), %error, "skipping the API request");
                 return Plan::Ready(Err(error));
             }
         }
@@ -225,7 +267,7 @@ impl Account {
         let (until, deadline) = watch::channel(deadline::after(planned, deadline));
         state.in_flight = Some(receiver.clone());
         state.until = Some((planned, until));
-        tokio::spawn(Arc::clone(self).fetch(planned, deadline, sender));
+        tokio::spawn(Arc::clone(self).fetch(Arc::clone(setup), planned, deadline, sender));
         Plan::Wait {
             receiver,
             started_here: true,
@@ -264,14 +306,15 @@ impl Account {
     /// scrape waiting on `sender`.
     async fn fetch(
         self: Arc<Self>,
+        setup: Arc<Setup>,
         planned: Instant,
         deadline: watch::Receiver<Instant>,
         sender: watch::Sender<Option<FetchOutcome>>,
     ) {
-        let key = self.client.key();
-        let redactor = key.redactor();
+        let (key, redactor) = self.key(&setup);
         let started = Instant::now();
-        let outcome = deadline::until(planned, deadline, self.fetch_and_fold(&key))
+        let fetched = self.fetch_and_fold(&setup.client, &key, &redactor);
+        let outcome = deadline::until(planned, deadline, fetched)
             .await
             .map(Arc::new);
         let elapsed = started.elapsed();
@@ -281,6 +324,7 @@ impl Account {
             Ok(snapshot) => {
                 self.metrics.observe_snapshot(snapshot, timestamp::now());
                 tracing::debug!(
+                    account = self.name,
                     sessions = snapshot.sessions,
                     agents = snapshot.agents.len(),
                     duration_seconds = elapsed.as_secs_f64(),
@@ -288,21 +332,21 @@ impl Account {
                 );
             }
             Err(error) => {
-                tracing::warn!(reason = error.reason().as_str(), %error, "API request failed");
+                tracing::warn!(account = self.name, reason = error.reason().as_str(), %error, "API request failed");
             }
         }
-        self.settle(&outcome, redactor);
+        self.settle(&outcome, &setup, &redactor);
         sender.send_replace(Some(outcome));
     }
 
     /// Records what a finished request means for the next scrapes: nothing
     /// under way, the result cached, or a back-off after a 429.
-    fn settle(&self, outcome: &FetchOutcome, redactor: &Arc<Redactor>) {
+    fn settle(&self, outcome: &FetchOutcome, setup: &Setup, redactor: &Arc<Redactor>) {
         let mut state = lock(&self.flight);
         state.in_flight = None;
         state.until = None;
         match outcome {
-            Ok(snapshot) if !self.cache_ttl.is_zero() => {
+            Ok(snapshot) if !setup.cache_ttl.is_zero() => {
                 state.cached = Some(Cached {
                     fetched: Instant::now(),
                     snapshot: Arc::clone(snapshot),
@@ -321,9 +365,14 @@ impl Account {
     /// sessions seen become the tracker's baseline for the next fetch; if
     /// the deadline or a broken body cuts it short, the tracker is left as
     /// it was.
-    async fn fetch_and_fold(&self, key: &ApiKey) -> Result<Snapshot, FetchError> {
+    async fn fetch_and_fold(
+        &self,
+        client: &ApiClient,
+        key: &ApiKey,
+        redactor: &Arc<Redactor>,
+    ) -> Result<Snapshot, FetchError> {
         let sent_at = timestamp::now();
-        let answer = self.client.send(key).await?;
+        let answer = client.send(key, redactor).await?;
         let tracker = Arc::clone(&self.tracker).lock_owned().await;
         let times = FetchTimes {
             sent_at,
@@ -334,9 +383,9 @@ impl Account {
         let job = FoldJob {
             tracker,
             limits: self.limits,
-            redactor: Arc::clone(key.redactor()),
+            redactor: Arc::clone(redactor),
             times,
-            max_bytes: self.client.max_response_bytes(),
+            max_bytes: client.max_response_bytes(),
         };
         let folded = lane.fold(answer, job).await;
         // With no await from here on, the deadline can no longer give this

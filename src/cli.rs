@@ -32,6 +32,10 @@ pub struct Cli {
     )]
     pub api_url: String,
 
+    /// YAML file naming several accounts (each probed at /probe?account=NAME, listed at /accounts); re-read when it changes. The --api.* and --sessions.final-statuses flags are the defaults of what it leaves out.
+    #[arg(long = "config.file", env = "AGI_CONFIG_FILE", value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+
     /// File holding the API key (instead of AGI_API_KEY). Re-read when it changes.
     #[arg(long = "api.key-file", env = "AGI_API_KEY_FILE", value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,

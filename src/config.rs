@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::accounts::AccountsConfig;
+use crate::accounts::file::{self, AccountDefaults, AccountsFileError};
 use crate::aggregate::Limits;
 use crate::api::key::{ApiKey, KeyError, KeyFile, KeySource};
 use crate::cli::Cli;
@@ -53,6 +55,12 @@ pub enum ConfigError {
     /// The key from `AGI_API_KEY` cannot be sent in an HTTP header.
     #[error("AGI_API_KEY is not usable: {0}")]
     InvalidKey(KeyError),
+    /// `--config.file` is not usable.
+    #[error(transparent)]
+    AccountsFile(#[from] AccountsFileError),
+    /// Two flags that cannot go together.
+    #[error("{0}")]
+    Conflict(&'static str),
 }
 
 /// Log verbosity, as `--log.level` names it.
@@ -111,6 +119,8 @@ pub enum Upstream {
         /// `AGI_API_KEY` or `--api.key-file`.
         key: KeySource,
     },
+    /// `--config.file`: named accounts, each probed on its own.
+    Accounts(AccountsConfig),
 }
 
 /// How the exporter talks to the API.
@@ -174,7 +184,57 @@ impl Config {
     /// passed in rather than read here so that tests need not touch the
     /// process environment.
     pub fn from_cli(cli: &Cli, api_key_env: Option<String>) -> Result<Self, ConfigError> {
-        let upstream = if cli.demo {
+        let timeout = parse_flag("--api.timeout", &cli.api_timeout, parse_duration)?;
+        if timeout.is_zero() {
+            return Err(invalid(
+                "--api.timeout",
+                &cli.api_timeout,
+                "must be greater than 0",
+            ));
+        }
+        let api = ApiConfig {
+            timeout,
+            cache_ttl: parse_flag("--api.cache-ttl", &cli.api_cache_ttl, parse_duration)?,
+            max_response_bytes: parse_flag(
+                "--api.max-response-bytes",
+                &cli.api_max_response_bytes,
+                parse_size,
+            )?,
+        };
+        let statuses = parse_flag(
+            "--sessions.final-statuses",
+            &cli.sessions_final_statuses,
+            StatusModel::parse,
+        )?;
+        let upstream = if let Some(path) = &cli.config_file {
+            let conflict = match () {
+                () if cli.demo => Some("--demo and --config.file cannot go together"),
+                () if cli.once => Some(
+                    "--once fetches one account; with --config.file, fetch /probe?account=NAME",
+                ),
+                () if cli.api_key_file.is_some() => Some(
+                    "--api.key-file and --config.file cannot go together: name each account's key_file in the file",
+                ),
+                () => None,
+            };
+            if let Some(conflict) = conflict {
+                return Err(ConfigError::Conflict(conflict));
+            }
+            let defaults = AccountDefaults {
+                url: parse_api_url(&cli.api_url, cli.api_allow_insecure_http)?,
+                allow_insecure_http: cli.api_allow_insecure_http,
+                timeout: api.timeout,
+                cache_ttl: api.cache_ttl,
+                max_response_bytes: api.max_response_bytes,
+                statuses: statuses.clone(),
+            };
+            let loaded = file::load(path, &defaults, &file::process_env)?;
+            Upstream::Accounts(AccountsConfig {
+                path: path.clone(),
+                defaults,
+                loaded,
+            })
+        } else if cli.demo {
             Upstream::Demo
         } else {
             let key = match (&cli.api_key_file, api_key_env) {
@@ -205,25 +265,9 @@ impl Config {
                 "must start with / and not be / or /-/...",
             ));
         }
-        let timeout = parse_flag("--api.timeout", &cli.api_timeout, parse_duration)?;
-        if timeout.is_zero() {
-            return Err(invalid(
-                "--api.timeout",
-                &cli.api_timeout,
-                "must be greater than 0",
-            ));
-        }
         Ok(Config {
             upstream,
-            api: ApiConfig {
-                timeout,
-                cache_ttl: parse_flag("--api.cache-ttl", &cli.api_cache_ttl, parse_duration)?,
-                max_response_bytes: parse_flag(
-                    "--api.max-response-bytes",
-                    &cli.api_max_response_bytes,
-                    parse_size,
-                )?,
-            },
+            api,
             web: WebConfig {
                 listen_address: parse_flag(
                     "--web.listen-address",
@@ -253,11 +297,7 @@ impl Config {
                     parse_count::<1_000>,
                 )?,
             },
-            statuses: parse_flag(
-                "--sessions.final-statuses",
-                &cli.sessions_final_statuses,
-                StatusModel::parse,
-            )?,
+            statuses,
             log_level: parse_flag("--log.level", &cli.log_level, parse_log_level)?,
             log_format: parse_flag("--log.format", &cli.log_format, parse_log_format)?,
             once: cli.once,
@@ -389,36 +429,57 @@ fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
 }
 
 fn parse_api_url(text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
-    let url = Url::parse(text).map_err(|e| invalid("--api.url", text, e.to_string()))?;
+    check_api_url(text, allow_insecure_http).map_err(|problem| match problem {
+        UrlProblem::Insecure { host } => ConfigError::InsecureUrl { host },
+        UrlProblem::Credentials => invalid("--api.url", "<redacted>", problem.to_string()),
+        problem => invalid("--api.url", text, problem.to_string()),
+    })
+}
+
+/// Why an API URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UrlProblem {
+    /// Not a URL.
+    #[error("{0}")]
+    Invalid(String),
+    /// Credentials in the URL would end up in logs and error messages.
+    #[error("must not contain credentials; the key comes from AGI_API_KEY or --api.key-file")]
+    Credentials,
+    /// A query or fragment.
+    #[error("must not have a query or fragment")]
+    QueryOrFragment,
+    /// Not http or https.
+    #[error("must be an http:// or https:// URL")]
+    Scheme,
+    /// Plain HTTP to a host that is not loopback.
+    #[error(
+        "refusing to send the API key over plain HTTP to {host:?}; use https:// or pass --api.allow-insecure-http"
+    )]
+    Insecure {
+        /// The URL's host.
+        host: String,
+    },
+}
+
+/// An API URL the key may be sent to: https, or http to loopback (or
+/// anywhere with `--api.allow-insecure-http`), without credentials, query
+/// or fragment.
+pub(crate) fn check_api_url(text: &str, allow_insecure_http: bool) -> Result<Url, UrlProblem> {
+    let url = Url::parse(text).map_err(|e| UrlProblem::Invalid(e.to_string()))?;
     if !url.username().is_empty() || url.password().is_some() {
-        // Credentials in the URL would end up in logs and error messages.
-        return Err(invalid(
-            "--api.url",
-            "<redacted>",
-            "must not contain credentials; the key comes from AGI_API_KEY or --api.key-file",
-        ));
+        return Err(UrlProblem::Credentials);
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "--api.url",
-            text,
-            "must not have a query or fragment",
-        ));
+        return Err(UrlProblem::QueryOrFragment);
     }
-    let host = url.host_str().unwrap_or_default().to_owned();
     match url.scheme() {
-        "https" => {}
-        "http" if allow_insecure_http || is_loopback(&url) => {}
-        "http" => return Err(ConfigError::InsecureUrl { host }),
-        _ => {
-            return Err(invalid(
-                "--api.url",
-                text,
-                "must be an http:// or https:// URL",
-            ));
-        }
+        "https" => Ok(url),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
+        "http" => Err(UrlProblem::Insecure {
+            host: url.host_str().unwrap_or_default().to_owned(),
+        }),
+        _ => Err(UrlProblem::Scheme),
     }
-    Ok(url)
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -475,7 +536,7 @@ mod tests {
         let config = config(&[])?;
         let url = match &config.upstream {
             Upstream::Remote { url, .. } => Some(url.as_str()),
-            Upstream::Demo => None,
+            Upstream::Demo | Upstream::Accounts(_) => None,
         };
         assert_eq!(url, Some("https://api.agi.tech/"));
         assert_eq!(config.api.timeout, Duration::from_secs(10));

@@ -21,6 +21,7 @@
 //! benchmarks, the property tests and the fuzz targets drive directly.
 
 mod account;
+mod accounts;
 mod aggregate;
 mod api;
 mod cli;
@@ -44,6 +45,8 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
+pub use crate::accounts::file::{AccountDefaults, AccountsFileError};
+pub use crate::accounts::{AccountsConfig, AccountsError};
 pub use crate::aggregate::{
     AgentCounts, Aggregator, FetchTimes, HistogramCounts, InvalidFields, Lifecycle, Limits,
     SessionTracker, Snapshot, StatusCount, TopSession,
@@ -66,13 +69,14 @@ pub use crate::logging::subscriber as log_subscriber;
 pub use crate::status::StatusModel;
 pub use crate::web_config::WebConfigError;
 
-use crate::account::{Account, AccountSettings};
+use crate::account::{Account, AccountSettings, Setup};
+use crate::accounts::Accounts;
 use crate::api::ApiClient;
 use crate::api::key::{ApiKey, KeySource};
 use crate::deadline::DeadlinePolicy;
 use crate::demo::{SimOptions, Simulator};
 use crate::process::{Process, ProcessError};
-use crate::server::ExporterRoutes;
+use crate::server::{Exported, ExporterRoutes};
 use crate::version::VERSION;
 use crate::web_config::WebSettingsSource;
 
@@ -100,6 +104,9 @@ pub enum RunError {
     /// `--web.config.file` is not usable.
     #[error(transparent)]
     WebConfig(#[from] WebConfigError),
+    /// The accounts of `--config.file` could not be set up.
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
 }
 
 impl From<ProcessError> for RunError {
@@ -129,9 +136,13 @@ pub async fn run(config: Config) -> Result<Outcome, RunError> {
     if config.once {
         // A bad web config file is refused here too, as at a normal start.
         WebSettingsSource::new(config.web.config_file.as_deref())?;
-        let deadline = deadline_policy(&config).for_scrape(None);
-        let (process, account, _simulator) = exporter(config).await?;
-        let exposition = process.exposition(&account, deadline).await;
+        let (process, exported, _simulator) = exporter(config).await?;
+        let Exported::One(account) = exported else {
+            return Err(RunError::Write(std::io::Error::other(
+                "--once fetches one account, not --config.file's",
+            )));
+        };
+        let exposition = process.exposition(&account, None).await;
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -153,7 +164,8 @@ pub struct Running {
     address: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
-    watcher: JoinHandle<()>,
+    /// What re-reads the web config file and `--config.file`.
+    watchers: Vec<JoinHandle<()>>,
     /// In demo mode, the simulator the scraper talks to.
     _simulator: Option<Simulator>,
 }
@@ -181,7 +193,9 @@ impl Drop for Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.watcher.abort();
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
     }
 }
 
@@ -190,19 +204,25 @@ impl Drop for Running {
 pub async fn start(config: Config) -> Result<Running, RunError> {
     // Checked first: a bad web config file is refused before anything starts.
     let web = WebSettingsSource::new(config.web.config_file.as_deref())?;
-    let deadlines = deadline_policy(&config);
     let demo = matches!(config.upstream, Upstream::Demo);
     let web_config = config.web.clone();
-    let (process, account, simulator) = exporter(config).await?;
+    let (process, exported, simulator) = exporter(config).await?;
     let listener = server::bind(web_config.listen_address)
         .await
         .map_err(RunError::Bind)?;
     let address = listener.local_addr().map_err(RunError::Bind)?;
+    let timings = web_config.timings;
+    let mut watchers = Vec::new();
+    if let Exported::Many(accounts) = &exported {
+        let accounts = Arc::clone(accounts);
+        watchers.push(tokio::spawn(
+            accounts.keep_current(timings.config_check_interval),
+        ));
+    }
     let routes = Arc::new(ExporterRoutes {
         process,
-        account,
+        exported,
         telemetry_path: web_config.telemetry_path.clone(),
-        deadlines,
         request_slots: (web_config.max_requests > 0)
             .then(|| Semaphore::new(web_config.max_requests)),
         demo,
@@ -213,36 +233,38 @@ pub async fn start(config: Config) -> Result<Running, RunError> {
         version = VERSION,
         "listening"
     );
-    let timings = web_config.timings;
     let (stop, stopped) = oneshot::channel::<()>();
     let settings = web.settings();
     let server = tokio::spawn(server::serve(listener, routes, settings, timings, async {
         let _ = stopped.await;
     }));
-    let watcher = tokio::spawn(web.keep_current(timings.config_check_interval));
+    watchers.push(tokio::spawn(
+        web.keep_current(timings.config_check_interval),
+    ));
     Ok(Running {
         address,
         stop: Some(stop),
         server: Some(server),
-        watcher,
+        watchers,
         _simulator: simulator,
     })
 }
 
-fn deadline_policy(config: &Config) -> DeadlinePolicy {
-    DeadlinePolicy {
-        api_timeout: config.api.timeout,
-        timeout_offset: config.web.timeout_offset,
-    }
-}
-
-/// The process's parts, and the account of the configured upstream; in
-/// demo mode also starts the simulator its client talks to, which must
-/// outlive them.
-async fn exporter(
-    config: Config,
-) -> Result<(Arc<Process>, Arc<Account>, Option<Simulator>), RunError> {
+/// The process's parts, and the account or accounts of the configured
+/// upstream; in demo mode also starts the simulator its client talks to,
+/// which must outlive them.
+async fn exporter(config: Config) -> Result<(Arc<Process>, Exported, Option<Simulator>), RunError> {
+    let process = Arc::new(Process::start(!config.web.disable_exporter_metrics)?);
     let (client, simulator) = match config.upstream {
+        Upstream::Accounts(accounts) => {
+            let accounts = Accounts::start(
+                accounts,
+                config.limits,
+                config.web.timeout_offset,
+                Arc::clone(&process),
+            )?;
+            return Ok((process, Exported::Many(Arc::new(accounts)), None));
+        }
         Upstream::Remote { url, key } => {
             let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;
             (client, None)
@@ -262,14 +284,20 @@ async fn exporter(
             (client, Some(simulator))
         }
     };
-    let process = Arc::new(Process::start(!config.web.disable_exporter_metrics)?);
+    let setup = Setup {
+        client,
+        cache_ttl: config.api.cache_ttl,
+        deadlines: DeadlinePolicy {
+            api_timeout: config.api.timeout,
+            timeout_offset: config.web.timeout_offset,
+        },
+    };
     let settings = AccountSettings {
         limits: config.limits,
         statuses: config.statuses,
-        cache_ttl: config.api.cache_ttl,
     };
-    let account = Account::new(client, settings, Arc::clone(&process))?;
-    Ok((process, Arc::new(account), simulator))
+    let account = Account::new(None, setup, settings, Arc::clone(&process))?;
+    Ok((process, Exported::One(Arc::new(account)), simulator))
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -90,7 +90,18 @@ pub(crate) struct AccountMetrics {
     invalid_fields: IntCounterVec,
     /// The lifecycle labels and totals the account's tracker counts.
     lifecycle: Arc<Mutex<LifecycleState>>,
-    up_help: String,
+}
+
+/// `agi_up`'s HELP, which says how long a result may be reused.
+fn up_help(cache_ttl: Duration) -> String {
+    if cache_ttl.is_zero() {
+        "1 if this scrape's session list was fetched and parsed, else 0.".to_owned()
+    } else {
+        format!(
+            "1 if the session list was fetched and parsed, else 0. A successful result is reused for up to {:.3}s (--api.cache-ttl).",
+            cache_ttl.as_secs_f64()
+        )
+    }
 }
 
 /// What one scrape found, for rendering.
@@ -104,15 +115,13 @@ pub(crate) struct ScrapeReport<'a> {
     pub(crate) now: UnixMillis,
     /// How long until a request may be sent again after a 429.
     pub(crate) backoff: Duration,
+    /// How long a successful result is reused (`agi_up`'s HELP says).
+    pub(crate) cache_ttl: Duration,
 }
 
 impl AccountMetrics {
-    /// Creates and registers the account's own families; `cache_ttl` is
-    /// mentioned in `agi_up`'s HELP.
-    pub(crate) fn new(
-        cache_ttl: Duration,
-        lifecycle: Arc<Mutex<LifecycleState>>,
-    ) -> Result<Self, prometheus::Error> {
+    /// Creates and registers the account's own families.
+    pub(crate) fn new(lifecycle: Arc<Mutex<LifecycleState>>) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let api_requests = IntCounter::new(
             "agi_api_requests_total",
@@ -154,14 +163,6 @@ impl AccountMetrics {
         registry.register(Box::new(api_duration.clone()))?;
         registry.register(Box::new(api_last_success.clone()))?;
         registry.register(Box::new(invalid_fields.clone()))?;
-        let up_help = if cache_ttl.is_zero() {
-            "1 if this scrape's session list was fetched and parsed, else 0.".to_owned()
-        } else {
-            format!(
-                "1 if the session list was fetched and parsed, else 0. A successful result is reused for up to {:.3}s (--api.cache-ttl).",
-                cache_ttl.as_secs_f64()
-            )
-        };
         Ok(AccountMetrics {
             registry,
             api_requests,
@@ -170,7 +171,6 @@ impl AccountMetrics {
             api_last_success,
             invalid_fields,
             lifecycle,
-            up_help,
         })
     }
 
@@ -200,7 +200,7 @@ impl AccountMetrics {
         let mut families = self.registry.gather();
         families.push(gauge_family(
             "agi_up",
-            &self.up_help,
+            &up_help(report.cache_ttl),
             [(vec![], if report.snapshot.is_some() { 1.0 } else { 0.0 })],
         ));
         families.push(gauge_family(
@@ -480,7 +480,7 @@ mod tests {
     #[test]
     fn latency_buckets_resolve_a_fast_api_and_a_slow_one() {
         let lifecycle = crate::aggregate::lifecycle_of(&crate::aggregate::SessionTracker::new(1));
-        let metrics = AccountMetrics::new(Duration::ZERO, lifecycle).unwrap();
+        let metrics = AccountMetrics::new(lifecycle).unwrap();
         metrics.observe_request(Duration::from_micros(300), None);
         metrics.observe_request(Duration::from_millis(4), None);
         metrics.observe_request(Duration::from_secs(20), Some(FailureReason::Timeout));
@@ -489,6 +489,7 @@ mod tests {
             duration: Duration::ZERO,
             now: 0,
             backoff: Duration::ZERO,
+            cache_ttl: Duration::ZERO,
         })))
         .unwrap();
 

@@ -1,11 +1,12 @@
 //! What exists once per process, whatever the accounts: the exporter's own
-//! families (build info, `process_*`) and the lanes that inflate and fold
-//! the bodies of every account's fetches.
+//! families (build info, `process_*`), the lanes that inflate and fold the
+//! bodies of every account's fetches, and the keys every account's text is
+//! redacted of.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::account::Account;
+use crate::api::keyring::Keyring;
 use crate::fold::Lanes;
 use crate::metrics::{ProcessMetrics, encode};
 
@@ -18,6 +19,7 @@ const LANES: usize = 2;
 pub(crate) struct Process {
     metrics: ProcessMetrics,
     lanes: Lanes,
+    keyring: Keyring,
 }
 
 /// Why the process's parts could not start.
@@ -38,6 +40,7 @@ impl Process {
         Ok(Process {
             metrics: ProcessMetrics::new(process_metrics)?,
             lanes: Lanes::start(LANES)?,
+            keyring: Keyring::default(),
         })
     }
 
@@ -46,20 +49,39 @@ impl Process {
         &self.lanes
     }
 
-    /// `/metrics` with one account: the account's families, scraped within
-    /// `deadline`, and the process's, read after it.
+    /// Every account's key, for redaction.
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// `/metrics` with one account: the account's families, scraped for a
+    /// scraper that sent `scrape_timeout`, and the process's, read after it.
     pub(crate) async fn exposition(
         &self,
         account: &Arc<Account>,
-        deadline: Duration,
+        scrape_timeout: Option<&str>,
     ) -> Exposition {
-        let scrape = account.scrape(deadline).await;
+        let scrape = account.scrape(scrape_timeout).await;
         let mut families = scrape.families;
         families.extend(self.metrics.families());
         Exposition {
             body: encode(families),
             up: scrape.up,
         }
+    }
+
+    /// `/metrics` with `--config.file`: the process's families alone.
+    pub(crate) fn own_exposition(&self) -> Vec<u8> {
+        encode(self.metrics.families())
+    }
+}
+
+/// `/probe?account=`: one account's families alone.
+pub(crate) async fn probe(account: &Arc<Account>, scrape_timeout: Option<&str>) -> Exposition {
+    let scrape = account.scrape(scrape_timeout).await;
+    Exposition {
+        body: encode(scrape.families),
+        up: scrape.up,
     }
 }
 

@@ -1,9 +1,12 @@
 //! The HTTP server: routes, the request limit, gzip, graceful shutdown.
 //!
 //! Endpoints follow the official exporters: the metrics path, a landing page
-//! at `/`, `/-/healthy` and `/-/ready`. Only the metrics path counts against
-//! `--web.max-requests`, so health checks keep answering under load. On
-//! shutdown the listener closes at once and requests under way finish.
+//! at `/`, `/-/healthy` and `/-/ready`; with `--config.file`, also
+//! `/probe?account=NAME` (one account, as blackbox_exporter probes one
+//! target) and `/accounts` (Prometheus HTTP service discovery). Only the
+//! metrics path and `/probe` count against `--web.max-requests`, so health
+//! checks keep answering under load. On shutdown the listener closes at
+//! once and requests under way finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -26,9 +29,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::account::Account;
+use crate::accounts::Accounts;
+use crate::accounts::file::check_name;
 use crate::config::ServerTimings;
-use crate::deadline::{DeadlinePolicy, SCRAPE_TIMEOUT_HEADER};
-use crate::process::Process;
+use crate::deadline::SCRAPE_TIMEOUT_HEADER;
+use crate::process::{self, Exposition, Process};
 use crate::version::VERSION;
 use crate::web_config::{Auth, WebSettings};
 
@@ -168,17 +173,25 @@ async fn authorize_then_route<R: Routes>(
     routes.route(request).await
 }
 
+/// What the exporter exports.
+#[derive(Debug)]
+pub(crate) enum Exported {
+    /// The account of the flags, which `/metrics` fetches.
+    One(Arc<Account>),
+    /// `--config.file`'s accounts, which `/probe?account=` fetches one at a
+    /// time; `/metrics` is the process's own.
+    Many(Arc<Accounts>),
+}
+
 /// The exporter's endpoints.
 #[derive(Debug)]
 pub(crate) struct ExporterRoutes {
     /// The process's families and lanes.
     pub(crate) process: Arc<Process>,
-    /// The account `/metrics` scrapes.
-    pub(crate) account: Arc<Account>,
+    /// The account or accounts.
+    pub(crate) exported: Exported,
     /// Path of the metrics endpoint.
     pub(crate) telemetry_path: String,
-    /// The fetch deadline of each scrape.
-    pub(crate) deadlines: DeadlinePolicy,
     /// `None` when `--web.max-requests` is 0.
     pub(crate) request_slots: Option<Semaphore>,
     /// Shows the DEMO banner on the landing page.
@@ -195,9 +208,23 @@ impl ExporterRoutes {
     /// Routes one request.
     async fn handle(&self, request: Request<Incoming>) -> Reply {
         let path = request.uri().path();
-        let known = path == self.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
+        let known = path == self.telemetry_path
+            || matches!(
+                path,
+                "/" | "/-/healthy" | "/-/ready" | "/probe" | "/accounts"
+            );
         if !known {
             return text(StatusCode::NOT_FOUND, "Not Found\n");
+        }
+        let accounts = match &self.exported {
+            Exported::Many(accounts) => Some(accounts),
+            Exported::One(_) => None,
+        };
+        if accounts.is_none() && matches!(path, "/probe" | "/accounts") {
+            return text(
+                StatusCode::NOT_FOUND,
+                "Not Found: /probe and /accounts need --config.file\n",
+            );
         }
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
@@ -207,18 +234,24 @@ impl ExporterRoutes {
             return response;
         }
         let head = request.method() == Method::HEAD;
-        let response = match path {
-            "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
-            "/-/ready" => text(StatusCode::OK, "Ready\n"),
-            "/" => landing_page(&self.telemetry_path, self.demo),
+        let response = match (path, accounts) {
+            ("/-/healthy", _) => text(StatusCode::OK, "Healthy\n"),
+            ("/-/ready", _) => text(StatusCode::OK, "Ready\n"),
+            ("/", _) => landing_page(&self.telemetry_path, self.demo, accounts.is_some()),
+            ("/accounts", Some(accounts)) => service_discovery(accounts),
+            ("/probe", Some(accounts)) => {
+                let account = match probed(accounts, request.uri().query()) {
+                    Ok(account) => account,
+                    Err(refusal) => return bad_request(refusal),
+                };
+                if head {
+                    return metrics_head();
+                }
+                self.probe(&account, request.headers()).await
+            }
             _ if head => {
                 // A HEAD must not cost an API request.
-                let mut response = Response::new(Full::new(Bytes::new()));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(METRICS_CONTENT_TYPE),
-                );
-                return response;
+                return metrics_head();
             }
             _ => self.metrics(request.headers()).await,
         };
@@ -229,51 +262,151 @@ impl ExporterRoutes {
         response
     }
 
+    /// `/metrics`: the account and the process, or the process alone.
     async fn metrics(&self, headers: &HeaderMap) -> Reply {
-        let _slot = match &self.request_slots {
-            Some(slots) => match slots.try_acquire() {
-                Ok(slot) => Some(slot),
-                Err(_) => {
-                    return text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Too many concurrent requests (--web.max-requests)\n",
-                    );
-                }
-            },
-            None => None,
+        let Some(_slot) = self.request_slot() else {
+            return too_many_requests();
         };
-        let deadline = self.deadlines.for_scrape(
-            headers
-                .get(SCRAPE_TIMEOUT_HEADER)
-                .and_then(|v| v.to_str().ok()),
-        );
-        let exposition = self.process.exposition(&self.account, deadline).await;
-        let mut response = if accepts_gzip(headers) {
-            let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-            match encoder
-                .write_all(&exposition.body)
-                .and_then(|()| encoder.finish())
-            {
-                Ok(compressed) => {
-                    let mut response = Response::new(Full::new(Bytes::from(compressed)));
-                    response
-                        .headers_mut()
-                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                    response
-                }
-                Err(_) => Response::new(Full::new(Bytes::from(exposition.body))),
+        let body = match &self.exported {
+            Exported::One(account) => {
+                self.process
+                    .exposition(account, scrape_timeout(headers))
+                    .await
+                    .body
             }
-        } else {
-            Response::new(Full::new(Bytes::from(exposition.body)))
+            Exported::Many(_) => self.process.own_exposition(),
         };
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(METRICS_CONTENT_TYPE),
-        );
-        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-        response
+        exposition_reply(body, headers)
     }
+
+    /// `/probe?account=`: one account of `--config.file`.
+    async fn probe(&self, account: &Arc<Account>, headers: &HeaderMap) -> Reply {
+        let Some(_slot) = self.request_slot() else {
+            return too_many_requests();
+        };
+        let Exposition { body, .. } = process::probe(account, scrape_timeout(headers)).await;
+        exposition_reply(body, headers)
+    }
+
+    /// A slot under `--web.max-requests`, held for the request; `None`
+    /// when all are taken. Always one when there is no limit.
+    fn request_slot(&self) -> Option<Option<tokio::sync::SemaphorePermit<'_>>> {
+        match &self.request_slots {
+            Some(slots) => slots.try_acquire().ok().map(Some),
+            None => Some(None),
+        }
+    }
+}
+
+/// The scraper's timeout, as it sent it.
+fn scrape_timeout(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(SCRAPE_TIMEOUT_HEADER)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn too_many_requests() -> Reply {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many concurrent requests (--web.max-requests)\n",
+    )
+}
+
+/// The answer to a HEAD of an exposition: its headers, and no request to
+/// the API.
+fn metrics_head() -> Reply {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(METRICS_CONTENT_TYPE),
+    );
+    response
+}
+
+/// An exposition, gzip-encoded when the scraper accepts it.
+fn exposition_reply(body: Vec<u8>, headers: &HeaderMap) -> Reply {
+    let mut response = if accepts_gzip(headers) {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        match encoder.write_all(&body).and_then(|()| encoder.finish()) {
+            Ok(compressed) => {
+                let mut response = Response::new(Full::new(Bytes::from(compressed)));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                response
+            }
+            Err(_) => Response::new(Full::new(Bytes::from(body))),
+        }
+    } else {
+        Response::new(Full::new(Bytes::from(body)))
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(METRICS_CONTENT_TYPE),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    response
+}
+
+/// The account a `/probe` query names. Only `account` is read: whatever
+/// else the query holds (`target=`, `url=`, `module=`...) is ignored, so
+/// nothing a scraper sends can aim the exporter elsewhere. A missing,
+/// repeated, malformed or unknown name is a `400` that lists the accounts
+/// (names only).
+fn probed(accounts: &Accounts, query: Option<&str>) -> Result<Arc<Account>, String> {
+    let mut named = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(key, _)| key == "account")
+        .map(|(_, value)| value);
+    let problem = match (named.next(), named.next()) {
+        (None, _) => "missing account=NAME".to_owned(),
+        (Some(_), Some(_)) => "account= given more than once".to_owned(),
+        (Some(name), None) => match check_name(&name) {
+            Err(_) => "account= is not an account name (1 to 64 letters, digits, _ . -)".to_owned(),
+            Ok(()) => match accounts.get(&name) {
+                Some(account) => return Ok(account),
+                None => format!("unknown account {name:?}"),
+            },
+        },
+    };
+    Err(format!(
+        "{problem}; the accounts are: {}\n",
+        accounts.names().join(", ")
+    ))
+}
+
+/// A `400` saying why, in one line.
+fn bad_request(message: String) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(message)));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// `/accounts`: a target group per account, for Prometheus'
+/// `http_sd_configs`. The target is the account's name; the scrape config
+/// sets `__address__` to the exporter (docs/configuration.md).
+fn service_discovery(accounts: &Accounts) -> Reply {
+    let groups: Vec<serde_json::Value> = accounts
+        .names()
+        .into_iter()
+        .map(|name| {
+            serde_json::json!({
+                "targets": [name],
+                "labels": { "account": name, "__param_account": name },
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&groups).unwrap_or_else(|_| b"[]".to_vec());
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero quality.
@@ -307,7 +440,7 @@ pub(crate) fn text(status: StatusCode, body: &'static str) -> Reply {
     response
 }
 
-fn landing_page(telemetry_path: &str, demo: bool) -> Reply {
+fn landing_page(telemetry_path: &str, demo: bool, accounts: bool) -> Reply {
     let path = html_escape(telemetry_path);
     let banner = if demo {
         r#"<p class="demo"><strong>DEMO MODE</strong>: these metrics come from a built-in simulated AGI API, not from a real account.</p>"#
@@ -325,7 +458,7 @@ fn landing_page(telemetry_path: &str, demo: bool) -> Reply {
 <p>Prometheus exporter for the AGI agent API, version {version}.</p>
 {banner}
 <ul>
-<li><a href="{path}">Metrics</a> ({path})</li>
+<li><a href="{path}">Metrics</a> ({path}){probe}</li>
 <li><a href="/-/healthy">Health</a></li>
 <li><a href="/-/ready">Readiness</a></li>
 </ul>
@@ -333,6 +466,12 @@ fn landing_page(telemetry_path: &str, demo: bool) -> Reply {
 </html>
 "#,
         version = VERSION,
+        probe = if accounts {
+            r#"</li>
+<li><a href="/accounts">Accounts</a> (/accounts; each is probed at /probe?account=NAME)"#
+        } else {
+            ""
+        },
     );
     let mut response = Response::new(Full::new(Bytes::from(html)));
     response.headers_mut().insert(

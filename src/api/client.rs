@@ -231,9 +231,13 @@ impl ApiClient {
 
     /// Sends one `GET /v1/sessions` with `key`; an answer that is not a
     /// session list to come (a status other than 2xx, a `Content-Length`
-    /// over the cap, an encoding that was not asked for) is its error.
-    pub(crate) async fn send(&self, key: &ApiKey) -> Result<Answer, FetchError> {
-        let redactor = key.redactor();
+    /// over the cap, an encoding that was not asked for) is its error, its
+    /// text redacted with `redactor`.
+    pub(crate) async fn send(
+        &self,
+        key: &ApiKey,
+        redactor: &Redactor,
+    ) -> Result<Answer, FetchError> {
         let response = self
             .http
             .get(self.sessions_url.clone())

@@ -8,6 +8,7 @@ mod client;
 pub(crate) mod inflate;
 mod json;
 pub(crate) mod key;
+pub(crate) mod keyring;
 mod layout;
 pub(crate) mod parse;
 pub(crate) mod redact;

@@ -126,6 +126,30 @@ impl Redactor {
         }
     }
 
+    /// The forms of every key of `redactors` at once: what one account's
+    /// text is redacted with when the process holds several keys.
+    pub(crate) fn union<'a>(redactors: impl IntoIterator<Item = &'a Redactor>) -> Self {
+        let mut union = Redactor {
+            runs: HashSet::new(),
+            short_forms: Vec::new(),
+            starts: Vec::new(),
+        };
+        for redactor in redactors {
+            union.runs.extend(redactor.runs.iter().copied());
+            for form in &redactor.short_forms {
+                if !union.short_forms.contains(form) {
+                    union.short_forms.push(form.clone());
+                }
+            }
+            for start in &redactor.starts {
+                if !union.starts.contains(start) {
+                    union.starts.push(start.clone());
+                }
+            }
+        }
+        union
+    }
+
     /// Upstream text made fit for a log line or an error message: redacted
     /// first, then with runs of whitespace folded to one space, then cut to
     /// `max_chars` characters (with `…` when something was cut). `cut` says

@@ -4,6 +4,7 @@
 // A test fails by panicking, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod bounds;
 mod chunking;
 mod cli;
