@@ -179,7 +179,12 @@ impl SimOptions {
 /// The body a population is first served as, without starting a
 /// simulator: what [`Simulator`] answers before life goes on.
 pub fn population_body(population: Population, seed: u64) -> Bytes {
-    first_body(population, seed, timestamp::now()).0
+    population_body_at(population, seed, timestamp::now())
+}
+
+/// The same, as first served at `now`.
+pub fn population_body_at(population: Population, seed: u64, now: UnixMillis) -> Bytes {
+    first_body(population, seed, now).0
 }
 
 /// The body a population is first served as, and for the demo, the

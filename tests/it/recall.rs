@@ -87,9 +87,15 @@ fn read<S: SessionSink>(body: &[u8], sizes: &[usize], sink: &mut S) -> Result<us
     stream.finish().map_err(|e| e.to_string())
 }
 
-/// The `n`th fetch's times: a minute apart, answered at once.
+/// When the bodies here are listed: 2026-12-01, after every creation time
+/// they write, and less than 49 days after most, so that their live
+/// sessions are recalled with their creation time.
+const LISTED_AT: i64 = 1_796_083_200_000;
+
+/// The `n`th fetch's times: a minute apart from [`LISTED_AT`], answered at
+/// once.
 fn times(n: usize) -> FetchTimes {
-    let sent_at = 1_800_000_000_000 + 60_000 * n as i64;
+    let sent_at = LISTED_AT + 60_000 * n as i64;
     FetchTimes {
         sent_at,
         received_at: sent_at + 100,
@@ -176,13 +182,13 @@ fn apply(list: &mut Vec<usize>, edit: &Edit, pool: usize) {
 /// start of another, and the same session with its goal and URL escaped
 /// otherwise (`\"` or `\u0022`, `/` or `\/`).
 const ODD_SESSIONS: [&str; 7] = [
-    r#"{"session_id":"a","agent_name":"}","status":"completed","created_at":"2025-10-05T18:04:34Z"}"#,
-    r#"{"session_id":"a","agent_name":"agi-1","status":"completed","meta":{"k":1},"created_at":"2025-10-05T18:04:34Z"}"#,
-    r#"{"session_id":"a", "agent_name":"agi-1","status":"completed","created_at":"2025-10-05T18:04:34Z"}"#,
-    r#"{"session_id":"a","agent_name":"agi-1","status":"error","created_at":"2025-10-05T18:04:34Z"}"#,
-    r#"{"session_id":"b","vnc_url":"https://vnc.agi.example/session/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"finished","created_at":"2025-10-05T18:04:34Z","environment_id":"env-1","goal":"say \"},{\"status\":\"running\"}]\" then stop","agent_session_type":"desktop"}"#,
-    r#"{"session_id":"b","vnc_url":"https:\/\/vnc.agi.example\/session\/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"finished","created_at":"2025-10-05T18:04:34Z","environment_id":"env-1","goal":"say \u0022},{\u0022status\u0022:\u0022running\u0022}]\u0022 then stop","agent_session_type":"desktop"}"#,
-    r#"{"session_id":"b","vnc_url":"https://vnc.agi.example/session/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"waiting_for_input","created_at":"2025-10-05T18:04:34Z","environment_id":"env-1","goal":"say \"},{\"status\":\"running\"}]\" then stop","agent_session_type":"desktop"}"#,
+    r#"{"session_id":"a","agent_name":"}","status":"completed","created_at":"2026-11-05T18:04:34Z"}"#,
+    r#"{"session_id":"a","agent_name":"agi-1","status":"completed","meta":{"k":1},"created_at":"2026-11-05T18:04:34Z"}"#,
+    r#"{"session_id":"a", "agent_name":"agi-1","status":"completed","created_at":"2026-11-05T18:04:34Z"}"#,
+    r#"{"session_id":"a","agent_name":"agi-1","status":"error","created_at":"2026-11-05T18:04:34Z"}"#,
+    r#"{"session_id":"b","vnc_url":"https://vnc.agi.example/session/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"finished","created_at":"2026-11-05T18:04:34Z","environment_id":"env-1","goal":"say \"},{\"status\":\"running\"}]\" then stop","agent_session_type":"desktop"}"#,
+    r#"{"session_id":"b","vnc_url":"https:\/\/vnc.agi.example\/session\/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"finished","created_at":"2026-11-05T18:04:34Z","environment_id":"env-1","goal":"say \u0022},{\u0022status\u0022:\u0022running\u0022}]\u0022 then stop","agent_session_type":"desktop"}"#,
+    r#"{"session_id":"b","vnc_url":"https://vnc.agi.example/session/b?token=t0k3n","agent_url":null,"agent_name":"agi-2-claude","status":"waiting_for_input","created_at":"2026-11-05T18:04:34Z","environment_id":"env-1","goal":"say \"},{\"status\":\"running\"}]\" then stop","agent_session_type":"desktop"}"#,
 ];
 
 /// The pool, the first list, and each next fetch's edits and damage.
@@ -255,7 +261,8 @@ proptest! {
 fn generated(n: usize, shape: Shape) -> Vec<u8> {
     use agi_exporter::demo::{Population, SimOptions};
     let seed = SimOptions::generated(n, shape).seed;
-    agi_exporter::demo::population_body(Population::Generated { sessions: n, shape }, seed).to_vec()
+    let population = Population::Generated { sessions: n, shape };
+    agi_exporter::demo::population_body_at(population, seed, LISTED_AT).to_vec()
 }
 
 #[test]
@@ -307,7 +314,7 @@ fn a_session_is_recalled_only_as_it_was_written() {
             r#"{{"session_id":"s-1","agent_name":"agi-1","status":"{status}","created_at":"{created_at}"}}"#
         )
     };
-    let t = "2025-10-05T18:04:34.281Z";
+    let t = "2026-11-05T18:04:34.281Z";
     let mut tracker = SessionTracker::new(3);
     let list = |sessions: &[String]| format!("[{}]", sessions.join(",")).into_bytes();
     let first = list(&[
@@ -329,7 +336,7 @@ fn a_session_is_recalled_only_as_it_was_written() {
     for (changed, what) in [
         (session("error", t), "another status"),
         (
-            session("completed", "2025-10-05T18:04:34.282Z"),
+            session("completed", "2026-11-05T18:04:34.282Z"),
             "one digit",
         ),
         (session("completed", t).replace(',', ", "), "spacing"),
@@ -367,7 +374,7 @@ fn ended_sdk_session(goal: &str, vnc_url: &str, style: u64) -> String {
         session_id: "s-1",
         agent_name: "agi-1",
         status: "error",
-        created_at: "2025-10-05T18:04:34.281Z",
+        created_at: "2026-11-05T18:04:34.281Z",
         vnc_url,
         agent_url: "https://agent.agi.example/v1/s-1?token=tok-A1b2C3d4E5f6",
         environment_id: "env-0a1b2c3d",
@@ -513,9 +520,9 @@ fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
     // cannot be among them, so it is recalled; the first two are read.
     let body = format!(
         "[{},{},{}]",
-        running("old", "2025-10-05T18:00:00Z"),
-        running("older", "2025-10-05T17:00:00Z"),
-        running("young", "2025-10-05T19:00:00Z"),
+        running("old", "2026-11-05T18:00:00Z"),
+        running("older", "2026-11-05T17:00:00Z"),
+        running("young", "2026-11-05T19:00:00Z"),
     );
     let mut tracker = SessionTracker::new(3);
     fetch(&mut tracker, body.as_bytes(), 0, true, &[])
@@ -531,18 +538,47 @@ fn a_live_session_is_recalled_unless_it_may_be_among_the_oldest() {
         .unwrap();
     assert_eq!(
         (counted.count, counted.oldest),
-        (3, Some(1_759_683_600_000))
+        (3, Some(1_793_898_000_000))
     );
     // Listed first, the young one may be kept: it is read too.
     let body = format!(
         "[{},{},{}]",
-        running("young", "2025-10-05T19:00:00Z"),
-        running("old", "2025-10-05T18:00:00Z"),
-        running("older", "2025-10-05T17:00:00Z"),
+        running("young", "2026-11-05T19:00:00Z"),
+        running("old", "2026-11-05T18:00:00Z"),
+        running("older", "2026-11-05T17:00:00Z"),
     );
     let (snapshot, recalled) = fetch(&mut tracker, body.as_bytes(), 2, true, &[]);
     assert_eq!(recalled, 0);
     assert_eq!(snapshot.unwrap().0.oldest_sessions.len(), 2);
+}
+
+#[test]
+fn a_live_session_created_over_49_days_before_the_list_is_read_again() {
+    let running = |id: &str, created_at: &str| {
+        format!(
+            r#"{{"session_id":"{id}","agent_name":"agi-1","status":"running","created_at":"{created_at}"}}"#
+        )
+    };
+    // The third cannot be among the two oldest, but its creation time is
+    // kept for recall only up to 49 days before the list: 61 days is read,
+    // 30 days is recalled, and both count alike.
+    for (created_at, recalls) in [("2026-10-01T00:00:00Z", 0), ("2026-11-01T00:00:00Z", 1)] {
+        let body = format!(
+            "[{},{},{}]",
+            running("first", "2026-09-01T00:00:00Z"),
+            running("second", "2026-09-02T00:00:00Z"),
+            running("third", created_at),
+        );
+        let (mut tracker, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+        for n in 0..2 {
+            let (snapshot, recalled) = fetch(&mut tracker, body.as_bytes(), n, true, &[]);
+            assert_eq!(recalled, if n == 0 { 0 } else { recalls }, "{created_at}");
+            assert_eq!(
+                snapshot,
+                fetch(&mut reading, body.as_bytes(), n, false, &[]).0
+            );
+        }
+    }
 }
 
 #[test]
@@ -597,7 +633,7 @@ fn a_session_after_more_than_32_mib_of_spacing_is_recalled_as_it_is_read() {
     // The spacing before a session is not the session's: more than 32 MiB
     // of it before a session the previous fetch listed is accepted,
     // recalled or read, whole or in chunks, with the same result.
-    let session = r#"{"session_id":"s-1","agent_name":"agi-1","status":"completed","created_at":"2025-10-05T18:04:34.281Z"}"#;
+    let session = r#"{"session_id":"s-1","agent_name":"agi-1","status":"completed","created_at":"2026-11-05T18:04:34.281Z"}"#;
     let first = format!("[{session}]").into_bytes();
     let mut spaced = b"[".to_vec();
     spaced.resize(1 + (32 << 20) + 10, b' ');
@@ -616,7 +652,7 @@ fn a_session_after_more_than_32_mib_of_spacing_is_recalled_as_it_is_read() {
 
 #[test]
 fn a_session_recalled_when_the_table_of_pairs_is_full_is_followed_as_if_read() {
-    let t = "2025-10-05T18:04:34.281Z";
+    let t = "2026-11-05T18:04:34.281Z";
     let session = |id: &str, agent: &str| {
         format!(
             r#"{{"session_id":"{id}","agent_name":"{agent}","status":"completed","created_at":"{t}"}}"#
@@ -646,7 +682,7 @@ fn a_session_recalled_when_the_table_of_pairs_is_full_is_followed_as_if_read() {
 fn spacing_between_sessions_is_not_theirs() {
     let session = |id: &str| {
         format!(
-            r#"{{"session_id":"{id}","agent_name":"agi-1","status":"completed","created_at":"2025-10-05T18:04:34Z"}}"#
+            r#"{{"session_id":"{id}","agent_name":"agi-1","status":"completed","created_at":"2026-11-05T18:04:34Z"}}"#
         )
     };
     let ids = ["a", "b", "c", "d"];
@@ -671,7 +707,7 @@ fn a_session_read_after_one_recalled_is_hashed_as_itself() {
     // x did. Fetch 1 comes in two chunks through one buffer, so y starts
     // where x started, one chunk later; it must not be taken for x then,
     // nor x for y in fetch 2.
-    let at = "2025-10-05T18:04:34Z";
+    let at = "2026-11-05T18:04:34Z";
     let x = format!(
         r#"{{"session_id":"x","agent_name":"agi-1","status":"completed","created_at":"{at}"}}"#
     );
@@ -697,7 +733,7 @@ fn a_session_read_after_one_recalled_is_hashed_as_itself() {
 
 #[test]
 fn unchanged_sessions_one_after_another_are_recalled_in_one_run() {
-    let at = "2025-10-05T18:04:34.281Z";
+    let at = "2026-11-05T18:04:34.281Z";
     let session = |i: usize, status: &str| {
         format!(
             r#"{{"session_id":"s-{i}","agent_name":"agi-{}","status":"{status}","created_at":"{at}"}}"#,

@@ -45,9 +45,9 @@ pub(crate) struct Matching {
     /// Where the next session is expected in the baseline.
     pub(crate) cursor: usize,
     /// Baseline entries matched so far.
-    pub(crate) used: Vec<bool>,
+    pub(crate) used: Marks,
     /// Retired entries matched so far (empty until one is).
-    retired_used: Vec<bool>,
+    retired_used: Marks,
     /// Baseline entries by key, built once many sessions are out of step.
     index: Option<HashMap<SessionKey, usize>>,
     /// Retired entries by key, built when a session is looked for there.
@@ -60,9 +60,8 @@ pub(crate) struct Matching {
 impl Matching {
     /// Matching against a baseline of `len` entries; `used` is a spare
     /// list to fill.
-    pub(crate) fn new(len: usize, mut used: Vec<bool>) -> Self {
-        used.clear();
-        used.resize(len, false);
+    pub(crate) fn new(len: usize, mut used: Marks) -> Self {
+        used.reset(len);
         Matching {
             used,
             ..Matching::default()
@@ -133,10 +132,10 @@ impl Matching {
 
     /// Baseline entry `j`, unless this fetch matched it already.
     fn claim_before(&mut self, j: usize) -> Place {
-        if self.used[j] {
+        if self.used.is_set(j) {
             return Place::Again;
         }
-        self.used[j] = true;
+        self.used.set(j);
         self.cursor = j + 1;
         Place::Before(j)
     }
@@ -150,13 +149,13 @@ impl Matching {
                     .collect()
             });
             if let Some(&i) = index.get(&key) {
-                if self.retired_used.is_empty() {
-                    self.retired_used.resize(retired.len(), false);
+                if self.retired_used.len() == 0 {
+                    self.retired_used.reset(retired.len());
                 }
-                if self.retired_used[i] {
+                if self.retired_used.is_set(i) {
                     return Place::Again;
                 }
-                self.retired_used[i] = true;
+                self.retired_used.set(i);
                 return Place::Returning(i);
             }
         }
@@ -185,4 +184,46 @@ pub(crate) fn repeats(listed: &[Tracked]) -> Vec<usize> {
         .collect();
     repeats.sort_unstable();
     repeats
+}
+
+/// Which entries of a list a fetch has matched, a bit each (a million
+/// entries take 125 KB).
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Marks {
+    /// `len` entries, none marked; the room already held is reused.
+    pub(crate) fn reset(&mut self, len: usize) {
+        self.words.clear();
+        self.words.resize(len.div_ceil(64), 0);
+        self.len = len;
+    }
+
+    /// How many entries.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether entry `i` is marked.
+    pub(crate) fn is_set(&self, i: usize) -> bool {
+        self.words[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Marks entry `i`.
+    pub(crate) fn set(&mut self, i: usize) {
+        self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Each entry, marked or not, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+        (0..self.len).map(|i| self.is_set(i))
+    }
+
+    /// Gives back the room of far fewer entries than it could hold.
+    pub(crate) fn shrink(&mut self) {
+        super::shrink_slack(&mut self.words);
+    }
 }

@@ -21,7 +21,7 @@ mod tracked;
 
 use std::sync::{Arc, Mutex};
 
-use self::matching::{Matching, PENDING_BEFORE_INDEX, Place, repeats};
+use self::matching::{Marks, Matching, PENDING_BEFORE_INDEX, Place, repeats};
 pub(crate) use self::observing::Listing;
 use self::observing::{Before, Observing};
 use self::tracked::Life;
@@ -83,7 +83,7 @@ struct Baseline {
 struct Spare {
     listed: Vec<Tracked>,
     ages: Vec<Age>,
-    used: Vec<bool>,
+    used: Marks,
 }
 
 /// What one fetch changes in the tracker, held apart until the fetch is
@@ -93,7 +93,7 @@ struct Spare {
 pub(crate) struct Commit {
     delta: LifecycleDelta,
     baseline: Baseline,
-    used: Vec<bool>,
+    used: Marks,
 }
 
 impl SessionTracker {
@@ -252,6 +252,7 @@ impl<'t> FetchTracking<'t> {
                 previous,
                 entry,
                 session.age,
+                self.times.sent_at,
             );
         }
         let Some(baseline) = &self.tracker.baseline else {
@@ -377,8 +378,8 @@ impl<'t> FetchTracking<'t> {
         // had, and kept for one more fetch, should the next answer list
         // them again.
         let retired: Vec<Tracked> = match &tracker.baseline {
-            Some(baseline) => (baseline.sessions.iter().zip(&matching.used))
-                .filter(|(_, used)| !**used)
+            Some(baseline) => (baseline.sessions.iter().zip(matching.used.iter()))
+                .filter(|(_, used)| !used)
                 .map(|(entry, _)| *entry)
                 .collect(),
             None => Vec::new(),
@@ -397,7 +398,7 @@ impl<'t> FetchTracking<'t> {
         shrink_slack(&mut listed);
         shrink_slack(&mut ages);
         let mut used = matching.used;
-        shrink_slack(&mut used);
+        used.shrink();
         let commit = Commit {
             delta,
             baseline: Baseline {
@@ -419,25 +420,27 @@ impl<'t> FetchTracking<'t> {
 const MOST_AGES_PER: usize = 4;
 
 /// A live session's creation time, which recalling it needs (its age),
-/// kept beside the list: 12 bytes.
+/// kept beside the list: 8 bytes. It is kept as the time from it to when
+/// the list's request was sent, up to 49 days: a live session created
+/// earlier, or after the request (the API's clock ahead), is read again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Age {
     /// Its entry in the list.
     entry: u32,
-    created_at: [u32; 2],
+    /// Milliseconds from its creation to the list's request.
+    before_request: u32,
 }
 
 impl Age {
-    fn new(entry: usize, created_at: UnixMillis) -> Option<Self> {
-        let bits = created_at as u64;
+    fn new(entry: usize, created_at: UnixMillis, sent_at: UnixMillis) -> Option<Self> {
         Some(Age {
             entry: u32::try_from(entry).ok()?,
-            created_at: [bits as u32, (bits >> 32) as u32],
+            before_request: u32::try_from(sent_at.checked_sub(created_at)?).ok()?,
         })
     }
 
-    fn created_at(&self) -> UnixMillis {
-        (u64::from(self.created_at[0]) | u64::from(self.created_at[1]) << 32) as UnixMillis
+    fn created_at(&self, sent_at: UnixMillis) -> UnixMillis {
+        sent_at - UnixMillis::from(self.before_request)
     }
 }
 
@@ -452,12 +455,13 @@ fn keep_age(
     previous: usize,
     entry: usize,
     created_at: Option<UnixMillis>,
+    sent_at: UnixMillis,
 ) {
     let Some(created_at) = created_at else {
         return;
     };
     let room = ages.len() < previous.max(entry) / MOST_AGES_PER + 64;
-    match Age::new(entry, created_at).filter(|_| room) {
+    match Age::new(entry, created_at, sent_at).filter(|_| room) {
         Some(age) => ages.push(age),
         None => listed[entry].written = None,
     }
@@ -465,14 +469,14 @@ fn keep_age(
 
 /// The creation time `ages` keep for entry `j`, looked for at `at`, where
 /// the previous one found leaves it, or else searched.
-fn age_in(ages: &[Age], at: &mut usize, j: usize) -> Option<UnixMillis> {
+fn age_in(ages: &[Age], at: &mut usize, j: usize, sent_at: UnixMillis) -> Option<UnixMillis> {
     let entry = u32::try_from(j).ok()?;
     let found = match ages.get(*at) {
         Some(age) if age.entry == entry => *at,
         _ => ages.binary_search_by_key(&entry, |age| age.entry).ok()?,
     };
     *at = found + 1;
-    Some(ages[found].created_at())
+    Some(ages[found].created_at(sent_at))
 }
 
 /// Drops the entries `repeats` (sorted) from `listed`, and their ages; the
@@ -488,8 +492,10 @@ fn drop_repeats(listed: &mut Vec<Tracked>, ages: &mut Vec<Age>, repeats: &[usize
         if repeat {
             continue;
         }
-        if let Some(age) = age.and_then(|age| Age::new(kept.len(), age.created_at())) {
-            moved.push(age);
+        if let Some(age) = age
+            && let Ok(entry) = u32::try_from(kept.len())
+        {
+            moved.push(Age { entry, ..*age });
         }
         kept.push(*entry);
     }
@@ -501,5 +507,26 @@ fn drop_repeats(listed: &mut Vec<Tracked>, ages: &mut Vec<Age>, repeats: &[usize
 fn shrink_slack<T>(list: &mut Vec<T>) {
     if list.capacity() > 2 * list.len() + 1024 {
         list.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Age;
+
+    #[test]
+    fn an_age_is_kept_only_from_creation_up_to_49_days_before_the_request() {
+        let sent_at = 1_796_083_200_000;
+        let day = 86_400_000;
+        for created_at in [sent_at, sent_at - 1, sent_at - 49 * day] {
+            let age = Age::new(7, created_at, sent_at).unwrap();
+            assert_eq!(age.created_at(sent_at), created_at);
+        }
+        // Created after the request (the API's clock ahead), or too long
+        // before it: read again rather than kept.
+        for created_at in [sent_at + 1, sent_at - 50 * day, i64::MIN] {
+            assert!(Age::new(7, created_at, sent_at).is_none(), "{created_at}");
+        }
+        assert!(Age::new(1 << 32, sent_at, sent_at).is_none());
     }
 }

@@ -50,7 +50,7 @@ impl FetchTracking<'_> {
         let mut start = 0;
         while let Some(previous) = baseline.sessions.get(j)
             && let Some(written) = previous.written
-            && !self.matching.used[j]
+            && !self.matching.used.is_set(j)
         {
             let len = written.len();
             let bytes = &ahead[start..];
@@ -63,7 +63,9 @@ impl FetchTracking<'_> {
             // A live session counts with its creation time, unless it has
             // none; one that may be among the oldest is read, for its id.
             let created_at = if tables.needs_age(class) {
-                let Some(created_at) = age_in(&baseline.ages, &mut self.age_at, j) else {
+                let Some(created_at) =
+                    age_in(&baseline.ages, &mut self.age_at, j, baseline.sent_at)
+                else {
                     break;
                 };
                 if oldest.may_keep(created_at) {
@@ -74,7 +76,7 @@ impl FetchTracking<'_> {
                 None
             };
             tables.count(class, created_at);
-            self.matching.used[j] = true;
+            self.matching.used.set(j);
             self.matching.cursor = j + 1;
             let entry = self.listed.len();
             self.listed.push(Tracked {
@@ -92,6 +94,7 @@ impl FetchTracking<'_> {
                     previous,
                     entry,
                     created_at,
+                    self.times.sent_at,
                 );
             }
             run.sessions += 1;
