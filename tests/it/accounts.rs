@@ -14,21 +14,22 @@ const PROD_KEY: &str = "sk-prod-4d1f9a2c7e";
 const STAGING_KEY: &str = "sk-staging-83b7e0c15f";
 const TEAM_KEY: &str = "sk-team-a-5c90f3e1d2";
 
-/// A config file and the key files it names, in a directory of their own.
-struct ConfigDir {
+/// A config file and the key files it names, in a directory of their own
+/// (the end-to-end tests write theirs with it too).
+pub(crate) struct ConfigDir {
     dir: TempDir,
 }
 
 impl ConfigDir {
-    fn new(tag: &str) -> ConfigDir {
+    pub(crate) fn new(tag: &str) -> ConfigDir {
         ConfigDir {
             dir: TempDir::new(tag),
         }
     }
 
     /// Writes `accounts` as the config file: (name, url, key, extra lines),
-    /// each key in a key file of its own.
-    fn write(&self, accounts: &[(&str, &str, &str, &str)]) -> String {
+    /// each key in a key file of its own; returns its path.
+    pub(crate) fn write(&self, accounts: &[(&str, &str, &str, &str)]) -> String {
         let mut text = String::from("accounts:\n");
         for (name, url, key, extra) in accounts {
             let key_file = self

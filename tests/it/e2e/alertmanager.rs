@@ -1,7 +1,8 @@
-//! What the end-to-end test needs to run Alertmanager: its config (a
-//! webhook receiver, short grouping delays, and the inhibit rule the docs
-//! recommend, read from `docs/alerts.md`), the server itself, and the webhook
-//! receiver, a real HTTP server on 127.0.0.1 that keeps every notification.
+//! What the end-to-end tests need to run Alertmanager: its config (webhook
+//! receivers, routes to them, short grouping delays, and the inhibit rule the
+//! docs recommend, read from `docs/alerts.md`), the server itself, and the
+//! webhook receiver, a real HTTP server on 127.0.0.1 that keeps every
+//! notification.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -153,25 +154,42 @@ pub fn documented_inhibit_rules() -> Yaml {
         .expect("the block of docs/alerts.md has no inhibit_rules")
 }
 
-/// Writes an Alertmanager config into `dir`: everything to the webhook
-/// (resolved notifications included), grouped per alert, exporter and agent,
-/// with delays of a second or two, and `inhibit_rules`.
-fn write_config(dir: &TempDir, webhook: &Webhook, inhibit_rules: Yaml) -> std::path::PathBuf {
+/// Writes an Alertmanager config into `dir`: everything to `webhook`
+/// (resolved notifications included), but what a route of `routes` matches
+/// (`(matcher, webhook)`, first match wins), grouped per alert, exporter,
+/// account and agent, with delays of a second or two, and `inhibit_rules`.
+fn write_config(
+    dir: &TempDir,
+    webhook: &Webhook,
+    routes: &[(&str, &Webhook)],
+    inhibit_rules: Yaml,
+) -> std::path::PathBuf {
+    let receiver = |name: String, webhook: &Webhook| {
+        serde_json::json!({
+            "name": name,
+            "webhook_configs": [{"url": webhook.url(), "send_resolved": true}],
+        })
+    };
+    let mut receivers = vec![receiver("webhook".to_owned(), webhook)];
+    let mut child_routes = Vec::new();
+    for (i, (matcher, webhook)) in routes.iter().enumerate() {
+        let name = format!("route-{i}");
+        child_routes.push(serde_json::json!({"matchers": [matcher], "receiver": name}));
+        receivers.push(receiver(name, webhook));
+    }
     let config = serde_json::json!({
         "route": {
             "receiver": "webhook",
-            "group_by": ["alertname", "job", "instance", "agent_name"],
+            "group_by": ["alertname", "job", "instance", "account", "agent_name"],
             // Long enough for the alerts of one evaluation to arrive
             // together, so an inhibiting alert is there before its target's
             // group is first sent.
             "group_wait": "2s",
             "group_interval": "1s",
             "repeat_interval": "1h",
+            "routes": child_routes,
         },
-        "receivers": [{
-            "name": "webhook",
-            "webhook_configs": [{"url": webhook.url(), "send_resolved": true}],
-        }],
+        "receivers": receivers,
     });
     let mut config: Yaml = serde_yaml_ng::to_value(config).unwrap();
     config
@@ -186,7 +204,18 @@ fn write_config(dir: &TempDir, webhook: &Webhook, inhibit_rules: Yaml) -> std::p
 /// Starts `prometheus-alertmanager` (clustering off) on a free port, sending
 /// to `webhook`.
 pub async fn start(dir: &TempDir, webhook: &Webhook, inhibit_rules: Yaml) -> (Process, HttpApi) {
-    let config = write_config(dir, webhook, inhibit_rules);
+    start_routed(dir, webhook, &[], inhibit_rules).await
+}
+
+/// Starts `prometheus-alertmanager` (clustering off) on a free port, sending
+/// what each of `routes` matches to its webhook, and the rest to `webhook`.
+pub async fn start_routed(
+    dir: &TempDir,
+    webhook: &Webhook,
+    routes: &[(&str, &Webhook)],
+    inhibit_rules: Yaml,
+) -> (Process, HttpApi) {
+    let config = write_config(dir, webhook, routes, inhibit_rules);
     let storage = dir.path().join("alertmanager-data");
     start_server("prometheus-alertmanager", "/-/ready", |port| {
         let mut command = Command::new("prometheus-alertmanager");

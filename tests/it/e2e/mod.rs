@@ -1,6 +1,7 @@
 //! End to end: the exporter with the real Prometheus, Alertmanager and
 //! VictoriaMetrics, and the shipped files (docs/dashboard.md, docs/alerts.md).
 
+mod accounts;
 mod alertmanager;
 mod prometheus;
 mod support;

@@ -45,7 +45,7 @@ use serde_json::{Value as Json, json};
 use super::alertmanager::{self, Webhook};
 use super::support as e2e;
 use super::support::{HttpApi, QueryResult};
-use crate::support::process::{BinaryExporter, Process};
+use crate::support::process::BinaryExporter;
 use crate::support::tools::{ALERTMANAGER, PROMETHEUS, PROMTOOL, PYTHON, tools_present};
 use crate::support::{
     Behaviour, Deadline, FakeApi, Serving, TempDir, assert_no_key_in, eventually,
@@ -140,14 +140,23 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
     let webhook = Webhook::start().await;
     let (_alertmanager, am) =
         alertmanager::start(&dir, &webhook, alertmanager::documented_inhibit_rules()).await;
-    let rule_files = write_prometheus_files(&dir, &[a, b], am.address());
+    let (config, rule_files) = e2e::test_prometheus_config(
+        &e2e::repo_file("prometheus/prometheus.yml"),
+        &[a, b],
+        Some(am.address()),
+    );
+    e2e::write_prometheus_files(&dir, &config, &rule_files);
     write_an_hour_of_history(&dir);
-    let (prometheus, api) = start_prometheus(&dir).await;
+    let (prometheus, api) = e2e::start_prometheus(&dir).await;
     let deadline = Deadline::after(RUN_DEADLINE);
     let both = Replicas { api: &api, a, b };
 
     // A baseline of successful scrapes of the demo population.
-    targets_are_up(&api, &[a, b], deadline).await;
+    let scraped = [a, b]
+        .iter()
+        .map(|e| format!("http://{e}/metrics"))
+        .collect();
+    e2e::targets_are_up(&api, &scraped, deadline).await;
     both.hold(
         "3 successful scrapes (agi_up 1)",
         r#"sum_over_time(agi_up{job="agi"}[1m]) >= 3"#,
@@ -399,44 +408,6 @@ impl Replicas<'_> {
     }
 }
 
-/// Writes the test config and rule files into `dir`, checks them with
-/// `promtool check config`, and returns the rule files' names.
-fn write_prometheus_files(
-    dir: &TempDir,
-    exporters: &[SocketAddr],
-    alertmanager: SocketAddr,
-) -> Vec<String> {
-    let (config, rule_files) = e2e::test_prometheus_config(
-        &e2e::repo_file("prometheus/prometheus.yml"),
-        exporters,
-        Some(alertmanager),
-    );
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    for file in &rule_files {
-        let shipped = format!("prometheus/{file}");
-        let rules = e2e::test_rules(&e2e::repo_file(&shipped), &shipped);
-        std::fs::write(dir.path().join(file), rules).unwrap();
-    }
-    promtool(
-        "check config rejects the test config",
-        &["check".as_ref(), "config".as_ref(), config_path.as_os_str()],
-    );
-    rule_files
-}
-
-/// Runs `promtool args`, which must succeed; `what` says what its failure
-/// means.
-fn promtool(what: &str, args: &[&std::ffi::OsStr]) {
-    let output = Command::new("promtool").args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool {what}:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Writes into Prometheus's storage, before it starts, the history that
 /// AGISessionErrorRatioHigh needs and a test of seconds cannot have: the
 /// ended sessions' 5m rate of `ERRORED_AGENT` recorded (at 0) from an hour
@@ -456,7 +427,7 @@ fn write_an_hour_of_history(dir: &TempDir) {
     history.push_str("# EOF\n");
     let file = dir.write("history.om", &history);
     let data = dir.file("data");
-    promtool(
+    e2e::promtool(
         "cannot write the history",
         &[
             "tsdb".as_ref(),
@@ -466,50 +437,6 @@ fn write_an_hour_of_history(dir: &TempDir) {
             data.as_os_str(),
         ],
     );
-}
-
-/// Starts `prometheus` on a free port and waits until it is ready.
-async fn start_prometheus(dir: &TempDir) -> (Process, HttpApi) {
-    let config = dir.path().join("prometheus.yml");
-    let data = dir.path().join("data");
-    e2e::start_server("prometheus", "/-/ready", |port| {
-        let mut command = Command::new("prometheus");
-        command
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        command
-    })
-    .await
-}
-
-async fn targets_are_up(api: &HttpApi, exporters: &[SocketAddr], deadline: Deadline) {
-    let expected: BTreeSet<String> = exporters
-        .iter()
-        .map(|e| format!("http://{e}/metrics"))
-        .collect();
-    eventually("/api/v1/targets shows job agi up", deadline, async || {
-        let data = api.api("targets", &[("state", "active")]).await?;
-        let targets = data["activeTargets"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let urls: BTreeSet<String> = targets
-            .iter()
-            .filter_map(|t| t["scrapeUrl"].as_str().map(str::to_owned))
-            .collect();
-        if urls != expected {
-            return Err(format!("active targets {urls:?}, expected {expected:?}"));
-        }
-        for target in &targets {
-            assert_eq!(target["labels"]["job"], "agi", "{target}");
-            if target["health"] != "up" {
-                return Err(format!("target not up yet: {target}"));
-            }
-        }
-        Ok(())
-    })
-    .await;
 }
 
 /// The panel queries of the dashboard, as `(panel title, expr)`, with

@@ -3,6 +3,7 @@
 //! a small client for Prometheus's HTTP API, and a scanner that finds the
 //! metric selectors and grouping labels of a PromQL expression.
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Command;
@@ -11,8 +12,8 @@ use std::time::SystemTime;
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
-use crate::support::eventually;
 use crate::support::process::{Process, STARTUP_DEADLINE};
+use crate::support::{Deadline, TempDir, eventually};
 
 /// Starts a server that cannot be given port 0: `command(port)` on a port
 /// that was free a moment ago, trying another one if it was taken in the
@@ -86,8 +87,157 @@ pub fn test_prometheus_config(
     targets: &[SocketAddr],
     alertmanager: Option<SocketAddr>,
 ) -> (String, Vec<String>) {
-    let mut config = parse_yaml("prometheus/prometheus.yml", shipped);
-    let global = yaml_key(&mut config, "global", "prometheus.yml");
+    let what = "prometheus/prometheus.yml";
+    let (config, rule_files) = test_config(shipped, what, alertmanager, |agi| {
+        *yaml_key(agi, "static_configs", "job agi") = static_configs(targets);
+    });
+    (write_yaml(&config, what), rule_files)
+}
+
+/// Shard `shard` of `shards` Prometheus servers.
+#[derive(Debug, Clone, Copy)]
+pub struct Shard {
+    /// This server's number, from 0.
+    pub shard: u32,
+    /// How many there are.
+    pub shards: u32,
+}
+
+/// A shipped config for many accounts (`prometheus/accounts.yml`, or
+/// `prometheus/accounts-sharded.yml` with `shard`) turned into a test
+/// config, as [`test_prometheus_config`] does: the `agi` job's discovery URL
+/// and `/metrics` target moved to each of `exporters` (one discovery URL
+/// and one target per exporter, refreshed every second), and the shard
+/// number and count set where the sharded file marks them. Its relabelling
+/// is kept as shipped.
+pub fn test_accounts_config(
+    shipped: &str,
+    what: &str,
+    exporters: &[SocketAddr],
+    shard: Option<Shard>,
+    alertmanager: Option<SocketAddr>,
+) -> (String, Vec<String>) {
+    let (mut config, rule_files) = test_config(shipped, what, alertmanager, |agi| {
+        let discovery = yaml_key(agi, "http_sd_configs", what);
+        let [shipped_sd] = discovery
+            .as_sequence()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        else {
+            panic!("{what}: job agi must have one http_sd_configs entry");
+        };
+        let shipped_url = shipped_sd
+            .get("url")
+            .and_then(Yaml::as_str)
+            .unwrap_or_else(|| panic!("{what}: http_sd_configs has no url"));
+        let shipped_url = url::Url::parse(shipped_url)
+            .unwrap_or_else(|e| panic!("{what}: bad discovery URL {shipped_url}: {e}"));
+        assert_eq!(shipped_url.path(), "/accounts", "{what}: discovery URL");
+        let per_exporter = exporters
+            .iter()
+            .map(|exporter| {
+                let mut sd = shipped_sd.clone();
+                let mut url = shipped_url.clone();
+                url.set_host(Some(&exporter.ip().to_string())).unwrap();
+                url.set_port(Some(exporter.port())).unwrap();
+                *yaml_key(&mut sd, "url", what) = Yaml::from(url.as_str());
+                *yaml_key(&mut sd, "refresh_interval", what) = Yaml::from("1s");
+                sd
+            })
+            .collect();
+        *discovery = Yaml::Sequence(per_exporter);
+
+        let statics = yaml_key(agi, "static_configs", what);
+        let [shipped_static] = statics.as_sequence().map(Vec::as_slice).unwrap_or_default() else {
+            panic!("{what}: job agi must have one static_configs entry (the exporter's /metrics)");
+        };
+        let mut own = shipped_static.clone();
+        *yaml_key(&mut own, "targets", what) = Yaml::Sequence(
+            exporters
+                .iter()
+                .map(|e| Yaml::from(e.to_string()))
+                .collect(),
+        );
+        *statics = Yaml::Sequence(vec![own]);
+
+        if let Some(shard) = shard {
+            set_shard(agi, what, shard);
+        }
+    });
+    if let Some(shard) = shard {
+        let global = yaml_key(&mut config, "global", what);
+        let label = yaml_key(yaml_key(global, "external_labels", what), "shard", what);
+        assert_eq!(label.as_str(), Some("0"), "{what}: external label shard");
+        *label = Yaml::from(shard.shard.to_string());
+    }
+    (write_yaml(&config, what), rule_files)
+}
+
+/// Sets the shard count and number where `prometheus/accounts-sharded.yml`
+/// (shard 0 of 2) marks them: the hashmod's modulus, the shard the
+/// exporter's own target is given, and the kept shard.
+fn set_shard(agi: &mut Yaml, what: &str, shard: Shard) {
+    let rules = yaml_key(agi, "relabel_configs", what)
+        .as_sequence_mut()
+        .unwrap_or_else(|| panic!("{what}: relabel_configs is not a list"));
+    let mut found = Vec::new();
+    for rule in rules {
+        let action = rule
+            .get("action")
+            .and_then(Yaml::as_str)
+            .unwrap_or("replace")
+            .to_owned();
+        let on_shard = |key: &str| {
+            let shard_label = Yaml::from("__tmp_shard");
+            match rule.get(key) {
+                Some(Yaml::Sequence(labels)) => labels.contains(&shard_label),
+                Some(label) => *label == shard_label,
+                None => false,
+            }
+        };
+        let (key, shipped, value) = match action.as_str() {
+            "hashmod" if on_shard("target_label") => (
+                "modulus",
+                Yaml::from(2u64),
+                Yaml::from(u64::from(shard.shards)),
+            ),
+            "replace" if on_shard("target_label") => (
+                "replacement",
+                Yaml::from("0"),
+                Yaml::from(shard.shard.to_string()),
+            ),
+            "keep" if on_shard("source_labels") => (
+                "regex",
+                Yaml::from("0"),
+                Yaml::from(shard.shard.to_string()),
+            ),
+            _ => continue,
+        };
+        let field = yaml_key(rule, key, what);
+        assert_eq!(*field, shipped, "{what}: {key} of the {action} rule");
+        *field = value;
+        found.push(action);
+    }
+    assert_eq!(
+        found,
+        ["hashmod", "replace", "keep"],
+        "{what}: expected a hashmod into __tmp_shard, a replacement of it and a keep on it"
+    );
+}
+
+/// A shipped Prometheus config turned into a test config: every interval
+/// and timeout 1s, only the `agi` job (its name, paths and relabelling
+/// kept, its own interval and timeout dropped) changed by `adjust`, alerts
+/// sent to `alertmanager` if given, and the same `rule_files`. Returns the
+/// config and those rule files' paths (relative to the config's directory).
+fn test_config(
+    shipped: &str,
+    what: &str,
+    alertmanager: Option<SocketAddr>,
+    adjust: impl FnOnce(&mut Yaml),
+) -> (Yaml, Vec<String>) {
+    let mut config = parse_yaml(what, shipped);
+    let global = yaml_key(&mut config, "global", what);
     for key in ["scrape_interval", "scrape_timeout", "evaluation_interval"] {
         *yaml_key(global, key, "global") = Yaml::from("1s");
     }
@@ -101,11 +251,8 @@ pub fn test_prometheus_config(
                 .collect()
         })
         .unwrap_or_default();
-    assert!(
-        !rule_files.is_empty(),
-        "prometheus/prometheus.yml loads no rule_files"
-    );
-    let jobs = yaml_key(&mut config, "scrape_configs", "prometheus.yml");
+    assert!(!rule_files.is_empty(), "{what} loads no rule_files");
+    let jobs = yaml_key(&mut config, "scrape_configs", what);
     let mut agi = jobs
         .as_sequence()
         .and_then(|jobs| {
@@ -113,13 +260,13 @@ pub fn test_prometheus_config(
                 .find(|job| job.get("job_name").and_then(Yaml::as_str) == Some("agi"))
         })
         .cloned()
-        .unwrap_or_else(|| panic!("prometheus/prometheus.yml has no job_name: agi"));
+        .unwrap_or_else(|| panic!("{what} has no job_name: agi"));
     for key in ["scrape_interval", "scrape_timeout"] {
         if let Some(job) = agi.as_mapping_mut() {
             job.remove(key);
         }
     }
-    *yaml_key(&mut agi, "static_configs", "job agi") = static_configs(targets);
+    adjust(&mut agi);
     *jobs = Yaml::Sequence(vec![agi]);
     if let Some(alertmanager) = alertmanager {
         let mut alertmanagers = serde_yaml_ng::Mapping::new();
@@ -134,11 +281,14 @@ pub fn test_prometheus_config(
                 .collect(),
             )]),
         );
-        *yaml_key(&mut config, "alerting", "prometheus.yml") = Yaml::Mapping(alertmanagers);
+        *yaml_key(&mut config, "alerting", what) = Yaml::Mapping(alertmanagers);
     }
-    let text = serde_yaml_ng::to_string(&config)
-        .unwrap_or_else(|e| panic!("cannot write the test config: {e}"));
-    (text, rule_files)
+    (config, rule_files)
+}
+
+fn write_yaml(config: &Yaml, what: &str) -> String {
+    serde_yaml_ng::to_string(config)
+        .unwrap_or_else(|e| panic!("cannot write the test copy of {what}: {e}"))
 }
 
 /// `[{targets: [...]}]`.
@@ -255,6 +405,82 @@ pub fn rule_exprs(rules: &str, what: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Writes `config` into `dir` as `prometheus.yml` with the test copies of
+/// its `rule_files` (see [`test_rules`]) beside it, and checks them with
+/// `promtool check config`.
+pub fn write_prometheus_files(dir: &TempDir, config: &str, rule_files: &[String]) {
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    for file in rule_files {
+        let shipped = format!("prometheus/{file}");
+        let rules = test_rules(&repo_file(&shipped), &shipped);
+        std::fs::write(dir.path().join(file), rules).unwrap();
+    }
+    promtool(
+        "check config rejects the test config",
+        &["check".as_ref(), "config".as_ref(), config_path.as_os_str()],
+    );
+}
+
+/// Runs `promtool args`, which must succeed; `what` says what its failure
+/// means.
+pub fn promtool(what: &str, args: &[&std::ffi::OsStr]) {
+    let output = Command::new("promtool").args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool {what}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Starts `prometheus` with `dir`'s `prometheus.yml` (and its storage in
+/// `dir`'s `data`) on a free port, and waits until it is ready.
+pub async fn start_prometheus(dir: &TempDir) -> (Process, HttpApi) {
+    let config = dir.path().join("prometheus.yml");
+    let data = dir.path().join("data");
+    start_server("prometheus", "/-/ready", |port| {
+        let mut command = Command::new("prometheus");
+        command
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        command
+    })
+    .await
+}
+
+/// Waits until Prometheus's active targets are exactly those scraping
+/// `scrape_urls`, every one of job `agi` and up; returns them.
+pub async fn targets_are_up(
+    api: &HttpApi,
+    scrape_urls: &BTreeSet<String>,
+    deadline: Deadline,
+) -> Vec<Json> {
+    eventually("/api/v1/targets shows job agi up", deadline, async || {
+        let data = api.api("targets", &[("state", "active")]).await?;
+        let targets = data["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let urls: BTreeSet<String> = targets
+            .iter()
+            .filter_map(|t| t["scrapeUrl"].as_str().map(str::to_owned))
+            .collect();
+        if urls != *scrape_urls {
+            return Err(format!("active targets {urls:?}, expected {scrape_urls:?}"));
+        }
+        for target in &targets {
+            assert_eq!(target["labels"]["job"], "agi", "{target}");
+            if target["health"] != "up" {
+                return Err(format!("target not up yet: {target}"));
+            }
+        }
+        Ok(targets)
+    })
+    .await
 }
 
 /// Now, in Unix milliseconds.
