@@ -5,6 +5,8 @@
 //!   vocabularies and one neither knows: a small
 //!   body, so the time is mostly rendering the exposition and the two HTTP
 //!   hops.
+//! - `scrape/100_agents/openmetrics`: the same in OpenMetrics, with its
+//!   exemplars; a `ratio` line compares the two formats.
 //! - `scrape/docs-100000` against `floor/docs-100000`, and the same for
 //!   `sdk`: `GET /metrics` of an exporter fetching 100,000 sessions from
 //!   the simulator over loopback, written in the docs' shape (about 135
@@ -43,6 +45,10 @@ use support::{SHAPES, fail, ms};
 #[allow(dead_code, clippy::panic)]
 mod contract;
 
+/// What Prometheus asks for first.
+const OPENMETRICS: &str =
+    "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+
 /// Sessions in the large scrape benchmark: the size the bars are about.
 const SESSIONS: usize = 100_000;
 
@@ -66,9 +72,9 @@ fn main() {
     // provider, so one is installed first, as the exporter does).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
-    let get = |url: String, key: Option<&str>| {
+    let get = |url: String, key: Option<&str>, accept: &str| {
         runtime.block_on(async {
-            let request = http.get(url);
+            let request = http.get(url).header("Accept", accept);
             let request = match key {
                 Some(key) => request.bearer_auth(key),
                 None => request,
@@ -88,20 +94,30 @@ fn main() {
         let bytes = get(
             format!("{}/v1/sessions", simulator.url()),
             Some(simulator.key()),
+            "*/*",
         );
         serde_json::from_slice::<IgnoredAny>(&bytes)
             .unwrap_or_else(|error| fail(&format!("the body is not JSON: {error}")))
     };
-    let scrape = |exporter: &Running| {
-        let exposition = get(format!("http://{}/metrics", exporter.address()), None);
+    let scrape_as = |exporter: &Running, accept: &str| {
+        let exposition = get(
+            format!("http://{}/metrics", exporter.address()),
+            None,
+            accept,
+        );
         if !exposition.windows(8).any(|w| w == b"agi_up 1") {
             fail("the scrape reported agi_up 0");
         }
         exposition
     };
+    let scrape = |exporter: &Running| scrape_as(exporter, "*/*");
+    let openmetrics = |exporter: &Running| scrape_as(exporter, OPENMETRICS);
 
     let mut criterion = Criterion::default().configure_from_args();
     criterion.bench_function("scrape/100_agents", |b| b.iter(|| scrape(&small)));
+    criterion.bench_function("scrape/100_agents/openmetrics", |b| {
+        b.iter(|| openmetrics(&small))
+    });
 
     for (shape, simulator, exporter) in &large {
         let mut group = criterion.benchmark_group("scrape");
@@ -121,6 +137,30 @@ fn main() {
     if support::listing() {
         return;
     }
+    let samples = |exposition: &[u8]| {
+        (exposition.split(|&b| b == b'\n'))
+            .filter(|line| !line.is_empty() && !line.starts_with(b"#"))
+            .count()
+    };
+    let [text_time, openmetrics_time] = support::interleaved(
+        21,
+        [
+            &mut || {
+                black_box(scrape(&small));
+            },
+            &mut || {
+                black_box(openmetrics(&small));
+            },
+        ],
+    );
+    println!(
+        "ratio scrape/100_agents: openmetrics {:.3} ms / text {:.3} ms = {:.2}x ({} samples){}",
+        ms(openmetrics_time),
+        ms(text_time),
+        openmetrics_time.as_secs_f64() / text_time.as_secs_f64(),
+        samples(&scrape(&small)),
+        support::caveat(),
+    );
     for (shape, simulator, exporter) in &large {
         let [floor_time, scrape_time] = support::interleaved(
             15,

@@ -18,7 +18,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::proto::MetricFamily;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -28,6 +27,7 @@ use crate::api::redact::Redactor;
 use crate::api::timestamp;
 use crate::api::{ApiClient, FetchError};
 use crate::deadline::{self, DeadlinePolicy};
+use crate::exposition::Family;
 use crate::fold::FoldJob;
 use crate::metrics::{AccountMetrics, ScrapeReport};
 use crate::process::Process;
@@ -42,7 +42,7 @@ type FetchOutcome = Result<Arc<Snapshot>, FetchError>;
 pub(crate) struct AccountScrape {
     /// The account's families: its session families (when the fetch
     /// succeeded), its lifecycle families and its API families.
-    pub(crate) families: Vec<MetricFamily>,
+    pub(crate) families: Vec<Family>,
     /// Whether `agi_up` is 1.
     pub(crate) up: bool,
 }
@@ -125,18 +125,18 @@ impl Account {
         setup: Setup,
         settings: AccountSettings,
         process: Arc<Process>,
-    ) -> Result<Self, prometheus::Error> {
+    ) -> Self {
         let AccountSettings { limits, statuses } = settings;
         let tracker = SessionTracker::with_statuses(limits.agents_max, statuses);
-        Ok(Account {
-            metrics: AccountMetrics::new(lifecycle_of(&tracker))?,
+        Account {
+            metrics: AccountMetrics::new(lifecycle_of(&tracker)),
             name,
             setup: Mutex::new(Arc::new(setup)),
             limits,
             tracker: Arc::new(tokio::sync::Mutex::new(tracker)),
             process,
             flight: Mutex::new(FlightState::default()),
-        })
+        }
     }
 
     /// Fetches from now on as `setup` says. A result cached under the old
@@ -152,6 +152,15 @@ impl Account {
 
     fn setup(&self) -> Arc<Setup> {
         Arc::clone(&lock(&self.setup))
+    }
+
+    /// Tells the process's keyring the key this account uses now (a key
+    /// file is read again), so that every account's text is redacted of it
+    /// before this account sends a request, or after its key rotated.
+    pub(crate) fn learn_key(&self) {
+        let key = self.setup().client.key_quietly();
+        let name = self.name.as_deref().unwrap_or_default();
+        self.process.keyring().redactor(name, &key);
     }
 
     /// The key for the next request (a key file is read again), and what

@@ -258,11 +258,12 @@ impl Config {
         if !telemetry_path.starts_with('/')
             || telemetry_path == "/"
             || telemetry_path.starts_with("/-/")
+            || ["/probe", "/accounts"].contains(&telemetry_path.as_str())
         {
             return Err(invalid(
                 "--web.telemetry-path",
                 &telemetry_path,
-                "must start with / and not be / or /-/...",
+                "must start with / and not be /, /-/..., /probe or /accounts",
             ));
         }
         Ok(Config {
@@ -443,7 +444,9 @@ pub(crate) enum UrlProblem {
     #[error("{0}")]
     Invalid(String),
     /// Credentials in the URL would end up in logs and error messages.
-    #[error("must not contain credentials; the key comes from AGI_API_KEY or --api.key-file")]
+    #[error(
+        "must not contain credentials; the key comes from AGI_API_KEY, --api.key-file, or an account's key_file or key_env"
+    )]
     Credentials,
     /// A query or fragment.
     #[error("must not have a query or fragment")]

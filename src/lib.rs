@@ -27,6 +27,8 @@ mod api;
 mod cli;
 mod config;
 mod deadline;
+mod exposition;
+
 pub mod demo;
 mod fold;
 mod logging;
@@ -75,6 +77,7 @@ use crate::api::ApiClient;
 use crate::api::key::{ApiKey, KeySource};
 use crate::deadline::DeadlinePolicy;
 use crate::demo::{SimOptions, Simulator};
+use crate::exposition::Format;
 use crate::process::{Process, ProcessError};
 use crate::server::{Exported, ExporterRoutes};
 use crate::version::VERSION;
@@ -92,9 +95,6 @@ pub enum RunError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The metric families could not be registered.
-    #[error("cannot set up metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
     /// The threads that fold the session lists could not start.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
@@ -112,7 +112,6 @@ pub enum RunError {
 impl From<ProcessError> for RunError {
     fn from(error: ProcessError) -> Self {
         match error {
-            ProcessError::Metrics(error) => RunError::Metrics(error),
             ProcessError::Thread(error) => RunError::Thread(error),
         }
     }
@@ -146,7 +145,7 @@ pub async fn run(config: Config) -> Result<Outcome, RunError> {
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
         stdout
-            .write_all(&exposition.body)
+            .write_all(&exposition::render(exposition.families, Format::Text))
             .and_then(|()| stdout.flush())
             .map_err(RunError::Write)?;
         return Ok(Outcome::Once { up: exposition.up });
@@ -296,7 +295,7 @@ async fn exporter(config: Config) -> Result<(Arc<Process>, Exported, Option<Simu
         limits: config.limits,
         statuses: config.statuses,
     };
-    let account = Account::new(None, setup, settings, Arc::clone(&process))?;
+    let account = Account::new(None, setup, settings, Arc::clone(&process));
     Ok((process, Exported::One(Arc::new(account)), simulator))
 }
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use crate::account::Account;
 use crate::api::keyring::Keyring;
+use crate::exposition::Family;
 use crate::fold::Lanes;
-use crate::metrics::{ProcessMetrics, encode};
+use crate::metrics::ProcessMetrics;
 
 /// Bodies read and folded at once, two threads each: with one account,
 /// one fetch is under way at a time and uses one lane.
@@ -25,9 +26,6 @@ pub(crate) struct Process {
 /// Why the process's parts could not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProcessError {
-    /// The metric families could not be registered.
-    #[error("cannot set up metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
     /// The threads that fold the session lists could not start.
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
@@ -38,7 +36,7 @@ impl Process {
     /// rendered.
     pub(crate) fn start(process_metrics: bool) -> Result<Self, ProcessError> {
         Ok(Process {
-            metrics: ProcessMetrics::new(process_metrics)?,
+            metrics: ProcessMetrics::new(process_metrics),
             lanes: Lanes::start(LANES)?,
             keyring: Keyring::default(),
         })
@@ -65,14 +63,14 @@ impl Process {
         let mut families = scrape.families;
         families.extend(self.metrics.families());
         Exposition {
-            body: encode(families),
+            families,
             up: scrape.up,
         }
     }
 
     /// `/metrics` with `--config.file`: the process's families alone.
-    pub(crate) fn own_exposition(&self) -> Vec<u8> {
-        encode(self.metrics.families())
+    pub(crate) fn own_families(&self) -> Vec<Family> {
+        self.metrics.families()
     }
 }
 
@@ -80,7 +78,7 @@ impl Process {
 pub(crate) async fn probe(account: &Arc<Account>, scrape_timeout: Option<&str>) -> Exposition {
     let scrape = account.scrape(scrape_timeout).await;
     Exposition {
-        body: encode(scrape.families),
+        families: scrape.families,
         up: scrape.up,
     }
 }
@@ -88,8 +86,8 @@ pub(crate) async fn probe(account: &Arc<Account>, scrape_timeout: Option<&str>) 
 /// What a scrape produced.
 #[derive(Debug)]
 pub(crate) struct Exposition {
-    /// The text exposition.
-    pub(crate) body: Vec<u8>,
+    /// The families, to be written in the scraper's format.
+    pub(crate) families: Vec<Family>,
     /// Whether `agi_up` is 1.
     pub(crate) up: bool,
 }

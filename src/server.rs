@@ -33,11 +33,10 @@ use crate::accounts::Accounts;
 use crate::accounts::file::check_name;
 use crate::config::ServerTimings;
 use crate::deadline::SCRAPE_TIMEOUT_HEADER;
+use crate::exposition::{self, Family, Format, accepts_gzip};
 use crate::process::{self, Exposition, Process};
 use crate::version::VERSION;
 use crate::web_config::{Auth, WebSettings};
-
-const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A response, whole.
 pub(crate) type Reply = Response<Full<Bytes>>;
@@ -245,13 +244,13 @@ impl ExporterRoutes {
                     Err(refusal) => return bad_request(refusal),
                 };
                 if head {
-                    return metrics_head();
+                    return metrics_head(request.headers());
                 }
                 self.probe(&account, request.headers()).await
             }
             _ if head => {
                 // A HEAD must not cost an API request.
-                return metrics_head();
+                return metrics_head(request.headers());
             }
             _ => self.metrics(request.headers()).await,
         };
@@ -267,16 +266,16 @@ impl ExporterRoutes {
         let Some(_slot) = self.request_slot() else {
             return too_many_requests();
         };
-        let body = match &self.exported {
+        let families = match &self.exported {
             Exported::One(account) => {
                 self.process
                     .exposition(account, scrape_timeout(headers))
                     .await
-                    .body
+                    .families
             }
-            Exported::Many(_) => self.process.own_exposition(),
+            Exported::Many(_) => self.process.own_families(),
         };
-        exposition_reply(body, headers)
+        exposition_reply(families, headers)
     }
 
     /// `/probe?account=`: one account of `--config.file`.
@@ -284,8 +283,8 @@ impl ExporterRoutes {
         let Some(_slot) = self.request_slot() else {
             return too_many_requests();
         };
-        let Exposition { body, .. } = process::probe(account, scrape_timeout(headers)).await;
-        exposition_reply(body, headers)
+        let Exposition { families, .. } = process::probe(account, scrape_timeout(headers)).await;
+        exposition_reply(families, headers)
     }
 
     /// A slot under `--web.max-requests`, held for the request; `None`
@@ -314,17 +313,21 @@ fn too_many_requests() -> Reply {
 
 /// The answer to a HEAD of an exposition: its headers, and no request to
 /// the API.
-fn metrics_head() -> Reply {
+fn metrics_head(headers: &HeaderMap) -> Reply {
     let mut response = Response::new(Full::new(Bytes::new()));
+    let format = Format::negotiate(headers);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        HeaderValue::from_static(format.content_type()),
     );
     response
 }
 
-/// An exposition, gzip-encoded when the scraper accepts it.
-fn exposition_reply(body: Vec<u8>, headers: &HeaderMap) -> Reply {
+/// An exposition, in the format the scraper prefers, gzip-encoded when it
+/// accepts it.
+fn exposition_reply(families: Vec<Family>, headers: &HeaderMap) -> Reply {
+    let format = Format::negotiate(headers);
+    let body = exposition::render(families, format);
     let mut response = if accepts_gzip(headers) {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
         match encoder.write_all(&body).and_then(|()| encoder.finish()) {
@@ -343,9 +346,12 @@ fn exposition_reply(body: Vec<u8>, headers: &HeaderMap) -> Reply {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        HeaderValue::from_static(format.content_type()),
     );
-    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
     response
 }
 
@@ -407,26 +413,6 @@ fn service_discovery(accounts: &Accounts) -> Reply {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// Whether `Accept-Encoding` lists gzip with a non-zero quality.
-pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f64>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
 }
 
 /// A plain-text answer.
@@ -506,24 +492,6 @@ pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gzip_is_used_only_when_accepted() {
-        let accepts = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")),
-            );
-            accepts_gzip(&headers)
-        };
-        assert!(accepts("gzip"));
-        assert!(accepts("deflate, GZIP;q=0.5"));
-        assert!(accepts("identity, *"));
-        assert!(!accepts("identity"));
-        assert!(!accepts("gzip;q=0"));
-        assert!(!accepts_gzip(&HeaderMap::new()));
-    }
 
     #[test]
     fn landing_page_escapes_the_telemetry_path() {

@@ -97,7 +97,7 @@ impl<'de> Deserialize<'de> for RawAccounts {
                 while let Some((name, account)) = map.next_entry::<String, Option<RawAccount>>()? {
                     if accounts.contains_key(&name) {
                         return Err(serde::de::Error::custom(format!(
-                            "account {:?} is named twice",
+                            "account `{}` is named twice",
                             name.chars().take(MAX_NAME_BYTES + 1).collect::<String>()
                         )));
                     }
@@ -183,7 +183,8 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
 
 /// The accounts of a file's text.
 pub(crate) fn parse(text: &[u8], defaults: &AccountDefaults) -> Result<Vec<AccountSpec>, String> {
-    let raw: RawFile = serde_yaml_ng::from_slice(text).map_err(|e| one_line(&e.to_string()))?;
+    let raw: RawFile =
+        serde_yaml_ng::from_slice(text).map_err(|e| one_line(&without_quoted(&e.to_string())))?;
     let accounts = raw.accounts.unwrap_or_default().0;
     if accounts.is_empty() {
         return Err("no accounts: name at least one under `accounts:`".to_owned());
@@ -289,6 +290,36 @@ fn check_variable(variable: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A key file's path as a message shows it: a path without a `/` may be
+/// a key pasted into the wrong field, so it is not quoted.
+fn shown_path(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.contains('/') {
+        text
+    } else {
+        "(not shown: without a /, it may be a key)".to_owned()
+    }
+}
+
+/// A parser's message with the values it quotes left out: a key pasted
+/// where a map or list was expected would be quoted.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…\"");
+            }
+            ('"', true) => quoted = false,
+            (c, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
+}
+
 impl KeySpec {
     /// The key source this names: the file opened (and read once), or the
     /// variable read from `env`. Messages never quote the key, nor the
@@ -297,7 +328,7 @@ impl KeySpec {
         match self {
             KeySpec::File(path) => KeyFile::open(path)
                 .map(KeySource::File)
-                .map_err(|reason| format!("key_file {}: {reason}", path.display())),
+                .map_err(|reason| format!("key_file {}: {reason}", shown_path(path))),
             KeySpec::Env(variable) => {
                 let raw = env(variable).ok_or_else(|| {
                     "key_env: the environment variable it names is not set".to_owned()
@@ -333,6 +364,28 @@ mod tests {
 
     fn specs(text: &str) -> Result<Vec<AccountSpec>, String> {
         parse(text.as_bytes(), &defaults())
+    }
+
+    #[test]
+    fn a_key_pasted_into_the_wrong_field_is_not_quoted() {
+        let key = "sk-live-abcdef0123456789";
+        for text in [
+            format!("accounts:\n  prod: {key}\n"),
+            format!("accounts:\n  prod:\n    key_env: A\n    final_statuses: {key}\n"),
+            format!("accounts: {key}\n"),
+        ] {
+            let error = parse(text.as_bytes(), &defaults()).unwrap_err();
+            assert!(!error.contains(key), "{error}");
+        }
+        let spec = KeySpec::File(PathBuf::from(key));
+        let error = spec.source(&|_| None).err().unwrap_or_default();
+        assert!(
+            !error.contains(key) && error.contains("not shown"),
+            "{error}"
+        );
+        let spec = KeySpec::File(PathBuf::from("/no/such/dir/prod.key"));
+        let error = spec.source(&|_| None).err().unwrap_or_default();
+        assert!(error.contains("/no/such/dir/prod.key"), "{error}");
     }
 
     #[test]
@@ -427,7 +480,7 @@ mod tests {
             ),
             (
                 "accounts:\n  a: {key_env: K}\n  a: {key_env: L}\n",
-                "account \"a\" is named twice",
+                "account `a` is named twice",
             ),
             (
                 "accounts:\n  'a b': {key_env: K}\n",

@@ -92,8 +92,9 @@ impl Accounts {
         Arc::clone(&current)
     }
 
-    /// Checks the file every `interval` and applies what changed, until
-    /// dropped.
+    /// Checks the file every `interval` and applies what changed, and
+    /// tells the keyring every account's key as its key file holds it,
+    /// until dropped.
     pub(crate) async fn keep_current(self: Arc<Self>, interval: Duration) {
         let fingerprint = |path: &PathBuf| Fingerprint::of([path.clone()]);
         let mut seen = fingerprint(&self.path);
@@ -101,6 +102,11 @@ impl Accounts {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            // Every account's key, as its key file now holds it, redacts
+            // every account's text, whichever account fetches next.
+            for entry in self.current().values() {
+                entry.account.learn_key();
+            }
             let now = fingerprint(&self.path);
             if now == seen {
                 continue;
@@ -174,7 +180,7 @@ impl Accounts {
                         setup(key)?,
                         settings,
                         Arc::clone(&self.process),
-                    )?;
+                    );
                     Entry {
                         spec,
                         account: Arc::new(account),
@@ -193,6 +199,9 @@ impl Accounts {
         }
         let names: Vec<&str> = after.keys().map(String::as_str).collect();
         self.process.keyring().retain(&names);
+        for entry in after.values() {
+            entry.account.learn_key();
+        }
         let count = after.len();
         *self
             .current
@@ -239,7 +248,4 @@ pub enum AccountsError {
     /// An account's HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// An account's metric families could not be registered.
-    #[error("cannot set up metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
 }

@@ -18,6 +18,7 @@ use std::cmp::Reverse;
 use foldhash::{HashMap, HashMapExt};
 
 use crate::api::redact::{MIN_RUN, Redactor};
+use crate::exposition::MAX_EXEMPLAR_ID_CHARS;
 use crate::status::KnownStatus;
 
 /// The label value for a missing status or agent name.
@@ -44,6 +45,17 @@ pub(crate) fn label_source(text: &str) -> &str {
 /// The label of a value kept by [`label_source`]: redacted, then cut.
 pub(crate) fn label(redactor: &Redactor, source: &str) -> String {
     cut(&redacted(redactor, source, may_be_cut(source)))
+}
+
+/// A session id kept by [`label_source`] as an exemplar carries it: its
+/// label, cut so that the exemplar's labels stay within OpenMetrics' 128
+/// characters.
+pub(crate) fn exemplar_id(redactor: &Redactor, source: &str) -> String {
+    let mut id = label(redactor, source);
+    if let Some((end, _)) = id.char_indices().nth(MAX_EXEMPLAR_ID_CHARS) {
+        id.truncate(end);
+    }
+    id
 }
 
 /// A redacted value cut to a label's length.

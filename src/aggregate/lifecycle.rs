@@ -11,25 +11,32 @@
 use foldhash::{HashMap, HashMapExt};
 
 use super::labels::{LabelId, MAX_UNDOCUMENTED_STATUSES, NewLabels, StickyLabels};
+use crate::api::timestamp::UnixMillis;
+use crate::exposition::Exemplar;
 use crate::status::StatusModel;
 
 /// Upper bounds of `agi_session_start_latency_seconds`, in seconds: from a
-/// 2-second start to an hour in a queue.
-pub const START_LATENCY_BUCKETS: [f64; 11] = [
-    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+/// 1-second start to an hour in a queue, no bound more than twice the one
+/// before, so that `histogram_quantile` is never off by more than the
+/// value itself; 60 s, the start objective, is a bound.
+pub const START_LATENCY_BUCKETS: [f64; 13] = [
+    1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 1800.0, 3600.0,
 ];
 
 /// Upper bounds of `agi_session_duration_seconds`, in seconds: from a
-/// 10-second task to a day.
-pub const DURATION_BUCKETS: [f64; 12] = [
-    10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+/// 2-second task to 8 hours, no bound more than twice the one before.
+pub const DURATION_BUCKETS: [f64; 15] = [
+    2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    28800.0,
 ];
 
 /// A histogram's counts: per bucket (not cumulative; the last counts what
-/// is above every bound), the number of observations and their sum.
+/// is above every bound), the number of observations and their sum, and
+/// the latest observation of each bucket.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HistogramCounts {
     per_bucket: Vec<u64>,
+    latest: Vec<Option<Exemplar>>,
     /// Observations.
     pub count: u64,
     /// Sum of the observed values, in seconds.
@@ -37,18 +44,23 @@ pub struct HistogramCounts {
 }
 
 impl HistogramCounts {
-    fn new(bounds: &[f64]) -> Self {
+    /// No observation yet, in buckets of `bounds`.
+    pub(crate) fn new(bounds: &[f64]) -> Self {
         HistogramCounts {
             per_bucket: vec![0; bounds.len() + 1],
+            latest: vec![None; bounds.len() + 1],
             count: 0,
             sum: 0.0,
         }
     }
 
-    /// Adds one observation of `seconds`.
-    pub(crate) fn observe(&mut self, bounds: &[f64], seconds: f64) {
+    /// Adds one observation of `seconds`, of the session `latest` if known.
+    pub(crate) fn observe(&mut self, bounds: &[f64], seconds: f64, latest: Option<Exemplar>) {
         let bucket = bounds.partition_point(|&bound| bound < seconds);
         self.per_bucket[bucket] += 1;
+        if latest.is_some() {
+            self.latest[bucket] = latest;
+        }
         self.count += 1;
         self.sum += seconds;
     }
@@ -63,6 +75,21 @@ impl HistogramCounts {
             (bound, running)
         })
     }
+
+    /// Each bound of `bounds`, its cumulative count, and the latest
+    /// observation that fell in its bucket.
+    pub(crate) fn buckets<'s>(
+        &'s self,
+        bounds: &'s [f64],
+    ) -> impl Iterator<Item = (f64, u64, Option<&'s Exemplar>)> + 's {
+        (self.cumulative(bounds).zip(&self.latest))
+            .map(|((bound, n), latest)| (bound, n, latest.as_ref()))
+    }
+
+    /// The latest observation above every bound of `bounds`.
+    pub(crate) fn above(&self, bounds: &[f64]) -> Option<&Exemplar> {
+        self.latest.get(bounds.len())?.as_ref()
+    }
 }
 
 /// The lifecycle families' values by label text, ready to render; every
@@ -71,6 +98,8 @@ impl HistogramCounts {
 pub struct Lifecycle {
     /// `agi_session_transitions_total{agent_name, status}`.
     pub transitions: Vec<((String, String), u64)>,
+    /// The latest session that entered each of `transitions`, in its order.
+    pub(crate) entered_last: Vec<Option<Exemplar>>,
     /// `agi_sessions_removed_total{status}`.
     pub removed: Vec<(String, u64)>,
     /// `agi_sessions_seen_total{agent_name}`.
@@ -104,12 +133,17 @@ pub(crate) struct LifecycleDelta {
     /// The agents listed, whose series exist from now on (at 0).
     pub(crate) agents_listed: Vec<LabelId>,
     pub(crate) transitions: HashMap<(LabelId, LabelId), u64>,
+    /// The last session that entered each, its id a label.
+    pub(crate) entered_last: HashMap<(LabelId, LabelId), String>,
     pub(crate) seen: HashMap<LabelId, u64>,
     pub(crate) removed: HashMap<LabelId, u64>,
-    /// Start latencies, by agent, in seconds.
-    pub(crate) starts: Vec<(LabelId, f64)>,
-    /// Durations, by agent and place in [`StatusModel::finals`], in seconds.
-    pub(crate) ends: Vec<(LabelId, usize, f64)>,
+    /// Start latencies, by agent, in seconds, and the session's id.
+    pub(crate) starts: Vec<(LabelId, f64, String)>,
+    /// Durations, by agent and place in [`StatusModel::finals`], in
+    /// seconds, and the session's id.
+    pub(crate) ends: Vec<(LabelId, usize, f64, String)>,
+    /// When the fetch was answered: the time of its exemplars.
+    pub(crate) at: UnixMillis,
 }
 
 impl LifecycleState {
@@ -131,11 +165,20 @@ impl LifecycleState {
             agents,
             agents_listed,
             transitions,
+            entered_last,
             seen,
             removed,
             starts,
             ends,
+            at,
         } = delta;
+        let exemplar = |session_id: String, value: f64| {
+            Some(Exemplar {
+                session_id,
+                value,
+                at,
+            })
+        };
         self.statuses.apply(statuses);
         self.agents.apply(agents);
         let totals = &mut self.totals;
@@ -145,25 +188,39 @@ impl LifecycleState {
         for ((agent, status), n) in transitions {
             *totals.transitions.entry((agent, status)).or_insert(0) += n;
         }
+        for (series, session_id) in entered_last {
+            totals.entered_last.insert(
+                series,
+                Exemplar {
+                    session_id,
+                    value: 1.0,
+                    at,
+                },
+            );
+        }
         for (agent, n) in seen {
             *totals.seen.entry(agent).or_insert(0) += n;
         }
         for (status, n) in removed {
             *totals.removed.entry(status).or_insert(0) += n;
         }
-        for (agent, seconds) in starts {
+        for (agent, seconds, session_id) in starts {
             totals
                 .start_latency
                 .entry(agent)
                 .or_insert_with(|| HistogramCounts::new(&START_LATENCY_BUCKETS))
-                .observe(&START_LATENCY_BUCKETS, seconds);
+                .observe(
+                    &START_LATENCY_BUCKETS,
+                    seconds,
+                    exemplar(session_id, seconds),
+                );
         }
-        for (agent, status, seconds) in ends {
+        for (agent, status, seconds, session_id) in ends {
             totals
                 .duration
                 .entry((agent, status))
                 .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS))
-                .observe(&DURATION_BUCKETS, seconds);
+                .observe(&DURATION_BUCKETS, seconds, exemplar(session_id, seconds));
         }
     }
 
@@ -173,12 +230,23 @@ impl LifecycleState {
         let text = |labels: &[String], id: LabelId| labels[id as usize].clone();
         let totals = &self.totals;
         let finals = totals.statuses.finals();
+        let mut transitions: Vec<((String, String), u64, Option<&Exemplar>)> =
+            (totals.transitions.iter())
+                .map(|(&(agent, status), &n)| {
+                    let latest = totals.entered_last.get(&(agent, status));
+                    ((text(agents, agent), text(statuses, status)), n, latest)
+                })
+                .collect();
+        transitions.sort_by(|a, b| a.0.cmp(&b.0));
         Lifecycle {
-            transitions: sorted(
-                totals.transitions.iter().map(|(&(agent, status), &n)| {
-                    ((text(agents, agent), text(statuses, status)), n)
-                }),
-            ),
+            entered_last: transitions
+                .iter()
+                .map(|(_, _, latest)| latest.cloned())
+                .collect(),
+            transitions: transitions
+                .into_iter()
+                .map(|(series, n, _)| (series, n))
+                .collect(),
             removed: sorted(
                 totals
                     .removed
@@ -210,6 +278,7 @@ impl LifecycleState {
 #[derive(Debug)]
 struct Totals {
     transitions: HashMap<(LabelId, LabelId), u64>,
+    entered_last: HashMap<(LabelId, LabelId), Exemplar>,
     removed: HashMap<LabelId, u64>,
     seen: HashMap<LabelId, u64>,
     start_latency: HashMap<LabelId, HistogramCounts>,
@@ -228,6 +297,7 @@ impl Totals {
             .collect();
         Totals {
             transitions: HashMap::new(),
+            entered_last: HashMap::new(),
             removed,
             seen: HashMap::new(),
             start_latency: HashMap::new(),
@@ -276,33 +346,31 @@ mod tests {
     #[test]
     fn observations_fall_in_the_first_bucket_whose_bound_they_do_not_exceed() {
         let mut counts = HistogramCounts::new(&START_LATENCY_BUCKETS);
-        for seconds in [0.0, 1.0, 1.5, 2.5, 4000.0] {
-            counts.observe(&START_LATENCY_BUCKETS, seconds);
+        for seconds in [0.0, 1.0, 1.5, 2.0, 4000.0] {
+            counts.observe(&START_LATENCY_BUCKETS, seconds, None);
         }
         let cumulative: Vec<(f64, u64)> = counts.cumulative(&START_LATENCY_BUCKETS).collect();
         assert_eq!(cumulative[0], (1.0, 2), "0 and 1 are within le=1");
-        assert_eq!(cumulative[1], (2.5, 4));
+        assert_eq!(cumulative[1], (2.0, 4));
         assert_eq!(
             cumulative.last(),
             Some(&(3600.0, 4)),
             "4000 s is above every bound"
         );
         assert_eq!(counts.count, 5);
-        assert!((counts.sum - 4005.0).abs() < 1e-9);
+        assert!((counts.sum - 4004.5).abs() < 1e-9);
     }
 
     #[test]
-    fn both_histograms_resolve_a_2_second_start_and_an_8_hour_run() {
-        assert!(
-            START_LATENCY_BUCKETS
-                .windows(2)
-                .any(|w| w[0] < 2.0 && 2.0 <= w[1])
-        );
-        let eight_hours = 8.0 * 3600.0;
-        assert!(
-            DURATION_BUCKETS
-                .windows(2)
-                .any(|w| w[0] < eight_hours && eight_hours <= w[1])
-        );
+    fn buckets_cover_what_users_need_at_most_twice_apart() {
+        let covers = |bounds: &[f64], low: f64, high: f64| {
+            bounds.first() <= Some(&low)
+                && bounds.last() >= Some(&high)
+                && bounds.windows(2).all(|w| w[1] <= 2.0 * w[0])
+        };
+        assert!(covers(&START_LATENCY_BUCKETS, 1.0, 3600.0));
+        assert!(covers(&DURATION_BUCKETS, 2.0, 8.0 * 3600.0));
+        // The start objective is a bound, so its share is exact.
+        assert!(START_LATENCY_BUCKETS.contains(&60.0));
     }
 }

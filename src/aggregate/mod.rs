@@ -266,7 +266,13 @@ impl<'t> Aggregator<'t> {
         };
         let age = created_at.filter(|_| live);
         tables.count(class, age);
-        let Some(id) = session.session_id.as_str() else {
+        // An id longer than the hash covers could not be told apart from
+        // another one that begins alike: it is taken as none.
+        let id = session
+            .session_id
+            .as_str()
+            .filter(|id| id.len() <= hash::MAX_LEN);
+        let Some(id) = id else {
             // A session without an id cannot be told apart from another
             // one: it counts everywhere but in the ages by session and the
             // lifecycle families.

@@ -80,7 +80,7 @@ pub(crate) enum FetchError {
     Connect(UpstreamText),
     /// 401/403.
     #[error(
-        "the API refused the key (HTTP {status}: {message}); check AGI_API_KEY or --api.key-file"
+        "the API refused the key (HTTP {status}: {message}); check AGI_API_KEY, --api.key-file, or the account's key_file or key_env"
     )]
     Unauthorized {
         /// 401 or 403.
@@ -227,6 +227,11 @@ impl ApiClient {
     /// The key for the next request (a key file is read again).
     pub(crate) fn key(&self) -> ApiKey {
         self.key.current()
+    }
+
+    /// The key, read without a warning should the key file be unusable.
+    pub(crate) fn key_quietly(&self) -> ApiKey {
+        self.key.current_quietly()
     }
 
     /// Sends one `GET /v1/sessions` with `key`; an answer that is not a

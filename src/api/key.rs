@@ -203,6 +203,15 @@ pub enum KeySource {
 }
 
 impl KeySource {
+    /// The key as [`Self::current`] reads it, without the warning: for
+    /// the keyring, which reads every account's key every second.
+    pub(crate) fn current_quietly(&self) -> ApiKey {
+        match self {
+            KeySource::Fixed(key) => key.clone(),
+            KeySource::File(file) => file.current().0,
+        }
+    }
+
     /// The key for the next request; a key file that cannot be used is
     /// logged (its path and why, never its contents) and the last good key
     /// used.

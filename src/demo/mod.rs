@@ -41,7 +41,8 @@ use tokio::task::JoinHandle;
 use crate::api::key::DEMO_KEY;
 use crate::api::timestamp::{self, UnixMillis};
 use crate::config::ServerTimings;
-use crate::server::{self, Reply, Routes, accepts_gzip};
+use crate::exposition::accepts_gzip;
+use crate::server::{self, Reply, Routes};
 use crate::sync::lock;
 use crate::web_config::WebSettings;
 

@@ -135,7 +135,8 @@ impl AccountMetrics {
     pub(crate) fn observe_request(&self, duration: Duration, failure: Option<FailureReason>) {
         let mut api = lock(&self.api);
         api.requests += 1;
-        api.duration.observe(&LATENCY_BUCKETS, duration.as_secs_f64(), None);
+        api.duration
+            .observe(&LATENCY_BUCKETS, duration.as_secs_f64(), None);
         if let Some(reason) = failure
             && let Some(place) = FailureReason::ALL.iter().position(|r| *r == reason)
         {
@@ -147,7 +148,11 @@ impl AccountMetrics {
     pub(crate) fn observe_snapshot(&self, snapshot: &Snapshot, fetched_at: UnixMillis) {
         let mut api = lock(&self.api);
         api.last_success = fetched_at as f64 / 1000.0;
-        for (total, (_, count)) in api.invalid_fields.iter_mut().zip(snapshot.invalid_fields.by_field()) {
+        for (total, (_, count)) in api
+            .invalid_fields
+            .iter_mut()
+            .zip(snapshot.invalid_fields.by_field())
+        {
             *total += count;
         }
     }
@@ -193,9 +198,12 @@ impl AccountMetrics {
                 "agi_api_request_failures_total",
                 "Failed requests to the AGI API by reason, in requests.",
                 Kind::Counter,
-                sorted_series(FailureReason::ALL.iter().zip(api.failures).map(|(reason, n)| {
-                    Series::new(&[("reason", reason.as_str())], counter(n))
-                })),
+                sorted_series(
+                    FailureReason::ALL
+                        .iter()
+                        .zip(api.failures)
+                        .map(|(reason, n)| Series::new(&[("reason", reason.as_str())], counter(n))),
+                ),
             ),
             Family::new(
                 "agi_api_request_duration_seconds",
@@ -212,9 +220,11 @@ impl AccountMetrics {
                 "agi_invalid_session_fields_total",
                 "Sessions seen with a missing or unparseable field, in sessions (counted at every fetch).",
                 Kind::Counter,
-                sorted_series((InvalidFields::default().by_field().iter()).zip(api.invalid_fields).map(
-                    |((field, _), n)| Series::new(&[("field", field)], counter(n)),
-                )),
+                sorted_series(
+                    (InvalidFields::default().by_field().iter())
+                        .zip(api.invalid_fields)
+                        .map(|((field, _), n)| Series::new(&[("field", field)], counter(n))),
+                ),
             ),
         ]
     }
@@ -258,7 +268,9 @@ fn lifecycle_families(lifecycle: &Lifecycle) -> Vec<Family> {
             "Sessions listed by the previous successful fetch and gone from the next, by the status they last had, in sessions.",
             Kind::Counter,
             (lifecycle.removed.iter())
-                .map(|(status, n)| Series::new(&[("status", status)], Value::Counter(*n as f64, None)))
+                .map(|(status, n)| {
+                    Series::new(&[("status", status)], Value::Counter(*n as f64, None))
+                })
                 .collect(),
         ),
         Family::new(
@@ -267,7 +279,10 @@ fn lifecycle_families(lifecycle: &Lifecycle) -> Vec<Family> {
             Kind::Histogram,
             (lifecycle.start_latency.iter())
                 .map(|(agent, counts)| {
-                    Series::new(&[("agent_name", agent)], histogram(counts, &START_LATENCY_BUCKETS))
+                    Series::new(
+                        &[("agent_name", agent)],
+                        histogram(counts, &START_LATENCY_BUCKETS),
+                    )
                 })
                 .collect(),
         ),

@@ -572,3 +572,38 @@ async fn the_binary_checks_the_file_at_start_and_reads_key_env() {
         Some(format!("Bearer {PROD_KEY}").as_str())
     );
 }
+
+#[tokio::test]
+async fn every_accounts_key_is_redacted_before_that_account_is_ever_probed() {
+    let prod = fake_api_with_key(Population::Generated(5, Shape::Docs), PROD_KEY).await;
+    // Team's API and staging's echo prod's key, which neither holds.
+    let team = fake_api_with_key(Population::Empty, TEAM_KEY).await;
+    team.set_behaviour(Behaviour::json(format!(
+        r#"[{{"session_id":"s-1","agent_name":"agent {PROD_KEY}","status":"running","created_at":"2026-11-05T18:04:34Z"}}]"#
+    )));
+    let staging = fake_api_with_key(Population::Empty, STAGING_KEY).await;
+    staging.set_behaviour(Behaviour::status(
+        401,
+        format!(r#"{{"error":"try {PROD_KEY}"}}"#),
+    ));
+    let dir = ConfigDir::new("keyring-first");
+    let config = dir.write(&[
+        ("prod", &prod.url(), PROD_KEY, ""),
+        ("team", &team.url(), TEAM_KEY, ""),
+        ("staging", &staging.url(), STAGING_KEY, ""),
+    ]);
+    let exporter = exporter(&config, &[]).await;
+    // Prod is never probed until the end.
+    let team_first = probe(&exporter, "team").await;
+    let staging_first = probe(&exporter, "staging").await;
+    probe(&exporter, "prod").await;
+    let team_after = probe(&exporter, "team").await;
+    for (what, text) in [
+        ("team's first probe", team_first),
+        ("staging's first probe", staging_first),
+        ("team's probe after prod's", team_after),
+        ("the log", exporter.logs().text()),
+    ] {
+        assert_no_key_in(PROD_KEY, what, &text);
+    }
+}

@@ -137,7 +137,7 @@ fn churning_list(fetch: usize, dice: &mut Dice) -> String {
 
 /// The most samples each name may have with `--agents.max 5` and
 /// `--sessions.top-oldest 5`: 9 known statuses + 20 others + `other`,
-/// 5 agents + `other`, 4 final statuses, 11 or 12 buckets + `+Inf`.
+/// 5 agents + `other`, 4 final statuses, 13 or 15 buckets + `+Inf`.
 fn bound(family: &str) -> Option<usize> {
     const STATUSES: usize = 9 + 20 + 1;
     const AGENTS: usize = 5 + 1;
@@ -150,11 +150,11 @@ fn bound(family: &str) -> Option<usize> {
         "agi_session_start_latency_seconds_count" | "agi_session_start_latency_seconds_sum" => {
             AGENTS
         }
-        "agi_session_start_latency_seconds_bucket" => AGENTS * 12,
+        "agi_session_start_latency_seconds_bucket" => AGENTS * 14,
         "agi_session_duration_seconds_count" | "agi_session_duration_seconds_sum" => {
             AGENTS * FINALS
         }
-        "agi_session_duration_seconds_bucket" => AGENTS * FINALS * 13,
+        "agi_session_duration_seconds_bucket" => AGENTS * FINALS * 16,
         "agi_sessions_seen_total" => AGENTS,
         "agi_session_age_seconds" => 5,
         "agi_api_request_failures_total" => 8,

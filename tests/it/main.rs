@@ -20,6 +20,7 @@ mod http;
 mod key_rotation;
 mod leaks;
 mod lifecycle;
+mod openmetrics;
 mod proxy;
 mod rate_limit;
 mod recall;

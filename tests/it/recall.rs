@@ -780,3 +780,50 @@ fn unchanged_sessions_one_after_another_are_recalled_in_one_run() {
         assert_eq!(Ok((snapshot, recalling.lifecycle())), expected, "fetch {n}");
     }
 }
+
+/// A session as long as `len` bytes, its status last.
+fn long_session(id: &str, len: usize, status: &str) -> String {
+    let head = format!(
+        r#"{{"session_id":"{id}","agent_name":"agi-1","created_at":"2026-11-05T18:04:34Z","goal":""#
+    );
+    let tail = format!(r#"","status":"{status}"}}"#);
+    format!("{head}{}{tail}", "x".repeat(len - head.len() - tail.len()))
+}
+
+#[test]
+fn a_session_longer_than_the_hash_covers_is_read_whatever_changed_at_its_end() {
+    // The hash covers 65,520 bytes: a longer session changed in its last
+    // bytes must not pass as unchanged.
+    for len in [65_519, 65_520, 65_521, 65_527, 65_535, 70_000] {
+        let before = format!("[{}]", long_session("big", len, "error")).into_bytes();
+        let after = format!("[{}]", long_session("big", len, "ready")).into_bytes();
+        let (mut recalling, mut reading) = (SessionTracker::new(3), SessionTracker::new(3));
+        for (n, body) in [&before, &after, &after].into_iter().enumerate() {
+            let (snapshot, _) = fetch(&mut recalling, body, n, true, &[]);
+            assert_eq!(
+                snapshot,
+                fetch(&mut reading, body, n, false, &[]).0,
+                "{len} bytes, fetch {n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ids_longer_than_the_hash_covers_are_taken_as_none() {
+    // Two ids alike but for their end are two sessions, counted as such;
+    // the tracker cannot tell them apart, so it follows neither.
+    let id = |end: &str| format!("{}{end}", "i".repeat(70_000));
+    let session = |id: &str| {
+        format!(
+            r#"{{"session_id":"{id}","agent_name":"agi-1","status":"running","created_at":"2026-11-05T18:04:34Z"}}"#
+        )
+    };
+    let body = format!("[{},{}]", session(&id("a")), session(&id("b"))).into_bytes();
+    let mut tracker = SessionTracker::new(3);
+    fetch(&mut tracker, b"[]", 0, true, &[]).0.unwrap();
+    let (snapshot, _) = fetch(&mut tracker, &body, 1, true, &[]);
+    let (snapshot, lifecycle) = snapshot.unwrap();
+    assert_eq!(snapshot.sessions, 2);
+    assert!(lifecycle.seen.iter().all(|(_, n)| *n == 0), "{lifecycle:?}");
+}

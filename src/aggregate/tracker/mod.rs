@@ -28,6 +28,7 @@ use self::tracked::Life;
 pub(crate) use self::tracked::{SessionKey, StatusLabel, Tracked, Written};
 use super::classes::{KeptClass, Labeller, Tables};
 use super::hash::KeyedHash;
+use super::labels::{exemplar_id, label_source};
 use super::lifecycle::{Lifecycle, LifecycleDelta, LifecycleState};
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
 use crate::status::{Stage, StatusModel};
@@ -183,10 +184,13 @@ impl SessionTracker {
 
 /// A session of this fetch out of step with the baseline, placed at the
 /// end.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Pending {
     /// Its entry in this fetch's list.
     entry: usize,
+    /// Its id as a label is made from (at most [`PENDING_BEFORE_INDEX`]
+    /// are held).
+    id: Box<str>,
     listing: Listing,
     /// Its `created_at`, read when an observation may need it.
     created_at: Option<UnixMillis>,
@@ -266,12 +270,19 @@ impl<'t> FetchTracking<'t> {
             .place(key, &baseline.sessions, &baseline.retired)
         {
             let created_at = || session.created_at.and_then(parse_timestamp);
-            self.follow(entry, place, session.listing, created_at);
+            self.follow(
+                label_source(session.id),
+                entry,
+                place,
+                session.listing,
+                created_at,
+            );
             return;
         }
         let observable = matches!(session.listing.stage, Stage::Running | Stage::Final(_));
         self.pending.push(Pending {
             entry,
+            id: label_source(session.id).into(),
             listing: session.listing,
             created_at: (session.created_at)
                 .filter(|_| observable)
@@ -298,12 +309,20 @@ impl<'t> FetchTracking<'t> {
             .matching
             .place(key, &baseline.sessions, &baseline.retired)
             .unwrap_or(Place::New);
-        self.follow(pending.entry, place, pending.listing, || pending.created_at);
+        let created_at = || pending.created_at;
+        self.follow(
+            &pending.id,
+            pending.entry,
+            place,
+            pending.listing,
+            created_at,
+        );
     }
 
-    /// Counts what placing `entry` at `place` means.
+    /// Counts what placing `entry`, the session `id`, at `place` means.
     fn follow(
         &mut self,
+        id: &str,
         entry: usize,
         place: Place,
         listing: Listing,
@@ -324,11 +343,10 @@ impl<'t> FetchTracking<'t> {
             life: b.life,
         });
         self.listed[entry].life = self.observing.follow(
+            (id, listing),
             place,
             before,
-            listing,
-            self.times,
-            baseline.map(|b| b.sent_at),
+            (self.times, baseline.map(|b| b.sent_at)),
             created_at,
         );
     }
@@ -349,7 +367,14 @@ impl<'t> FetchTracking<'t> {
                 .matching
                 .place_late(&keys, &baseline.sessions, &baseline.retired);
             for (pending, place) in pending.into_iter().zip(places) {
-                self.follow(pending.entry, place, pending.listing, || pending.created_at);
+                let created_at = || pending.created_at;
+                self.follow(
+                    &pending.id,
+                    pending.entry,
+                    place,
+                    pending.listing,
+                    created_at,
+                );
             }
         } else {
             self.repeats = repeats(&self.listed);
@@ -364,14 +389,26 @@ impl<'t> FetchTracking<'t> {
             observing,
             ..
         } = self;
+        // The sessions behind the counts become exemplars' labels once:
+        // redacted with this fetch's key, then cut.
+        let redactor = labeller.redactor;
+        let id = |id: &str| exemplar_id(redactor, id);
         let mut delta = LifecycleDelta {
             statuses: labeller.statuses,
             agents: labeller.agents,
             agents_listed: tables.agents.iter().map(|agent| agent.label).collect(),
             transitions: observing.entered,
+            entered_last: (observing.entered_last.into_iter())
+                .map(|(series, last)| (series, id(&last)))
+                .collect(),
             seen: observing.seen,
-            starts: observing.starts,
-            ends: observing.ends,
+            starts: (observing.starts.into_iter())
+                .map(|(agent, seconds, session)| (agent, seconds, id(&session)))
+                .collect(),
+            ends: (observing.ends.into_iter())
+                .map(|(agent, status, seconds, session)| (agent, status, seconds, id(&session)))
+                .collect(),
+            at: times.received_at,
             ..LifecycleDelta::default()
         };
         // Gone since the baseline: counted as removed by the status they

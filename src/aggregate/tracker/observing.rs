@@ -33,37 +33,40 @@ pub(crate) struct Before {
     pub(crate) life: Life,
 }
 
-/// One fetch's counts, by lifecycle label.
+/// One fetch's counts, by lifecycle label, with the session behind each
+/// (its id as listed, not yet a label).
 #[derive(Debug, Default)]
 pub(crate) struct Observing {
     pub(crate) entered: HashMap<(LabelId, LabelId), u64>,
+    /// The last session of this fetch that entered each status.
+    pub(crate) entered_last: HashMap<(LabelId, LabelId), String>,
     pub(crate) seen: HashMap<LabelId, u64>,
-    pub(crate) starts: Vec<(LabelId, f64)>,
-    pub(crate) ends: Vec<(LabelId, usize, f64)>,
+    pub(crate) starts: Vec<(LabelId, f64, String)>,
+    pub(crate) ends: Vec<(LabelId, usize, f64, String)>,
 }
 
 impl Observing {
     pub(crate) fn new() -> Self {
         Observing {
             entered: HashMap::new(),
+            entered_last: HashMap::new(),
             seen: HashMap::new(),
             starts: Vec::new(),
             ends: Vec::new(),
         }
     }
 
-    /// Follows a session placed at `place` (`before` being what that place
-    /// held), listed as `listing`, created at what `created_at` reads;
-    /// returns what is seen of its life now. `previous_sent` is when the
-    /// baseline's request was sent, `None` at the first fetch, which only
-    /// records a baseline.
+    /// Follows the session `id` placed at `place` (`before` being what that
+    /// place held), listed as `listing`, created at what `created_at` reads;
+    /// returns what is seen of its life now. `previous_sent`, beside this
+    /// fetch's `times`, is when the baseline's request was sent, `None` at
+    /// the first fetch, which only records a baseline.
     pub(crate) fn follow(
         &mut self,
+        (id, listing): (&str, Listing),
         place: Place,
         before: Option<Before>,
-        listing: Listing,
-        times: FetchTimes,
-        previous_sent: Option<UnixMillis>,
+        (times, previous_sent): (FetchTimes, Option<UnixMillis>),
         created_at: impl FnOnce() -> Option<UnixMillis>,
     ) -> Life {
         let Listing {
@@ -84,7 +87,11 @@ impl Observing {
             (_, None) => false,
         };
         if entered {
-            *self.entered.entry((agent, status.get())).or_insert(0) += 1;
+            let series = (agent, status.get());
+            *self.entered.entry(series).or_insert(0) += 1;
+            let last = self.entered_last.entry(series).or_default();
+            last.clear();
+            last.push_str(id);
         }
         // A created_at later than this answer (the API's clock ahead) does
         // not make a session new: it may have been listed before and missed
@@ -101,12 +108,12 @@ impl Observing {
         match stage {
             Stage::Running if !life.started() => {
                 if let Some(seconds) = observe(life.seen_starting()) {
-                    self.starts.push((agent, seconds));
+                    self.starts.push((agent, seconds, id.to_owned()));
                 }
             }
             Stage::Final(which) if !life.ended() => {
                 if let Some(seconds) = observe(life.seen_live()) {
-                    self.ends.push((agent, which, seconds));
+                    self.ends.push((agent, which, seconds, id.to_owned()));
                 }
             }
             _ => {}

@@ -4,8 +4,9 @@
 //!
 //! Between two scrapes most sessions of an account do not change (a
 //! finished one never does), and an API writes an unchanged session in the
-//! same bytes. The baseline keeps, for each session in a final status, the
-//! hash of its bytes, their length and its class ([`Written`]). Before a
+//! same bytes. The baseline keeps, for each session, the hash of its
+//! bytes, their length and its class ([`Written`]), and for a live one its
+//! creation time. Before a
 //! session is read, the fold hashes as many bytes from its `{` and compares
 //! them with the entry in step, the one the cursor of [`super::matching`]
 //! expects next: equal, the session is that one, listed as then, and is
@@ -86,7 +87,7 @@ impl FetchTracking<'_> {
                     .flatten(),
                 ..*previous
             });
-            if created_at.is_some() {
+            if created_at.is_some() && self.listed[entry].written.is_some() {
                 let previous = self.matching.used.len();
                 keep_age(
                     &mut self.ages,

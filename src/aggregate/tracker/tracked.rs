@@ -8,6 +8,8 @@
 
 use std::num::NonZeroU16;
 
+use crate::aggregate::hash::MAX_LEN;
+
 use crate::status::Stage;
 
 /// A 64-bit hash held in four 16-bit words, so that an entry needs no
@@ -40,22 +42,25 @@ impl SessionKey {
     }
 }
 
-/// How a session in a final status was written, by which the next fetch
-/// recalls it: the hash of its bytes from its `{` to its `}`, how many
-/// they are, and its class in its fetch's table ([`super::super::Tables`]).
+/// How a session was written, by which the next fetch recalls it: the hash
+/// of its bytes from its `{` to its `}`, how many they are, and its class
+/// in its fetch's table ([`super::super::Tables`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Written {
     hash: Words,
-    /// A session is 2 bytes at least (`{}`) and at most `u16::MAX` to be
-    /// recalled.
+    /// A session is 2 bytes at least (`{}`) and at most what the hash
+    /// covers ([`MAX_LEN`]) to be recalled.
     len: NonZeroU16,
     class: u16,
 }
 
 impl Written {
-    /// `None` when the session is too long to be recalled, or its class
-    /// has no place in its fetch's table of kept classes.
+    /// `None` when the session is longer than the hash covers, or its
+    /// class has no place in its fetch's table of kept classes.
     pub(crate) fn new(hash: u64, len: usize, class: usize) -> Option<Self> {
+        if len > MAX_LEN {
+            return None;
+        }
         Some(Written {
             hash: Words::new(hash),
             len: NonZeroU16::new(u16::try_from(len).ok()?)?,
@@ -157,7 +162,7 @@ impl Life {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tracked {
     pub(crate) key: SessionKey,
-    /// For a session in a final status, what the next fetch recalls it by.
+    /// What the next fetch recalls it by, unless it cannot be recalled.
     pub(crate) written: Option<Written>,
     /// Its status, for the removal counter and to tell a change of status.
     pub(crate) status: StatusLabel,

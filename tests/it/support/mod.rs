@@ -22,6 +22,7 @@ pub mod files;
 pub mod leaks;
 pub mod listening;
 pub mod logs;
+pub mod openmetrics;
 pub mod process;
 pub mod raw;
 pub mod reading;
@@ -47,6 +48,7 @@ pub use self::fake_api::{
 pub use self::files::{TempDir, TempFile};
 pub use self::leaks::assert_no_key_in;
 pub use self::logs::Logs;
+pub use self::openmetrics::{OmExemplar, parse_openmetrics};
 pub use self::wait::{Deadline, eventually, poll};
 
 /// The exporter's own families, present on every scrape (`process_*`

@@ -1,0 +1,223 @@
+//! Which format and coding a scraper gets: from `Accept` and
+//! `Accept-Encoding`, weighed as RFC 9110 says. Any header, however odd,
+//! gets an answer: the 0.0.4 text unless OpenMetrics is preferred, gzip
+//! only when it is accepted with a weight above 0.
+
+use hyper::header::HeaderMap;
+use hyper::header::{ACCEPT, ACCEPT_ENCODING};
+
+/// The exposition format of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format `headers` prefer: of the media ranges in `Accept` that
+    /// one of the two formats matches, the one of the highest weight, the
+    /// first of equal ones; the text format when none matches.
+    pub(crate) fn negotiate(headers: &HeaderMap) -> Format {
+        let mut best: Option<(u16, Format)> = None;
+        for value in headers.get_all(ACCEPT) {
+            let Ok(value) = value.to_str() else { continue };
+            for range in value.split(',') {
+                let mut parts = range.split(';');
+                let media = parts.next().unwrap_or_default().trim();
+                let mut weight = Some(1000);
+                let mut version = None;
+                for parameter in parts {
+                    let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+                    let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+                    if name.eq_ignore_ascii_case("q") {
+                        weight = parse_weight(value);
+                    } else if name.eq_ignore_ascii_case("version") {
+                        version = Some(value);
+                    }
+                }
+                let Some(format) = Format::matching(media, version) else {
+                    continue;
+                };
+                match weight {
+                    Some(weight) if weight > 0 && best.is_none_or(|(w, _)| weight > w) => {
+                        best = Some((weight, format));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        best.map_or(Format::Text, |(_, format)| format)
+    }
+
+    /// Which format a media range names, if one.
+    fn matching(media: &str, version: Option<&str>) -> Option<Format> {
+        let (kind, subtype) = media.split_once('/')?;
+        let (kind, subtype) = (kind.trim(), subtype.trim());
+        let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        if is(kind, "application") && is(subtype, "openmetrics-text") {
+            // 0.0.1 is the draft of 1.0.0, written alike.
+            matches!(version, None | Some("1.0.0" | "0.0.1")).then_some(Format::OpenMetrics)
+        } else if is(kind, "text") && is(subtype, "plain") {
+            matches!(version, None | Some("0.0.4")).then_some(Format::Text)
+        } else if subtype == "*" && (kind == "*" || is(kind, "text")) {
+            Some(Format::Text)
+        } else if is(kind, "application") && subtype == "*" {
+            Some(Format::OpenMetrics)
+        } else {
+            None
+        }
+    }
+
+    /// The `Content-Type` of an answer in this format.
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Whether `Accept-Encoding` accepts gzip: listed (or `x-gzip`) with a
+/// weight above 0, or, when not listed, `*` with a weight above 0. A weight
+/// that is not one (`q=nan`, `q=2`) accepts nothing.
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let (mut gzip, mut any) = (None::<bool>, None::<bool>);
+    for value in headers.get_all(ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim();
+            let mut weight = Some(1000);
+            for parameter in parts {
+                let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+                if name.trim().eq_ignore_ascii_case("q") {
+                    weight = parse_weight(value.trim());
+                }
+            }
+            let yes = weight.is_some_and(|w| w > 0);
+            let slot =
+                if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                    &mut gzip
+                } else if coding == "*" {
+                    &mut any
+                } else {
+                    continue;
+                };
+            *slot = Some(slot.unwrap_or(false) || yes);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
+/// A weight (`qvalue`: `0`, `0.5`, `1.000`) in thousandths; `None` when it
+/// is not one.
+fn parse_weight(text: &str) -> Option<u16> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(name: hyper::header::HeaderName, values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn format(accept: &[&str]) -> Format {
+        Format::negotiate(&headers(ACCEPT, accept))
+    }
+
+    #[test]
+    fn openmetrics_only_when_preferred() {
+        use Format::*;
+        for (accept, expected) in [
+            // What Prometheus 2.42 sends by default.
+            (
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                OpenMetrics,
+            ),
+            // Prometheus 3's default scrape_protocols.
+            (
+                "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+                OpenMetrics,
+            ),
+            // scrape_protocols: [PrometheusText0.0.4]
+            ("text/plain;version=0.0.4;q=0.5,*/*;q=0.1", Text),
+            (
+                "text/plain;version=0.0.4,application/openmetrics-text;version=1.0.0;q=0.9",
+                Text,
+            ),
+            (
+                "application/openmetrics-text; version=1.0.0; q=0.9, text/plain; q=0.8",
+                OpenMetrics,
+            ),
+            ("APPLICATION/OpenMetrics-Text", OpenMetrics),
+            ("application/openmetrics-text;Q=0, text/plain", Text),
+            ("application/openmetrics-text;q=nan", Text),
+            ("application/openmetrics-text;version=2.0.0", Text),
+            ("text/plain;version=1.0.0", Text),
+            ("application/*", OpenMetrics),
+            ("*/*", Text),
+            ("", Text),
+            ("garbage;;;,=,/", Text),
+            ("application/json", Text),
+            (
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,application/openmetrics-text;version=1.0.0;q=0.6",
+                OpenMetrics,
+            ),
+        ] {
+            assert_eq!(format(&[accept]), expected, "{accept}");
+        }
+        assert_eq!(format(&[]), Text);
+        assert_eq!(
+            format(&["text/plain;q=0.5", "application/openmetrics-text"]),
+            OpenMetrics
+        );
+    }
+
+    #[test]
+    fn gzip_only_when_accepted_with_a_weight_above_0() {
+        let accepts = |value: &str| accepts_gzip(&headers(ACCEPT_ENCODING, &[value]));
+        for yes in [
+            "gzip",
+            "deflate, GZIP;q=0.5",
+            "identity, *",
+            "x-gzip",
+            "gzip;q=1.000",
+            "br;q=1, gzip;q=0.001",
+        ] {
+            assert!(accepts(yes), "{yes}");
+        }
+        for no in [
+            "identity",
+            "gzip;q=0",
+            "gzip;Q=0",
+            "gzip;q=nan",
+            "gzip;q=2",
+            "gzip;q=0.0000",
+            "gzip;q=0, *",
+            "*, gzip;q=0",
+            "*;q=0",
+            "",
+        ] {
+            assert!(!accepts(no), "{no}");
+        }
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
