@@ -160,7 +160,7 @@ impl Account {
     pub(crate) fn learn_key(&self) {
         let key = self.setup().client.key_quietly();
         let name = self.name.as_deref().unwrap_or_default();
-        self.process.keyring().redactor(name, &key);
+        self.process.keyring().learn(name, &key);
     }
 
     /// The key for the next request (a key file is read again), and what

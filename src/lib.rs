@@ -113,6 +113,7 @@ impl From<ProcessError> for RunError {
     fn from(error: ProcessError) -> Self {
         match error {
             ProcessError::Thread(error) => RunError::Thread(error),
+            ProcessError::Client(error) => RunError::Client(error),
         }
     }
 }
@@ -265,7 +266,7 @@ async fn exporter(config: Config) -> Result<(Arc<Process>, Exported, Option<Simu
             return Ok((process, Exported::Many(Arc::new(accounts)), None));
         }
         Upstream::Remote { url, key } => {
-            let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;
+            let client = ApiClient::new(process.http(), &url, key, config.api.max_response_bytes);
             (client, None)
         }
         Upstream::Demo => {
@@ -279,7 +280,7 @@ async fn exporter(config: Config) -> Result<(Arc<Process>, Exported, Option<Simu
             let url = reqwest::Url::parse(&simulator.url())
                 .map_err(|e| RunError::Demo(std::io::Error::other(e)))?;
             let key = KeySource::Fixed(ApiKey::demo());
-            let client = ApiClient::new(&url, key, config.api.max_response_bytes)?;
+            let client = ApiClient::new(process.http(), &url, key, config.api.max_response_bytes);
             (client, Some(simulator))
         }
     };

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use crate::account::Account;
+use crate::api::ClientError;
+use crate::api::http_client;
 use crate::api::keyring::Keyring;
 use crate::exposition::Family;
 use crate::fold::Lanes;
@@ -19,6 +21,7 @@ const LANES: usize = 2;
 #[derive(Debug)]
 pub(crate) struct Process {
     metrics: ProcessMetrics,
+    http: reqwest::Client,
     lanes: Lanes,
     keyring: Keyring,
 }
@@ -29,6 +32,9 @@ pub(crate) enum ProcessError {
     /// The threads that fold the session lists could not start.
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 impl Process {
@@ -37,9 +43,15 @@ impl Process {
     pub(crate) fn start(process_metrics: bool) -> Result<Self, ProcessError> {
         Ok(Process {
             metrics: ProcessMetrics::new(process_metrics),
+            http: http_client()?,
             lanes: Lanes::start(LANES)?,
             keyring: Keyring::default(),
         })
+    }
+
+    /// The HTTP client every account sends with.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The lanes bodies are folded on.

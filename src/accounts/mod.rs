@@ -137,9 +137,10 @@ impl Accounts {
         let mut changes = Changes::default();
         for Loaded { spec, key } in loaded {
             let name = spec.name.clone();
+            let http = self.process.http();
             let setup = |key| -> Result<Setup, ClientError> {
                 Ok(Setup {
-                    client: ApiClient::new(&spec.url, key, spec.max_response_bytes)?,
+                    client: ApiClient::new(http, &spec.url, key, spec.max_response_bytes),
                     cache_ttl: spec.cache_ttl,
                     deadlines: DeadlinePolicy {
                         api_timeout: spec.timeout,

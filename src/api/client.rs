@@ -188,29 +188,38 @@ const ERROR_MESSAGE_CHARS: usize = 200;
 /// Longest error chain kept for the log line.
 const ERROR_CHAIN_CHARS: usize = 1000;
 
+/// The HTTP client every account of a process sends with: one set of
+/// trusted roots and one connection pool, whatever the number of accounts
+/// (each client loads the roots anew, about 66 KB). Proxy and CA settings
+/// come from the environment when it is built.
+pub(crate) fn http_client() -> Result<reqwest::Client, ClientError> {
+    // Installing fails only if a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder()
+        .user_agent(concat!("agi_exporter/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()?)
+}
+
 impl ApiClient {
-    /// Builds a client for `{base_url}/v1/sessions`.
+    /// A client for `{base_url}/v1/sessions`, sending with `http`.
     pub(crate) fn new(
+        http: &reqwest::Client,
         base_url: &Url,
         key: KeySource,
         max_response_bytes: u64,
-    ) -> Result<Self, ClientError> {
-        // Installing fails only if a provider is already installed, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("agi_exporter/", env!("CARGO_PKG_VERSION")))
-            .redirect(redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
+    ) -> Self {
+        let http = http.clone();
         let mut sessions_url = base_url.clone();
         let path = format!("{}/v1/sessions", base_url.path().trim_end_matches('/'));
         sessions_url.set_path(&path);
-        Ok(ApiClient {
+        ApiClient {
             http,
             sessions_url,
             key,
             max_response_bytes,
-        })
+        }
     }
 
     /// The URL every request goes to.
@@ -689,12 +698,22 @@ mod tests {
     fn sessions_url_keeps_a_base_path() -> Result<(), Box<dyn std::error::Error>> {
         let key =
             || KeySource::Fixed(ApiKey::new("client-test-key").unwrap_or_else(|e| panic!("{e}")));
-        let client = ApiClient::new(&Url::parse("https://api.agi.tech")?, key(), 1)?;
+        let client = ApiClient::new(
+            &http_client()?,
+            &Url::parse("https://api.agi.tech")?,
+            key(),
+            1,
+        );
         assert_eq!(
             client.sessions_url().as_str(),
             "https://api.agi.tech/v1/sessions"
         );
-        let client = ApiClient::new(&Url::parse("http://127.0.0.1:9/proxy/agi/")?, key(), 1)?;
+        let client = ApiClient::new(
+            &http_client()?,
+            &Url::parse("http://127.0.0.1:9/proxy/agi/")?,
+            key(),
+            1,
+        );
         assert_eq!(
             client.sessions_url().as_str(),
             "http://127.0.0.1:9/proxy/agi/v1/sessions"

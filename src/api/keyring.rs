@@ -28,11 +28,14 @@ impl Keyring {
     /// changed, so that a cached result stays usable exactly as long.
     pub(crate) fn redactor(&self, account: &str, key: &ApiKey) -> Arc<Redactor> {
         let mut state = lock(&self.state);
-        if state.keys.get(account) != Some(key) {
-            state.keys.insert(account.to_owned(), key.clone());
-            state.redactor = None;
-        }
+        state.learn(account, key);
         state.redactor()
+    }
+
+    /// Notes that `account` uses `key`; the redactor of them all is made
+    /// again when next asked for, once however many keys changed.
+    pub(crate) fn learn(&self, account: &str, key: &ApiKey) {
+        lock(&self.state).learn(account, key);
     }
 
     /// Forgets the keys of accounts that are not in `accounts`.
@@ -49,6 +52,13 @@ impl Keyring {
 }
 
 impl KeyringState {
+    fn learn(&mut self, account: &str, key: &ApiKey) {
+        if self.keys.get(account) != Some(key) {
+            self.keys.insert(account.to_owned(), key.clone());
+            self.redactor = None;
+        }
+    }
+
     fn redactor(&mut self) -> Arc<Redactor> {
         let keys = &self.keys;
         let made = self.redactor.get_or_insert_with(|| {

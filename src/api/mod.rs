@@ -15,4 +15,6 @@ pub(crate) mod redact;
 pub(crate) mod timestamp;
 
 pub use client::ClientError;
-pub(crate) use client::{Answer, ApiClient, FailureReason, FetchError, encoding_error};
+pub(crate) use client::{
+    Answer, ApiClient, FailureReason, FetchError, encoding_error, http_client,
+};
