@@ -38,47 +38,29 @@
 //! bounded; the exporters are killed when a size is done, or if this
 //! program fails.
 //!
+//! The exporter process and the client are in [`exporter`].
+//!
 //! `scripts/load` builds the binary and this example in release mode and
 //! runs it; run that rather than this directly.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use agi_exporter::demo::{Shape, SimOptions, Simulator, population_body};
 use flate2::{Decompress, FlushDecompress};
 
-/// The parser the integration tests use for the `listening` log line.
-#[path = "../tests/it/support/listening.rs"]
-mod listening;
-use listening::listening_address;
+mod exporter;
+use exporter::{Exporter, REQUEST_TIMEOUT, TICK, new_client, scrape, start_simulator};
 
 const USAGE: &str = "usage: load --exporter PATH [--exporter PATH...] [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
 
 /// Scrapes during which `/-/healthy` is probed.
 const PROBED_SCRAPES: usize = 3;
-/// Linux reports process CPU time in ticks of 10 ms (`USER_HZ`).
-const TICK: Duration = Duration::from_millis(10);
 
-/// How long the exporter may take to say it is listening.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the simulated API takes to answer in the second burst.
 const SLOW_API: Duration = Duration::from_millis(50);
-/// How long any one request may take before the run fails.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// An HTTP client of its own (its own connections), bounded by
-/// [`REQUEST_TIMEOUT`].
-fn new_client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot build the client: {e}"))
-}
 
 #[derive(Debug)]
 struct Args {
@@ -248,9 +230,9 @@ async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result
     })
     .await?;
     let body_bytes = plain_api.body().len();
-    let plain = Exporter::start(exporter, &plain_api)?;
-    let gzip = Exporter::start(exporter, &gzip_api)?;
-    let changing = Exporter::start(exporter, &changing_api)?;
+    let plain = start_exporter(exporter, &plain_api)?;
+    let gzip = start_exporter(exporter, &gzip_api)?;
+    let changing = start_exporter(exporter, &changing_api)?;
     // Let it settle: the runtime's threads and the allocator's arenas exist
     // once the listening line is out, but give them a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -290,7 +272,7 @@ async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result
         ..serving()
     })
     .await?;
-    let slow_exporter = Exporter::start(exporter, &slow_api)?;
+    let slow_exporter = start_exporter(exporter, &slow_api)?;
     let slow = burst(&slow_api, &slow_exporter, args.concurrent).await?;
 
     Ok(Row {
@@ -312,10 +294,14 @@ async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result
     })
 }
 
-async fn start_simulator(options: SimOptions) -> Result<Simulator, String> {
-    Simulator::start(options)
-        .await
-        .map_err(|e| format!("cannot start the simulator: {e}"))
+/// `binary` in single-account mode against `simulator`.
+fn start_exporter(binary: &Path, simulator: &Simulator) -> Result<Exporter, String> {
+    Exporter::start(
+        binary,
+        // No 503s: the burst measures coalescing, not the request limit.
+        &["--api.url", &simulator.url(), "--web.max-requests", "0"],
+        &[("AGI_API_KEY", simulator.key())],
+    )
 }
 
 /// Scrapes interleaved with floors: the medians, and the exporter's CPU
@@ -563,113 +549,6 @@ fn raw_get(
             body = Some((end + 4, len));
             inflated_to = end + 4;
         }
-    }
-}
-
-/// One `/metrics` scrape, as Prometheus sends it (gzip accepted), which must
-/// report `agi_up 1`.
-async fn scrape(client: &reqwest::Client, url: &str) -> Result<(), String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let body = response
-        .text()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if !body.lines().any(|line| line == "agi_up 1") {
-        return Err(format!("GET {url}: no `agi_up 1` in the exposition"));
-    }
-    Ok(())
-}
-
-/// The exporter process; killed when dropped.
-struct Exporter {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Exporter {
-    fn metrics_url(&self) -> String {
-        format!("http://{}/metrics", self.address)
-    }
-
-    /// User plus system CPU time, in ticks (`/proc/PID/stat` fields 14, 15).
-    fn cpu_ticks(&self) -> Result<u64, String> {
-        let path = format!("/proc/{}/stat", self.child.id());
-        let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        // The command name may hold spaces: count fields after its `)`.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-        match (field(11), field(12)) {
-            (Some(user), Some(system)) => Ok(user + system),
-            _ => Err(format!("cannot read CPU times from {path}")),
-        }
-    }
-}
-
-impl Exporter {
-    fn start(binary: &Path, simulator: &Simulator) -> Result<Self, String> {
-        let mut child = Command::new(binary)
-            .args(["--api.url", &simulator.url()])
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            // No 503s: the burst measures coalescing, not the request limit.
-            .args(["--web.max-requests", "0"])
-            .env("AGI_API_KEY", simulator.key())
-            .env_remove("AGI_API_KEY_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let Some(stderr) = child.stderr.take() else {
-            let _ = child.kill();
-            return Err("no stderr pipe".to_owned());
-        };
-        // Read its log on a thread, which keeps draining it after the
-        // listening line so that the exporter never blocks on a full pipe.
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(address) = listening_address(&line) {
-                    let _ = sender.send(address);
-                } else if line.contains("level=warn") || line.contains("level=error") {
-                    eprintln!("exporter: {line}");
-                }
-            }
-        });
-        let mut exporter = Exporter {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        exporter.address = receiver
-            .recv_timeout(START_TIMEOUT)
-            .map_err(|_| "the exporter did not log its listening address".to_owned())?;
-        Ok(exporter)
-    }
-
-    /// A `kB` line of `/proc/PID/status`, such as `VmRSS` or `VmHWM`.
-    fn status_kib(&self, field: &str) -> Result<u64, String> {
-        let path = format!("/proc/{}/status", self.child.id());
-        let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.trim().strip_suffix("kB"))
-            .and_then(|kib| kib.trim().parse().ok())
-            .ok_or(format!("no {field} in {path}"))
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
