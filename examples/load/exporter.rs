@@ -142,6 +142,13 @@ impl Exporter {
             ))
     }
 
+    /// Its threads now (`Threads` in `/proc/PID/status`).
+    pub fn threads(&self) -> Result<u64, String> {
+        self.status("Threads")?
+            .parse()
+            .map_err(|e| format!("Threads in /proc/{}/status: {e}", self.child.id()))
+    }
+
     /// The value of a line of `/proc/PID/status`.
     fn status(&self, field: &str) -> Result<String, String> {
         let path = format!("/proc/{}/status", self.child.id());

@@ -38,7 +38,9 @@
 //! bounded; the exporters are killed when a size is done, or if this
 //! program fails.
 //!
-//! The exporter process and the client are in [`exporter`].
+//! With `--accounts N`, it measures instead many accounts in one exporter
+//! (`--config.file`), each probed every 15 s ([`accounts`]). What both
+//! share, the exporter process and the client, is in [`exporter`].
 //!
 //! `scripts/load` builds the binary and this example in release mode and
 //! runs it; run that rather than this directly.
@@ -51,10 +53,12 @@ use std::time::{Duration, Instant};
 use agi_exporter::demo::{Shape, SimOptions, Simulator, population_body};
 use flate2::{Decompress, FlushDecompress};
 
+mod accounts;
 mod exporter;
 use exporter::{Exporter, REQUEST_TIMEOUT, TICK, new_client, scrape, start_simulator};
 
-const USAGE: &str = "usage: load --exporter PATH [--exporter PATH...] [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
+const USAGE: &str = "usage: load --exporter PATH [--exporter PATH...] [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]
+       load --exporter PATH [--exporter PATH...] --accounts 100 [--rounds 4] [--shapes docs] [--sessions 1000]";
 
 /// Scrapes during which `/-/healthy` is probed.
 const PROBED_SCRAPES: usize = 3;
@@ -70,8 +74,11 @@ struct Args {
     /// How the sessions are written: `docs`, `sdk` or `mixed`.
     shapes: Vec<Shape>,
     sessions: Vec<usize>,
+    /// Sequential scrapes per exporter, and the burst's concurrent ones.
     scrapes: usize,
     concurrent: usize,
+    /// With `--accounts`: the many-accounts measurement instead.
+    accounts: Option<accounts::Settings>,
 }
 
 /// One build's, shape's and size's results.
@@ -146,6 +153,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(settings) = &args.accounts {
+        return accounts::run(&runtime, &args, settings);
+    }
     let mut rows = Vec::new();
     for &shape in &args.shapes {
         for &n in &args.sessions {
@@ -169,47 +179,84 @@ fn main() -> ExitCode {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        exporters: Vec::new(),
-        shapes: vec![Shape::Docs, Shape::Sdk],
-        sessions: vec![10_000, 100_000, 1_000_000],
-        scrapes: 20,
-        concurrent: 200,
+    let mut exporters = Vec::new();
+    let (mut shapes, mut sessions) = (None, None);
+    let (mut scrapes, mut concurrent, mut accounts, mut rounds) = (None, None, None, None);
+    let number = |flag: &str, value: String| {
+        value
+            .trim()
+            .replace('_', "")
+            .parse::<usize>()
+            .map_err(|e| format!("{flag}: {e}"))
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--exporter" => parsed.exporters.push(PathBuf::from(value()?)),
+            "--exporter" => exporters.push(PathBuf::from(value()?)),
             "--shapes" => {
-                parsed.shapes = value()?
-                    .split(',')
-                    .map(|shape| shape.trim().parse::<Shape>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("--shapes: {e}"))?;
+                shapes = Some(
+                    value()?
+                        .split(',')
+                        .map(|shape| shape.trim().parse::<Shape>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| format!("--shapes: {e}"))?,
+                );
             }
             "--sessions" => {
-                parsed.sessions = value()?
-                    .split(',')
-                    .map(|n| n.trim().replace('_', "").parse::<usize>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("--sessions: {e}"))?;
+                sessions = Some(
+                    value()?
+                        .split(',')
+                        .map(|n| number(&flag, n.to_owned()))
+                        .collect::<Result<_, _>>()?,
+                );
             }
-            "--scrapes" => {
-                parsed.scrapes = value()?.parse().map_err(|e| format!("--scrapes: {e}"))?;
-            }
-            "--concurrent" => {
-                parsed.concurrent = value()?.parse().map_err(|e| format!("--concurrent: {e}"))?;
-            }
+            "--scrapes" => scrapes = Some(number(&flag, value()?)?),
+            "--concurrent" => concurrent = Some(number(&flag, value()?)?),
+            "--accounts" => accounts = Some(number(&flag, value()?)?),
+            "--rounds" => rounds = Some(number(&flag, value()?)?),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if parsed.exporters.is_empty() {
+    if exporters.is_empty() {
         return Err("--exporter is required".to_owned());
     }
-    if parsed.scrapes == 0 || parsed.scrapes > 1_000 || parsed.concurrent > 1_000 {
+    let accounts = match (accounts, rounds) {
+        (Some(_), _) if scrapes.is_some() || concurrent.is_some() => {
+            return Err(
+                "--scrapes and --concurrent measure one account; with --accounts, give --rounds"
+                    .to_owned(),
+            );
+        }
+        (Some(accounts), rounds) => {
+            let rounds = rounds.unwrap_or(4);
+            if !(1..=1_000).contains(&accounts) || !(1..=100).contains(&rounds) {
+                return Err("--accounts must be 1 to 1000, --rounds 1 to 100".to_owned());
+            }
+            Some(accounts::Settings { accounts, rounds })
+        }
+        (None, Some(_)) => return Err("--rounds needs --accounts".to_owned()),
+        (None, None) => None,
+    };
+    let (scrapes, concurrent) = (scrapes.unwrap_or(20), concurrent.unwrap_or(200));
+    if scrapes == 0 || scrapes > 1_000 || concurrent > 1_000 {
         return Err("--scrapes must be 1 to 1000, --concurrent at most 1000".to_owned());
     }
-    Ok(parsed)
+    let (default_shapes, default_sessions) = if accounts.is_some() {
+        (vec![Shape::Docs], vec![1_000])
+    } else {
+        (
+            vec![Shape::Docs, Shape::Sdk],
+            vec![10_000, 100_000, 1_000_000],
+        )
+    };
+    Ok(Args {
+        exporters,
+        shapes: shapes.unwrap_or(default_shapes),
+        sessions: sessions.unwrap_or(default_sessions),
+        scrapes,
+        concurrent,
+        accounts,
+    })
 }
 
 async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result<Row, String> {
