@@ -38,47 +38,33 @@
 //! bounded; the exporters are killed when a size is done, or if this
 //! program fails.
 //!
+//! With `--accounts N`, it measures instead many accounts in one exporter
+//! (`--config.file`), each probed every 15 s ([`accounts`]). What both
+//! share, the exporter process and the client, is in [`exporter`].
+//!
 //! `scripts/load` builds the binary and this example in release mode and
 //! runs it; run that rather than this directly.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use agi_exporter::demo::{Shape, SimOptions, Simulator, population_body};
 use flate2::{Decompress, FlushDecompress};
 
-/// The parser the integration tests use for the `listening` log line.
-#[path = "../tests/it/support/listening.rs"]
-mod listening;
-use listening::listening_address;
+mod accounts;
+mod exporter;
+use exporter::{Exporter, REQUEST_TIMEOUT, TICK, new_client, scrape, start_simulator};
 
-const USAGE: &str = "usage: load --exporter PATH [--exporter PATH...] [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]";
+const USAGE: &str = "usage: load --exporter PATH [--exporter PATH...] [--shapes docs,sdk] [--sessions 10000,100000,1000000] [--scrapes 20] [--concurrent 200]
+       load --exporter PATH [--exporter PATH...] --accounts 100 [--rounds 4] [--shapes docs] [--sessions 1000]";
 
 /// Scrapes during which `/-/healthy` is probed.
 const PROBED_SCRAPES: usize = 3;
-/// Linux reports process CPU time in ticks of 10 ms (`USER_HZ`).
-const TICK: Duration = Duration::from_millis(10);
 
-/// How long the exporter may take to say it is listening.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the simulated API takes to answer in the second burst.
 const SLOW_API: Duration = Duration::from_millis(50);
-/// How long any one request may take before the run fails.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// An HTTP client of its own (its own connections), bounded by
-/// [`REQUEST_TIMEOUT`].
-fn new_client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot build the client: {e}"))
-}
 
 #[derive(Debug)]
 struct Args {
@@ -88,8 +74,11 @@ struct Args {
     /// How the sessions are written: `docs`, `sdk` or `mixed`.
     shapes: Vec<Shape>,
     sessions: Vec<usize>,
+    /// Sequential scrapes per exporter, and the burst's concurrent ones.
     scrapes: usize,
     concurrent: usize,
+    /// With `--accounts`: the many-accounts measurement instead.
+    accounts: Option<accounts::Settings>,
 }
 
 /// One build's, shape's and size's results.
@@ -164,6 +153,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(settings) = &args.accounts {
+        return accounts::run(&runtime, &args, settings);
+    }
     let mut rows = Vec::new();
     for &shape in &args.shapes {
         for &n in &args.sessions {
@@ -187,47 +179,84 @@ fn main() -> ExitCode {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        exporters: Vec::new(),
-        shapes: vec![Shape::Docs, Shape::Sdk],
-        sessions: vec![10_000, 100_000, 1_000_000],
-        scrapes: 20,
-        concurrent: 200,
+    let mut exporters = Vec::new();
+    let (mut shapes, mut sessions) = (None, None);
+    let (mut scrapes, mut concurrent, mut accounts, mut rounds) = (None, None, None, None);
+    let number = |flag: &str, value: String| {
+        value
+            .trim()
+            .replace('_', "")
+            .parse::<usize>()
+            .map_err(|e| format!("{flag}: {e}"))
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--exporter" => parsed.exporters.push(PathBuf::from(value()?)),
+            "--exporter" => exporters.push(PathBuf::from(value()?)),
             "--shapes" => {
-                parsed.shapes = value()?
-                    .split(',')
-                    .map(|shape| shape.trim().parse::<Shape>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("--shapes: {e}"))?;
+                shapes = Some(
+                    value()?
+                        .split(',')
+                        .map(|shape| shape.trim().parse::<Shape>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| format!("--shapes: {e}"))?,
+                );
             }
             "--sessions" => {
-                parsed.sessions = value()?
-                    .split(',')
-                    .map(|n| n.trim().replace('_', "").parse::<usize>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("--sessions: {e}"))?;
+                sessions = Some(
+                    value()?
+                        .split(',')
+                        .map(|n| number(&flag, n.to_owned()))
+                        .collect::<Result<_, _>>()?,
+                );
             }
-            "--scrapes" => {
-                parsed.scrapes = value()?.parse().map_err(|e| format!("--scrapes: {e}"))?;
-            }
-            "--concurrent" => {
-                parsed.concurrent = value()?.parse().map_err(|e| format!("--concurrent: {e}"))?;
-            }
+            "--scrapes" => scrapes = Some(number(&flag, value()?)?),
+            "--concurrent" => concurrent = Some(number(&flag, value()?)?),
+            "--accounts" => accounts = Some(number(&flag, value()?)?),
+            "--rounds" => rounds = Some(number(&flag, value()?)?),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if parsed.exporters.is_empty() {
+    if exporters.is_empty() {
         return Err("--exporter is required".to_owned());
     }
-    if parsed.scrapes == 0 || parsed.scrapes > 1_000 || parsed.concurrent > 1_000 {
+    let accounts = match (accounts, rounds) {
+        (Some(_), _) if scrapes.is_some() || concurrent.is_some() => {
+            return Err(
+                "--scrapes and --concurrent measure one account; with --accounts, give --rounds"
+                    .to_owned(),
+            );
+        }
+        (Some(accounts), rounds) => {
+            let rounds = rounds.unwrap_or(4);
+            if !(1..=1_000).contains(&accounts) || !(1..=100).contains(&rounds) {
+                return Err("--accounts must be 1 to 1000, --rounds 1 to 100".to_owned());
+            }
+            Some(accounts::Settings { accounts, rounds })
+        }
+        (None, Some(_)) => return Err("--rounds needs --accounts".to_owned()),
+        (None, None) => None,
+    };
+    let (scrapes, concurrent) = (scrapes.unwrap_or(20), concurrent.unwrap_or(200));
+    if scrapes == 0 || scrapes > 1_000 || concurrent > 1_000 {
         return Err("--scrapes must be 1 to 1000, --concurrent at most 1000".to_owned());
     }
-    Ok(parsed)
+    let (default_shapes, default_sessions) = if accounts.is_some() {
+        (vec![Shape::Docs], vec![1_000])
+    } else {
+        (
+            vec![Shape::Docs, Shape::Sdk],
+            vec![10_000, 100_000, 1_000_000],
+        )
+    };
+    Ok(Args {
+        exporters,
+        shapes: shapes.unwrap_or(default_shapes),
+        sessions: sessions.unwrap_or(default_sessions),
+        scrapes,
+        concurrent,
+        accounts,
+    })
 }
 
 async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result<Row, String> {
@@ -248,9 +277,9 @@ async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result
     })
     .await?;
     let body_bytes = plain_api.body().len();
-    let plain = Exporter::start(exporter, &plain_api)?;
-    let gzip = Exporter::start(exporter, &gzip_api)?;
-    let changing = Exporter::start(exporter, &changing_api)?;
+    let plain = start_exporter(exporter, &plain_api)?;
+    let gzip = start_exporter(exporter, &gzip_api)?;
+    let changing = start_exporter(exporter, &changing_api)?;
     // Let it settle: the runtime's threads and the allocator's arenas exist
     // once the listening line is out, but give them a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -290,7 +319,7 @@ async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result
         ..serving()
     })
     .await?;
-    let slow_exporter = Exporter::start(exporter, &slow_api)?;
+    let slow_exporter = start_exporter(exporter, &slow_api)?;
     let slow = burst(&slow_api, &slow_exporter, args.concurrent).await?;
 
     Ok(Row {
@@ -312,10 +341,14 @@ async fn measure(args: &Args, exporter: &Path, shape: Shape, n: usize) -> Result
     })
 }
 
-async fn start_simulator(options: SimOptions) -> Result<Simulator, String> {
-    Simulator::start(options)
-        .await
-        .map_err(|e| format!("cannot start the simulator: {e}"))
+/// `binary` in single-account mode against `simulator`.
+fn start_exporter(binary: &Path, simulator: &Simulator) -> Result<Exporter, String> {
+    Exporter::start(
+        binary,
+        // No 503s: the burst measures coalescing, not the request limit.
+        &["--api.url", &simulator.url(), "--web.max-requests", "0"],
+        &[("AGI_API_KEY", simulator.key())],
+    )
 }
 
 /// Scrapes interleaved with floors: the medians, and the exporter's CPU
@@ -563,113 +596,6 @@ fn raw_get(
             body = Some((end + 4, len));
             inflated_to = end + 4;
         }
-    }
-}
-
-/// One `/metrics` scrape, as Prometheus sends it (gzip accepted), which must
-/// report `agi_up 1`.
-async fn scrape(client: &reqwest::Client, url: &str) -> Result<(), String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let body = response
-        .text()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if !body.lines().any(|line| line == "agi_up 1") {
-        return Err(format!("GET {url}: no `agi_up 1` in the exposition"));
-    }
-    Ok(())
-}
-
-/// The exporter process; killed when dropped.
-struct Exporter {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Exporter {
-    fn metrics_url(&self) -> String {
-        format!("http://{}/metrics", self.address)
-    }
-
-    /// User plus system CPU time, in ticks (`/proc/PID/stat` fields 14, 15).
-    fn cpu_ticks(&self) -> Result<u64, String> {
-        let path = format!("/proc/{}/stat", self.child.id());
-        let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        // The command name may hold spaces: count fields after its `)`.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-        match (field(11), field(12)) {
-            (Some(user), Some(system)) => Ok(user + system),
-            _ => Err(format!("cannot read CPU times from {path}")),
-        }
-    }
-}
-
-impl Exporter {
-    fn start(binary: &Path, simulator: &Simulator) -> Result<Self, String> {
-        let mut child = Command::new(binary)
-            .args(["--api.url", &simulator.url()])
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            // No 503s: the burst measures coalescing, not the request limit.
-            .args(["--web.max-requests", "0"])
-            .env("AGI_API_KEY", simulator.key())
-            .env_remove("AGI_API_KEY_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let Some(stderr) = child.stderr.take() else {
-            let _ = child.kill();
-            return Err("no stderr pipe".to_owned());
-        };
-        // Read its log on a thread, which keeps draining it after the
-        // listening line so that the exporter never blocks on a full pipe.
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(address) = listening_address(&line) {
-                    let _ = sender.send(address);
-                } else if line.contains("level=warn") || line.contains("level=error") {
-                    eprintln!("exporter: {line}");
-                }
-            }
-        });
-        let mut exporter = Exporter {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        exporter.address = receiver
-            .recv_timeout(START_TIMEOUT)
-            .map_err(|_| "the exporter did not log its listening address".to_owned())?;
-        Ok(exporter)
-    }
-
-    /// A `kB` line of `/proc/PID/status`, such as `VmRSS` or `VmHWM`.
-    fn status_kib(&self, field: &str) -> Result<u64, String> {
-        let path = format!("/proc/{}/status", self.child.id());
-        let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.trim().strip_suffix("kB"))
-            .and_then(|kib| kib.trim().parse().ok())
-            .ok_or(format!("no {field} in {path}"))
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
