@@ -3,6 +3,7 @@
 
 mod accounts;
 mod alertmanager;
+mod exemplars;
 mod prometheus;
 mod support;
 mod victoria_metrics;

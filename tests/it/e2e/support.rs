@@ -446,7 +446,8 @@ pub async fn start_prometheus(dir: &TempDir) -> (Process, HttpApi) {
         command
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--enable-feature=exemplar-storage");
         command
     })
     .await
