@@ -34,9 +34,6 @@ pub(crate) enum Kind {
     Counter,
     Gauge,
     Histogram,
-    /// A gauge of value 1 whose labels are the information (OpenMetrics
-    /// `info`; a gauge in the text format).
-    Info,
 }
 
 /// One series: its labels, in the order written, and its value.

@@ -17,7 +17,6 @@ pub(super) fn write(families: &[Family], out: &mut Vec<u8>) {
             Kind::Counter => (name.strip_suffix("_total").unwrap_or(name), b"counter"),
             Kind::Gauge => (name, b"gauge"),
             Kind::Histogram => (name, b"histogram"),
-            Kind::Info => (name.strip_suffix("_info").unwrap_or(name), b"info"),
         };
         descriptor(out, b"HELP", base);
         escaped(out, &family.help, true);

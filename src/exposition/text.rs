@@ -16,7 +16,7 @@ pub(super) fn write(families: &[Family], out: &mut Vec<u8>) {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(match family.kind {
             Kind::Counter => b" counter\n",
-            Kind::Gauge | Kind::Info => b" gauge\n",
+            Kind::Gauge => b" gauge\n",
             Kind::Histogram => b" histogram\n",
         });
         for series in &family.series {

@@ -54,7 +54,7 @@ impl ProcessMetrics {
         let mut families = vec![Family::new(
             "agi_exporter_build_info",
             "A metric with a constant value of 1, labelled with the exporter's version, git revision and the rustc that built it.",
-            Kind::Info,
+            Kind::Gauge,
             vec![Series::new(
                 &[
                     ("revision", REVISION),
