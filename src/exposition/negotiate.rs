@@ -4,7 +4,7 @@
 //! only when it is accepted with a weight above 0.
 
 use hyper::header::HeaderMap;
-use hyper::header::{ACCEPT, ACCEPT_ENCODING};
+use hyper::header::{ACCEPT, ACCEPT_ENCODING, HeaderName};
 
 /// The exposition format of an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,31 +21,15 @@ impl Format {
     /// first of equal ones; the text format when none matches.
     pub(crate) fn negotiate(headers: &HeaderMap) -> Format {
         let mut best: Option<(u16, Format)> = None;
-        for value in headers.get_all(ACCEPT) {
-            let Ok(value) = value.to_str() else { continue };
-            for range in value.split(',') {
-                let mut parts = range.split(';');
-                let media = parts.next().unwrap_or_default().trim();
-                let mut weight = Some(1000);
-                let mut version = None;
-                for parameter in parts {
-                    let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-                    let (name, value) = (name.trim(), value.trim().trim_matches('"'));
-                    if name.eq_ignore_ascii_case("q") {
-                        weight = parse_weight(value);
-                    } else if name.eq_ignore_ascii_case("version") {
-                        version = Some(value);
-                    }
+        for item in items(headers, ACCEPT) {
+            let Some(format) = Format::matching(item.token, item.version) else {
+                continue;
+            };
+            match item.weight {
+                Some(weight) if weight > 0 && best.is_none_or(|(w, _)| weight > w) => {
+                    best = Some((weight, format));
                 }
-                let Some(format) = Format::matching(media, version) else {
-                    continue;
-                };
-                match weight {
-                    Some(weight) if weight > 0 && best.is_none_or(|(w, _)| weight > w) => {
-                        best = Some((weight, format));
-                    }
-                    _ => {}
-                }
+                _ => {}
             }
         }
         best.map_or(Format::Text, |(_, format)| format)
@@ -84,31 +68,57 @@ impl Format {
 /// that is not one (`q=nan`, `q=2`) accepts nothing.
 pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     let (mut gzip, mut any) = (None::<bool>, None::<bool>);
-    for value in headers.get_all(ACCEPT_ENCODING) {
+    for item in items(headers, ACCEPT_ENCODING) {
+        let yes = item.weight.is_some_and(|w| w > 0);
+        let coding = item.token;
+        let slot = if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            &mut gzip
+        } else if coding == "*" {
+            &mut any
+        } else {
+            continue;
+        };
+        *slot = Some(slot.unwrap_or(false) || yes);
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
+/// One item of a comma-separated header list: its token (a media range or
+/// a coding), its weight (`None` when `q` is not one; 1 when absent) and
+/// its `version` parameter.
+struct Item<'h> {
+    token: &'h str,
+    weight: Option<u16>,
+    version: Option<&'h str>,
+}
+
+/// The items of every `name` header, in order; values that are not text
+/// are skipped.
+fn items(headers: &HeaderMap, name: HeaderName) -> Vec<Item<'_>> {
+    let mut items = Vec::new();
+    for value in headers.get_all(name) {
         let Ok(value) = value.to_str() else { continue };
         for item in value.split(',') {
             let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or_default().trim();
-            let mut weight = Some(1000);
+            let token = parts.next().unwrap_or_default().trim();
+            let (mut weight, mut version) = (Some(1000), None);
             for parameter in parts {
                 let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-                if name.trim().eq_ignore_ascii_case("q") {
-                    weight = parse_weight(value.trim());
+                let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+                if name.eq_ignore_ascii_case("q") {
+                    weight = parse_weight(value);
+                } else if name.eq_ignore_ascii_case("version") {
+                    version = Some(value);
                 }
             }
-            let yes = weight.is_some_and(|w| w > 0);
-            let slot =
-                if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-                    &mut gzip
-                } else if coding == "*" {
-                    &mut any
-                } else {
-                    continue;
-                };
-            *slot = Some(slot.unwrap_or(false) || yes);
+            items.push(Item {
+                token,
+                weight,
+                version,
+            });
         }
     }
-    gzip.or(any).unwrap_or(false)
+    items
 }
 
 /// A weight (`qvalue`: `0`, `0.5`, `1.000`) in thousandths; `None` when it

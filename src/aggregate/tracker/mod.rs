@@ -309,6 +309,11 @@ impl<'t> FetchTracking<'t> {
             .matching
             .place(key, &baseline.sessions, &baseline.retired)
             .unwrap_or(Place::New);
+        self.follow_pending(pending, place);
+    }
+
+    /// Counts what placing a session that waited at `place` means.
+    fn follow_pending(&mut self, pending: Pending, place: Place) {
         let created_at = || pending.created_at;
         self.follow(
             &pending.id,
@@ -367,14 +372,7 @@ impl<'t> FetchTracking<'t> {
                 .matching
                 .place_late(&keys, &baseline.sessions, &baseline.retired);
             for (pending, place) in pending.into_iter().zip(places) {
-                let created_at = || pending.created_at;
-                self.follow(
-                    &pending.id,
-                    pending.entry,
-                    place,
-                    pending.listing,
-                    created_at,
-                );
+                self.follow_pending(pending, place);
             }
         } else {
             self.repeats = repeats(&self.listed);
