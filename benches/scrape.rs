@@ -65,7 +65,7 @@ fn main() {
         .collect();
     let many_agents = runtime.block_on(fake_api::FakeApi::start(
         fake_api::KEY,
-        many_agents_body(100).into(),
+        many_agents_body(100, true).into(),
     ));
     let small = runtime.block_on(exporter(&many_agents.url(), fake_api::KEY));
     // The exporter's HTTP client stack (reqwest without a default TLS
@@ -112,6 +112,11 @@ fn main() {
     };
     let scrape = |exporter: &Running| scrape_as(exporter, "*/*");
     let openmetrics = |exporter: &Running| scrape_as(exporter, OPENMETRICS);
+    // Every session of the many agents seen ready, then moved: the worst
+    // case of exemplars too.
+    scrape(&small);
+    many_agents.set_behaviour(fake_api::Behaviour::json(many_agents_body(100, false)));
+    scrape(&small);
 
     let mut criterion = Criterion::default().configure_from_args();
     criterion.bench_function("scrape/100_agents", |b| b.iter(|| scrape(&small)));
@@ -153,12 +158,14 @@ fn main() {
             },
         ],
     );
+    let exemplars = |exposition: &[u8]| exposition.windows(4).filter(|w| w == b" # {").count();
     println!(
-        "ratio scrape/100_agents: openmetrics {:.3} ms / text {:.3} ms = {:.2}x ({} samples){}",
+        "ratio scrape/100_agents: openmetrics {:.3} ms / text {:.3} ms = {:.2}x ({} samples, {} exemplars){}",
         ms(openmetrics_time),
         ms(text_time),
         openmetrics_time.as_secs_f64() / text_time.as_secs_f64(),
         samples(&scrape(&small)),
+        exemplars(&openmetrics(&small)),
         support::caveat(),
     );
     for (shape, simulator, exporter) in &large {
@@ -206,7 +213,10 @@ async fn exporter(url: &str, key: &str) -> Running {
 
 /// 100 sessions per agent, cycling through the docs' statuses, the two
 /// only the SDKs use, and one neither knows, created over the past day.
-fn many_agents_body(agents: usize) -> Vec<u8> {
+/// `agents` agents' sessions, created over the last day; all `ready` when
+/// `ready`, else in every status (so that, after a `ready` one, each moves
+/// and the lifecycle histograms get an exemplar in every bucket).
+fn many_agents_body(agents: usize, ready: bool) -> Vec<u8> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as i64);
@@ -220,8 +230,10 @@ fn many_agents_body(agents: usize) -> Vec<u8> {
             format!(
                 r#"{{"session_id":"s-{i:06}","agent_name":"agent-{:03}","status":"{}","created_at":"{}"}}"#,
                 i % agents,
-                statuses[i % statuses.len()],
-                format_timestamp(now - (i as i64) * 8_640),
+                if ready { "ready" } else { statuses[(i / agents) % statuses.len()] },
+                // An agent's sessions in every status, created 1 s to 18 h
+                // ago: every bucket of a histogram gets an observation.
+                format_timestamp(now - 1000 * (1 << (2 * ((i / agents) / statuses.len()))).min(65_536)),
             )
         })
         .collect();

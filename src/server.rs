@@ -315,43 +315,44 @@ fn too_many_requests() -> Reply {
 /// the API.
 fn metrics_head(headers: &HeaderMap) -> Reply {
     let mut response = Response::new(Full::new(Bytes::new()));
+    described(&mut response, headers, accepts_gzip(headers));
+    response
+}
+
+/// The headers of an exposition for a scraper that sent `headers`, as a GET
+/// and a HEAD answer them alike.
+fn described(response: &mut Reply, headers: &HeaderMap, gzip: bool) {
     let format = Format::negotiate(headers);
-    response.headers_mut().insert(
+    let answer = response.headers_mut();
+    answer.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    response
+    answer.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if gzip {
+        answer.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
 }
 
 /// An exposition, in the format the scraper prefers, gzip-encoded when it
 /// accepts it.
 fn exposition_reply(families: Vec<Family>, headers: &HeaderMap) -> Reply {
-    let format = Format::negotiate(headers);
-    let body = exposition::render(families, format);
-    let mut response = if accepts_gzip(headers) {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-        match encoder.write_all(&body).and_then(|()| encoder.finish()) {
-            Ok(compressed) => {
-                let mut response = Response::new(Full::new(Bytes::from(compressed)));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                response
-            }
-            Err(_) => Response::new(Full::new(Bytes::from(body))),
-        }
-    } else {
-        Response::new(Full::new(Bytes::from(body)))
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    headers.insert(
-        header::VARY,
-        HeaderValue::from_static("Accept, Accept-Encoding"),
-    );
+    let body = exposition::render(families, Format::negotiate(headers));
+    let compressed = accepts_gzip(headers)
+        .then(|| {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+            encoder
+                .write_all(&body)
+                .and_then(|()| encoder.finish())
+                .ok()
+        })
+        .flatten();
+    let gzip = compressed.is_some();
+    let mut response = Response::new(Full::new(Bytes::from(compressed.unwrap_or(body))));
+    described(&mut response, headers, gzip);
     response
 }
 

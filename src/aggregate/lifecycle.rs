@@ -30,6 +30,40 @@ pub const DURATION_BUCKETS: [f64; 15] = [
     28800.0,
 ];
 
+/// Which histogram an observation is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Histogram {
+    /// `agi_session_start_latency_seconds` of an agent.
+    Start(LabelId),
+    /// `agi_session_duration_seconds` of an agent and a place in
+    /// [`StatusModel::finals`].
+    End(LabelId, usize),
+}
+
+impl Histogram {
+    /// Its upper bounds.
+    pub(crate) fn bounds(self) -> &'static [f64] {
+        match self {
+            Histogram::Start(_) => &START_LATENCY_BUCKETS,
+            Histogram::End(..) => &DURATION_BUCKETS,
+        }
+    }
+}
+
+/// The bucket of `bounds` an observation of `seconds` falls in; the last
+/// is above every bound.
+pub(crate) fn bucket_of(bounds: &[f64], seconds: f64) -> usize {
+    bounds.partition_point(|&bound| bound < seconds)
+}
+
+/// The latest observation a fetch made in a bucket: its value, and the
+/// session's id (as listed while the fetch runs, a label once it ends).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Latest {
+    pub(crate) seconds: f64,
+    pub(crate) session_id: String,
+}
+
 /// A histogram's counts: per bucket (not cumulative; the last counts what
 /// is above every bound), the number of observations and their sum, and
 /// the latest observation of each bucket.
@@ -54,15 +88,18 @@ impl HistogramCounts {
         }
     }
 
-    /// Adds one observation of `seconds`, of the session `latest` if known.
-    pub(crate) fn observe(&mut self, bounds: &[f64], seconds: f64, latest: Option<Exemplar>) {
-        let bucket = bounds.partition_point(|&bound| bound < seconds);
-        self.per_bucket[bucket] += 1;
-        if latest.is_some() {
-            self.latest[bucket] = latest;
-        }
+    /// Adds one observation of `seconds`.
+    pub(crate) fn observe(&mut self, bounds: &[f64], seconds: f64) {
+        self.per_bucket[bucket_of(bounds, seconds)] += 1;
         self.count += 1;
         self.sum += seconds;
+    }
+
+    /// Makes `latest` the latest observation of bucket `bucket`.
+    fn set_latest(&mut self, bucket: usize, latest: Exemplar) {
+        if let Some(slot) = self.latest.get_mut(bucket) {
+            *slot = Some(latest);
+        }
     }
 
     /// Cumulative counts per bound of `bounds` (`le`), without `+Inf`
@@ -137,11 +174,11 @@ pub(crate) struct LifecycleDelta {
     pub(crate) entered_last: HashMap<(LabelId, LabelId), String>,
     pub(crate) seen: HashMap<LabelId, u64>,
     pub(crate) removed: HashMap<LabelId, u64>,
-    /// Start latencies, by agent, in seconds, and the session's id.
-    pub(crate) starts: Vec<(LabelId, f64, String)>,
-    /// Durations, by agent and place in [`StatusModel::finals`], in
-    /// seconds, and the session's id.
-    pub(crate) ends: Vec<(LabelId, usize, f64, String)>,
+    /// The observations of both histograms, in seconds.
+    pub(crate) observations: Vec<(Histogram, f64)>,
+    /// The latest observation of each bucket the fetch observed in, its
+    /// id a label.
+    pub(crate) latest: Vec<((Histogram, usize), Latest)>,
     /// When the fetch was answered: the time of its exemplars.
     pub(crate) at: UnixMillis,
 }
@@ -168,17 +205,10 @@ impl LifecycleState {
             entered_last,
             seen,
             removed,
-            starts,
-            ends,
+            observations,
+            latest,
             at,
         } = delta;
-        let exemplar = |session_id: String, value: f64| {
-            Some(Exemplar {
-                session_id,
-                value,
-                at,
-            })
-        };
         self.statuses.apply(statuses);
         self.agents.apply(agents);
         let totals = &mut self.totals;
@@ -204,23 +234,25 @@ impl LifecycleState {
         for (status, n) in removed {
             *totals.removed.entry(status).or_insert(0) += n;
         }
-        for (agent, seconds, session_id) in starts {
+        for (histogram, seconds) in observations {
             totals
-                .start_latency
-                .entry(agent)
-                .or_insert_with(|| HistogramCounts::new(&START_LATENCY_BUCKETS))
-                .observe(
-                    &START_LATENCY_BUCKETS,
-                    seconds,
-                    exemplar(session_id, seconds),
-                );
+                .histogram(histogram)
+                .observe(histogram.bounds(), seconds);
         }
-        for (agent, status, seconds, session_id) in ends {
-            totals
-                .duration
-                .entry((agent, status))
-                .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS))
-                .observe(&DURATION_BUCKETS, seconds, exemplar(session_id, seconds));
+        for (
+            (histogram, bucket),
+            Latest {
+                seconds,
+                session_id,
+            },
+        ) in latest
+        {
+            let exemplar = Exemplar {
+                session_id,
+                value: seconds,
+                at,
+            };
+            totals.histogram(histogram).set_latest(bucket, exemplar);
         }
     }
 
@@ -289,6 +321,16 @@ struct Totals {
 }
 
 impl Totals {
+    /// The counts of `histogram`, none yet if it had none.
+    fn histogram(&mut self, histogram: Histogram) -> &mut HistogramCounts {
+        match histogram {
+            Histogram::Start(agent) => (self.start_latency.entry(agent))
+                .or_insert_with(|| HistogramCounts::new(&START_LATENCY_BUCKETS)),
+            Histogram::End(agent, status) => (self.duration.entry((agent, status)))
+                .or_insert_with(|| HistogramCounts::new(&DURATION_BUCKETS)),
+        }
+    }
+
     /// The statuses always there of the removal counter at 0; `labels`
     /// are the status labels, whose fixed ones are `statuses.fixed()`.
     fn new(statuses: &StatusModel, labels: &StickyLabels) -> Self {
@@ -347,7 +389,7 @@ mod tests {
     fn observations_fall_in_the_first_bucket_whose_bound_they_do_not_exceed() {
         let mut counts = HistogramCounts::new(&START_LATENCY_BUCKETS);
         for seconds in [0.0, 1.0, 1.5, 2.0, 4000.0] {
-            counts.observe(&START_LATENCY_BUCKETS, seconds, None);
+            counts.observe(&START_LATENCY_BUCKETS, seconds);
         }
         let cumulative: Vec<(f64, u64)> = counts.cumulative(&START_LATENCY_BUCKETS).collect();
         assert_eq!(cumulative[0], (1.0, 2), "0 and 1 are within le=1");

@@ -16,42 +16,59 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    /// The format `headers` prefer: of the media ranges in `Accept` that
-    /// one of the two formats matches, the one of the highest weight, the
-    /// first of equal ones; the text format when none matches.
+    /// The format `headers` prefer. Each format takes the weight of the
+    /// most specific media range in `Accept` that matches it (its own type,
+    /// then `type/*`, then `*/*`); OpenMetrics when its weight is above 0
+    /// and above the text format's, or equal and given first; the text
+    /// format otherwise.
     pub(crate) fn negotiate(headers: &HeaderMap) -> Format {
-        let mut best: Option<(u16, Format)> = None;
-        for item in items(headers, ACCEPT) {
-            let Some(format) = Format::matching(item.token, item.version) else {
-                continue;
-            };
-            match item.weight {
-                Some(weight) if weight > 0 && best.is_none_or(|(w, _)| weight > w) => {
-                    best = Some((weight, format));
+        let items = items(headers, ACCEPT);
+        let weigh = |format: Format| {
+            let mut best: Option<(u8, u16, usize)> = None;
+            for (place, item) in items.iter().enumerate() {
+                let Some(specific) = format.specificity(item.token, item.version) else {
+                    continue;
+                };
+                if best.is_none_or(|(s, _, _)| specific > s) {
+                    best = Some((specific, item.weight.unwrap_or(0), place));
                 }
-                _ => {}
             }
+            best.map(|(_, weight, place)| (weight, place))
+        };
+        match (weigh(Format::OpenMetrics), weigh(Format::Text)) {
+            (Some((0, _)), _) => Format::Text,
+            (Some(_), None) => Format::OpenMetrics,
+            (Some((om, at)), Some((text, text_at)))
+                if om > text || (om == text && at < text_at) =>
+            {
+                Format::OpenMetrics
+            }
+            _ => Format::Text,
         }
-        best.map_or(Format::Text, |(_, format)| format)
     }
 
-    /// Which format a media range names, if one.
-    fn matching(media: &str, version: Option<&str>) -> Option<Format> {
+    /// How specifically a media range (with its `version`) names this
+    /// format: 3 its own type, 2 `type/*`, 1 `*/*`; `None` when it does not.
+    fn specificity(self, media: &str, version: Option<&str>) -> Option<u8> {
         let (kind, subtype) = media.split_once('/')?;
         let (kind, subtype) = (kind.trim(), subtype.trim());
-        let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-        if is(kind, "application") && is(subtype, "openmetrics-text") {
-            // 0.0.1 is the draft of 1.0.0, written alike.
-            matches!(version, None | Some("1.0.0" | "0.0.1")).then_some(Format::OpenMetrics)
-        } else if is(kind, "text") && is(subtype, "plain") {
-            matches!(version, None | Some("0.0.4")).then_some(Format::Text)
-        } else if subtype == "*" && (kind == "*" || is(kind, "text")) {
-            Some(Format::Text)
-        } else if is(kind, "application") && subtype == "*" {
-            Some(Format::OpenMetrics)
-        } else {
-            None
+        // OpenMetrics 0.0.1 is the draft of 1.0.0, written alike.
+        let (own_kind, own_subtype, versions): (&str, &str, &[&str]) = match self {
+            Format::Text => ("text", "plain", &["0.0.4"]),
+            Format::OpenMetrics => ("application", "openmetrics-text", &["1.0.0", "0.0.1"]),
+        };
+        if kind == "*" && subtype == "*" {
+            return Some(1);
         }
+        if !kind.eq_ignore_ascii_case(own_kind) {
+            return None;
+        }
+        if subtype == "*" {
+            return Some(2);
+        }
+        let own = subtype.eq_ignore_ascii_case(own_subtype)
+            && version.is_none_or(|version| versions.contains(&version));
+        own.then_some(3)
     }
 
     /// The `Content-Type` of an answer in this format.
@@ -92,13 +109,15 @@ struct Item<'h> {
     version: Option<&'h str>,
 }
 
-/// The items of every `name` header, in order; values that are not text
-/// are skipped.
+/// The items of every `name` header, in order; an item that is not text
+/// is skipped, not the header it is in.
 fn items(headers: &HeaderMap, name: HeaderName) -> Vec<Item<'_>> {
     let mut items = Vec::new();
     for value in headers.get_all(name) {
-        let Ok(value) = value.to_str() else { continue };
-        for item in value.split(',') {
+        for item in value.as_bytes().split(|&byte| byte == b',') {
+            let Ok(item) = std::str::from_utf8(item) else {
+                continue;
+            };
             let mut parts = item.split(';');
             let token = parts.next().unwrap_or_default().trim();
             let (mut weight, mut version) = (Some(1000), None);
@@ -195,6 +214,12 @@ mod tests {
             assert_eq!(format(&[accept]), expected, "{accept}");
         }
         assert_eq!(format(&[]), Text);
+        // A range that is not text spoils only itself.
+        let mut headers = HeaderMap::new();
+        let value =
+            HeaderValue::from_bytes(b"application/openmetrics-text, text/\xff\xfe").unwrap();
+        headers.insert(ACCEPT, value);
+        assert_eq!(Format::negotiate(&headers), OpenMetrics);
         assert_eq!(
             format(&["text/plain;q=0.5", "application/openmetrics-text"]),
             OpenMetrics

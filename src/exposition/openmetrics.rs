@@ -83,9 +83,9 @@ fn sample(
     out.push(b' ');
     number(out, value);
     if let Some(exemplar) = exemplar {
-        out.extend_from_slice(b" # ");
-        labels(out, &[("session_id", exemplar.session_id.clone())], None);
-        out.push(b' ');
+        out.extend_from_slice(b" # {session_id=\"");
+        escaped(out, &exemplar.session_id, true);
+        out.extend_from_slice(b"\"} ");
         number(out, exemplar.value);
         out.push(b' ');
         seconds(out, exemplar.at);

@@ -136,7 +136,7 @@ impl AccountMetrics {
         let mut api = lock(&self.api);
         api.requests += 1;
         api.duration
-            .observe(&LATENCY_BUCKETS, duration.as_secs_f64(), None);
+            .observe(&LATENCY_BUCKETS, duration.as_secs_f64());
         if let Some(reason) = failure
             && let Some(place) = FailureReason::ALL.iter().position(|r| *r == reason)
         {

@@ -29,7 +29,7 @@ pub(crate) use self::tracked::{SessionKey, StatusLabel, Tracked, Written};
 use super::classes::{KeptClass, Labeller, Tables};
 use super::hash::KeyedHash;
 use super::labels::{exemplar_id, label_source};
-use super::lifecycle::{Lifecycle, LifecycleDelta, LifecycleState};
+use super::lifecycle::{Latest, Lifecycle, LifecycleDelta, LifecycleState};
 use crate::api::timestamp::{UnixMillis, parse_timestamp};
 use crate::status::{Stage, StatusModel};
 use crate::sync::lock;
@@ -400,11 +400,18 @@ impl<'t> FetchTracking<'t> {
                 .map(|(series, last)| (series, id(&last)))
                 .collect(),
             seen: observing.seen,
-            starts: (observing.starts.into_iter())
-                .map(|(agent, seconds, session)| (agent, seconds, id(&session)))
-                .collect(),
-            ends: (observing.ends.into_iter())
-                .map(|(agent, status, seconds, session)| (agent, status, seconds, id(&session)))
+            observations: observing.observations,
+            latest: (observing.latest.into_iter())
+                .map(|(bucket, latest)| {
+                    let session_id = id(&latest.session_id);
+                    (
+                        bucket,
+                        Latest {
+                            session_id,
+                            ..latest
+                        },
+                    )
+                })
                 .collect(),
             at: times.received_at,
             ..LifecycleDelta::default()

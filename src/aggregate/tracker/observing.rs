@@ -15,6 +15,7 @@ use super::FetchTimes;
 use super::matching::Place;
 use super::tracked::{Life, StatusLabel};
 use crate::aggregate::labels::LabelId;
+use crate::aggregate::lifecycle::{Histogram, Latest, bucket_of};
 use crate::api::timestamp::UnixMillis;
 use crate::status::Stage;
 
@@ -41,8 +42,10 @@ pub(crate) struct Observing {
     /// The last session of this fetch that entered each status.
     pub(crate) entered_last: HashMap<(LabelId, LabelId), String>,
     pub(crate) seen: HashMap<LabelId, u64>,
-    pub(crate) starts: Vec<(LabelId, f64, String)>,
-    pub(crate) ends: Vec<(LabelId, usize, f64, String)>,
+    pub(crate) observations: Vec<(Histogram, f64)>,
+    /// The last observation of this fetch in each bucket: one id per
+    /// bucket, however many sessions fell in it.
+    pub(crate) latest: HashMap<(Histogram, usize), Latest>,
 }
 
 impl Observing {
@@ -51,8 +54,8 @@ impl Observing {
             entered: HashMap::new(),
             entered_last: HashMap::new(),
             seen: HashMap::new(),
-            starts: Vec::new(),
-            ends: Vec::new(),
+            observations: Vec::new(),
+            latest: HashMap::new(),
         }
     }
 
@@ -105,18 +108,22 @@ impl Observing {
                 .filter(|_| watched || new)
                 .map(|c| (received_at - c).max(0) as f64 / 1000.0)
         };
-        match stage {
+        let observed = match stage {
             Stage::Running if !life.started() => {
-                if let Some(seconds) = observe(life.seen_starting()) {
-                    self.starts.push((agent, seconds, id.to_owned()));
-                }
+                observe(life.seen_starting()).map(|seconds| (Histogram::Start(agent), seconds))
             }
             Stage::Final(which) if !life.ended() => {
-                if let Some(seconds) = observe(life.seen_live()) {
-                    self.ends.push((agent, which, seconds, id.to_owned()));
-                }
+                observe(life.seen_live()).map(|seconds| (Histogram::End(agent, which), seconds))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some((histogram, seconds)) = observed {
+            self.observations.push((histogram, seconds));
+            let bucket = bucket_of(histogram.bounds(), seconds);
+            let latest = self.latest.entry((histogram, bucket)).or_default();
+            latest.seconds = seconds;
+            latest.session_id.clear();
+            latest.session_id.push_str(id);
         }
         life.listed(stage)
     }
