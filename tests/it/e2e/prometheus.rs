@@ -62,9 +62,9 @@ const RUN_DEADLINE: Duration = Duration::from_secs(120);
 /// fire for it.
 const ERRORED_AGENT: &str = "agi-0";
 
-/// Errored sessions the test adds for `ERRORED_AGENT`: enough for
-/// AGISessionErrorRatioHigh (10 ended sessions an hour, over 20% of them
-/// errors).
+/// Errored sessions the test adds for `ERRORED_AGENT`, and nothing else
+/// ends for it: enough for AGISessionErrorRatioHigh (every ended session in
+/// error, at least 2 in 5 minutes).
 const NEW_ERRORS: usize = 10;
 
 /// The agent whose sessions start slowly: created 9 minutes ago, listed
@@ -729,6 +729,10 @@ async fn every_name_used_is_emitted(api: &HttpApi) {
     // Every query the checks below read, asked once and all at once.
     let mut queries = BTreeSet::new();
     for (source, expr, names) in &names {
+        // An objective is a constant: it names nothing.
+        if expr.trim().starts_with("vector(") && names.selectors.is_empty() {
+            continue;
+        }
         assert!(
             !names.selectors.is_empty(),
             "{source}: no selector found in {expr}"
