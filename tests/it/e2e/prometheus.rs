@@ -3,9 +3,8 @@
 //! sessions the test scripts, two `agi_exporter` binaries watching it as two
 //! instances of one job (replicas), `prometheus` with a config derived from
 //! `prometheus/prometheus.yml` and the shipped recording and alert rules
-//! (their `for:` a hundred times shorter in the copy; the hour of history
-//! the error ratio alert needs is written into its storage before it
-//! starts), and `prometheus-alertmanager` with the inhibit rule of
+//! (their `for:` a hundred times shorter in the copy), and
+//! `prometheus-alertmanager` with the inhibit rule of
 //! `docs/alerts.md` and a webhook receiver, all on loopback.
 //!
 //! The scripted sessions speak both status vocabularies, the SDKs' and the
@@ -16,6 +15,8 @@
 //! both targets are up, every rule loads and evaluates without error, every
 //! Grafana dashboard query returns data, every account-level dashboard query
 //! gives with two replicas what one exporter gives (nothing counted twice),
+//! the Service levels row reads the recording rules and objectives into the
+//! budget left and burn rates the scripted sessions make,
 //! every metric and label a query or rule names is one the exporter emits or
 //! a recording rule records, and the session alerts fire per agent: exactly
 //! those that the sessions listed call for (the age alerts from the listed
@@ -146,7 +147,6 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
         Some(am.address()),
     );
     e2e::write_prometheus_files(&dir, &config, &rule_files);
-    write_an_hour_of_history(&dir);
     let (prometheus, api) = e2e::start_prometheus(&dir).await;
     let deadline = Deadline::after(RUN_DEADLINE);
     let both = Replicas { api: &api, a, b };
@@ -229,6 +229,7 @@ async fn prometheus_and_alertmanager_run_the_shipped_dashboard_and_alerts_on_two
 
     every_dashboard_query_returns_data(&api, deadline).await;
     replicas_are_not_counted_twice(&both, &account).await;
+    service_levels_read_the_rules(&api, deadline).await;
     oldest_running_age_is_in_seconds(&api).await;
     every_rule_is_loaded_and_healthy(&api, &rule_files, deadline).await;
     every_name_used_is_emitted(&api).await;
@@ -406,37 +407,6 @@ impl Replicas<'_> {
         })
         .await;
     }
-}
-
-/// Writes into Prometheus's storage, before it starts, the history that
-/// AGISessionErrorRatioHigh needs and a test of seconds cannot have: the
-/// ended sessions' 5m rate of `ERRORED_AGENT` recorded (at 0) from an hour
-/// to 45 minutes ago, as if the rules had been running that long. No other
-/// rule reads that far back but AGINewErroredSessions, whose error rate
-/// has no such history and so stays quiet.
-fn write_an_hour_of_history(dir: &TempDir) {
-    let now = e2e::unix_millis() / 1000;
-    let mut history = String::from("# TYPE job_agent_name:agi_session_ends:rate5m gauge\n");
-    for minutes_ago in (45..=60).rev() {
-        let _ = writeln!(
-            history,
-            r#"job_agent_name:agi_session_ends:rate5m{{job="agi",agent_name="{ERRORED_AGENT}"}} 0 {}"#,
-            now - minutes_ago * 60
-        );
-    }
-    history.push_str("# EOF\n");
-    let file = dir.write("history.om", &history);
-    let data = dir.file("data");
-    e2e::promtool(
-        "cannot write the history",
-        &[
-            "tsdb".as_ref(),
-            "create-blocks-from".as_ref(),
-            "openmetrics".as_ref(),
-            file.as_os_str(),
-            data.as_os_str(),
-        ],
-    );
 }
 
 /// The panel queries of the dashboard, as `(panel title, expr)`, with
@@ -619,6 +589,64 @@ async fn replicas_are_not_counted_twice(both: &Replicas<'_>, account: &Account) 
         .filter(|(_, value)| *value > 0.0)
         .collect();
     assert_eq!(by_status, counts, "panel \"Sessions by status\"");
+}
+
+/// The Service levels row, read through the recording rules and the
+/// objectives of `rules.yml` (95% each, so a budget of 5%): every session
+/// `ERRORED_AGENT` ended was an error, so its error burn rate is 20 and its
+/// budget left 1 - 20; `SLOW_AGENT` ended every session without error
+/// (budget left 100%, burn 0) and started every one about 9 minutes after
+/// it was created, over the 60 s threshold (start burn 20, budget 1 - 20).
+/// Each panel's first query, at one instant, once the rules have evaluated
+/// the data.
+async fn service_levels_read_the_rules(api: &HttpApi, deadline: Deadline) {
+    const BURN: f64 = 1.0 / (1.0 - 0.95);
+    let expected = [
+        ("Error budget left by agent", ERRORED_AGENT, 1.0 - BURN),
+        ("Error budget left by agent", SLOW_AGENT, 1.0),
+        (
+            "Error burn rate by agent, short windows",
+            ERRORED_AGENT,
+            BURN,
+        ),
+        ("Error burn rate by agent, short windows", SLOW_AGENT, 0.0),
+        ("Start budget left by agent", SLOW_AGENT, 1.0 - BURN),
+        ("Start burn rate by agent, short windows", SLOW_AGENT, BURN),
+    ];
+    let queries = dashboard_queries(".+");
+    let first = |title: &str| {
+        queries
+            .iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, expr)| expr.clone())
+            .unwrap_or_else(|| panic!("no panel {title:?}"))
+    };
+    let exprs: Vec<String> = expected.iter().map(|(title, _, _)| first(title)).collect();
+    eventually(
+        "the Service levels row shows the scripted sessions",
+        deadline,
+        async || {
+            let time = e2e::unix_millis() as f64 / 1000.0 - 1.0;
+            let mut wrong = String::new();
+            for ((title, agent, want), series) in
+                expected.iter().zip(series_at(api, &exprs, time).await)
+            {
+                let got: Vec<f64> = series
+                    .iter()
+                    .filter(|(labels, _)| labels.contains(&format!(r#""agent_name":"{agent}""#)))
+                    .map(|(_, value)| *value)
+                    .collect();
+                if got.len() != 1 || (got[0] - want).abs() > 1e-9 * want.abs().max(1.0) {
+                    let _ = writeln!(
+                        wrong,
+                        "panel {title:?}, agent {agent}: {got:?}, expected {want}"
+                    );
+                }
+            }
+            if wrong.is_empty() { Ok(()) } else { Err(wrong) }
+        },
+    )
+    .await;
 }
 
 /// The stuck demo session is 3h12m old: the age is in seconds.
