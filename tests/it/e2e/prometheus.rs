@@ -65,7 +65,7 @@ const ERRORED_AGENT: &str = "agi-0";
 
 /// Errored sessions the test adds for `ERRORED_AGENT`, and nothing else
 /// ends for it: enough for AGISessionErrorRatioHigh (every ended session in
-/// error, at least 2 in 5 minutes).
+/// error, at least 3 in 30 minutes).
 const NEW_ERRORS: usize = 10;
 
 /// The agent whose sessions start slowly: created 9 minutes ago, listed
