@@ -58,11 +58,19 @@ async fn prometheus_stores_the_sessions_behind_the_lifecycle_buckets() {
         .expect("the demo API starts");
     let exporter = BinaryExporter::for_api_with_key(&simulator.url(), simulator.key(), &[]).await;
     // What the demo lists, every half second: each id and the statuses it
-    // was seen in.
+    // was seen in, and the ids of the latest listing. A session can end and
+    // be deleted between two looks, so one that ended may never be seen in
+    // a final status; it is then gone from the list.
     let seen: std::sync::Arc<std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>> =
         Default::default();
+    let latest: std::sync::Arc<std::sync::Mutex<BTreeSet<String>>> = Default::default();
     let watcher = {
-        let (seen, url, key) = (seen.clone(), simulator.url(), simulator.key().to_owned());
+        let (seen, latest, url, key) = (
+            seen.clone(),
+            latest.clone(),
+            simulator.url(),
+            simulator.key().to_owned(),
+        );
         tokio::spawn(async move {
             let client = http_client();
             loop {
@@ -78,6 +86,7 @@ async fn prometheus_stores_the_sessions_behind_the_lifecycle_buckets() {
                         .as_array()
                         .cloned()
                         .or_else(|| body["sessions"].as_array().cloned());
+                    let mut listed = BTreeSet::new();
                     for session in sessions.unwrap_or_default() {
                         let (Some(id), Some(status)) =
                             (session["session_id"].as_str(), session["status"].as_str())
@@ -88,7 +97,9 @@ async fn prometheus_stores_the_sessions_behind_the_lifecycle_buckets() {
                         seen.entry(id.to_owned())
                             .or_default()
                             .insert(status.to_owned());
+                        listed.insert(id.to_owned());
                     }
+                    *latest.lock().unwrap() = listed;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -114,16 +125,20 @@ async fn prometheus_stores_the_sessions_behind_the_lifecycle_buckets() {
         async || exemplar_ids(&api, "agi_session_start_latency_seconds_bucket").await,
     )
     .await;
+    // One more look, so that every listing the exporter read is older than
+    // the latest one the watcher holds.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     watcher.abort();
     let seen = seen.lock().unwrap().clone();
+    let latest = latest.lock().unwrap().clone();
     const FINAL: [&str; 4] = ["completed", "finished", "error", "terminated"];
     for (id, value) in &durations {
         let statuses = seen
             .get(id)
             .unwrap_or_else(|| panic!("{id} was never listed: {seen:?}"));
         assert!(
-            statuses.iter().any(|s| FINAL.contains(&s.as_str())),
-            "{id} never ended: {statuses:?}"
+            statuses.iter().any(|s| FINAL.contains(&s.as_str())) || !latest.contains(id),
+            "{id} never ended, and is still listed: {statuses:?}"
         );
         assert!(*value >= 0.0, "{id}: {value}");
     }
